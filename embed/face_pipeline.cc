@@ -1,0 +1,333 @@
+#include "embed/face_pipeline.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <dlib/dnn.h>
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv/cv_image.h>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "embed/internal/decode.h"
+#include "embed/internal/resnet.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace homeward::embed {
+namespace {
+
+using internal::anet_type;
+using internal::kChipPadding;
+using internal::kChipSize;
+
+constexpr int kDescriptorBatch = 16;
+
+struct Worker {
+  dlib::frontal_face_detector detector;
+  anet_type net;
+};
+
+// Library exceptions stop here (dlib throws dlib::error and std::exceptions).
+template <typename F>
+auto Guarded(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+double YawDegrees(const dlib::full_object_detection& shape) {
+  // Nose tip (30) against the jaw ends (0, 16): equal distances for a frontal face.
+  const double left = std::abs(shape.part(30).x() - shape.part(0).x());
+  const double right = std::abs(shape.part(16).x() - shape.part(30).x());
+  if (left + right <= 0) return 90;
+  const double r = std::clamp((left - right) / (left + right), -1.0, 1.0);
+  return std::asin(r) * 180.0 / M_PI;
+}
+
+double Sharpness(const dlib::matrix<dlib::rgb_pixel>& chip) {
+  cv::Mat rgb(static_cast<int>(chip.nr()), static_cast<int>(chip.nc()), CV_8UC3,
+              const_cast<dlib::rgb_pixel*>(&chip(0, 0)));
+  cv::Mat grey, lap;
+  cv::cvtColor(rgb, grey, cv::COLOR_RGB2GRAY);
+  cv::Laplacian(grey, lap, CV_64F);
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(lap, mean, stddev);
+  return stddev[0] * stddev[0];
+}
+
+FaceQuality Assess(const QualityPolicy& policy, int width_px, double sharpness, double yaw) {
+  FaceQuality q;
+  q.face_width_px = width_px;
+  q.sharpness = sharpness;
+  q.yaw_degrees = yaw;
+  if (width_px < policy.min_face_width_px) {
+    q.reason = absl::StrFormat("face too small (%d px wide, need %d): move closer or crop", width_px,
+                               policy.min_face_width_px);
+  } else if (sharpness < policy.min_sharpness) {
+    q.reason = absl::StrFormat("too blurry (sharpness %.0f, need %.0f): hold still and retake",
+                               sharpness, policy.min_sharpness);
+  } else if (std::abs(yaw) > policy.max_abs_yaw_degrees) {
+    q.reason = absl::StrFormat("face turned away (about %.0f degrees): photograph from the front",
+                               std::abs(yaw));
+  }
+  q.usable = q.reason.empty();
+  return q;
+}
+
+}  // namespace
+
+double DescriptorDistance(const Descriptor& a, const Descriptor& b) {
+  double sum = 0;
+  for (int i = 0; i < kDescriptorDim; ++i) {
+    const double d = double{a[i]} - b[i];
+    sum += d * d;
+  }
+  return std::sqrt(sum);
+}
+
+struct FacePipeline::Impl {
+  PipelineOptions options;
+  std::string model_id;
+  dlib::shape_predictor landmarks;  // const operator(): shared by all workers
+  std::vector<std::unique_ptr<Worker>> workers;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Worker*> idle;  // guarded by mu
+
+  Worker* Acquire() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return !idle.empty(); });
+    Worker* w = idle.back();
+    idle.pop_back();
+    return w;
+  }
+  void Release(Worker* w) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      idle.push_back(w);
+    }
+    cv.notify_one();
+  }
+
+  // Runs the descriptor network over `chips` in batches, with optional mirror averaging.
+  std::vector<Descriptor> Describe(Worker& w, const std::vector<dlib::matrix<dlib::rgb_pixel>>& chips) {
+    std::vector<Descriptor> out(chips.size());
+    if (chips.empty()) return out;
+    std::vector<dlib::matrix<float, 0, 1>> d = w.net(chips, kDescriptorBatch);
+    if (options.mirror_augment) {
+      std::vector<dlib::matrix<dlib::rgb_pixel>> mirrored;
+      mirrored.reserve(chips.size());
+      for (const auto& c : chips) mirrored.push_back(dlib::fliplr(c));
+      std::vector<dlib::matrix<float, 0, 1>> m = w.net(mirrored, kDescriptorBatch);
+      for (size_t i = 0; i < d.size(); ++i) d[i] = (d[i] + m[i]) * 0.5f;
+    }
+    for (size_t i = 0; i < d.size(); ++i) {
+      std::copy(d[i].begin(), d[i].end(), out[i].begin());
+    }
+    return out;
+  }
+
+  struct Detected {
+    dlib::rectangle rect;  // in image coordinates
+    double score;
+    dlib::full_object_detection shape;
+    dlib::matrix<dlib::rgb_pixel> chip;
+  };
+
+  // Detects, aligns and crops every face of `rgb`.
+  std::vector<Detected> DetectAndAlign(Worker& w, const cv::Mat& rgb, double* scale_out) {
+    const double pixels = static_cast<double>(rgb.cols) * rgb.rows;
+    const double scale = std::min(
+        options.max_upsample, std::sqrt(static_cast<double>(options.detect_pixel_budget) / pixels));
+    *scale_out = scale;
+    cv::Mat scan = rgb;
+    if (std::abs(scale - 1.0) > 1e-3) {
+      cv::resize(rgb, scan, cv::Size(), scale, scale, scale > 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
+    }
+    std::vector<dlib::rect_detection> dets;
+    if (scan.cols >= 20 && scan.rows >= 20) {
+      dlib::cv_image<dlib::rgb_pixel> scan_img(scan);
+      w.detector(scan_img, dets, options.detector_threshold);
+    }
+    dlib::cv_image<dlib::rgb_pixel> img(rgb);
+    std::vector<Detected> out;
+    for (const auto& d : dets) {
+      Detected f;
+      f.rect = dlib::rectangle(std::lround(d.rect.left() / scale), std::lround(d.rect.top() / scale),
+                               std::lround(d.rect.right() / scale),
+                               std::lround(d.rect.bottom() / scale));
+      f.score = d.detection_confidence;
+      f.shape = landmarks(img, f.rect);
+      dlib::extract_image_chip(img, dlib::get_face_chip_details(f.shape, kChipSize, kChipPadding),
+                               f.chip);
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
+  absl::StatusOr<PhotoFaces> ProcessOn(Worker& w, std::string_view bytes) {
+    ImageInfo info;
+    HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(bytes, options.limits, &info));
+    return Guarded("face pipeline", [&]() -> absl::StatusOr<PhotoFaces> {
+      PhotoFaces result;
+      result.width = rgb.cols;
+      result.height = rgb.rows;
+      result.format = info.format;
+      std::vector<Detected> found = DetectAndAlign(w, rgb, &result.detect_scale);
+      std::vector<dlib::matrix<dlib::rgb_pixel>> chips;
+      for (const auto& f : found) chips.push_back(f.chip);
+      std::vector<Descriptor> descriptors = Describe(w, chips);
+      for (size_t i = 0; i < found.size(); ++i) {
+        const Detected& f = found[i];
+        Face face;
+        face.box = {static_cast<int>(f.rect.left()), static_cast<int>(f.rect.top()),
+                    static_cast<int>(f.rect.width()), static_cast<int>(f.rect.height())};
+        face.detector_score = f.score;
+        for (unsigned k = 0; k < f.shape.num_parts(); ++k) {
+          face.landmarks.push_back(
+              {static_cast<float>(f.shape.part(k).x()), static_cast<float>(f.shape.part(k).y())});
+        }
+        face.quality = Assess(options.quality, face.box.width, Sharpness(f.chip), YawDegrees(f.shape));
+        face.descriptor = descriptors[i];
+        result.faces.push_back(std::move(face));
+      }
+      if (result.faces.empty()) {
+        const int min_face = static_cast<int>(std::ceil(80.0 / result.detect_scale));
+        result.no_face_reason = absl::StrCat(
+            "no face found (faces narrower than about ", min_face,
+            " px or turned more than ~30 degrees are not detected in this photo)");
+      }
+      return result;
+    });
+  }
+};
+
+FacePipeline::FacePipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FacePipeline::~FacePipeline() = default;
+
+absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const PipelineOptions& options) {
+  namespace fs = std::filesystem;
+  for (const std::string* path : {&options.recognition_model_path, &options.landmark_model_path}) {
+    std::error_code ec;
+    if (path->empty() || !fs::is_regular_file(*path, ec)) {
+      return absl::NotFoundError(absl::StrCat("model file '", *path,
+                                              "' not found (run scripts/setup.sh to fetch models)"));
+    }
+  }
+  if (options.max_upsample <= 0 || options.detect_pixel_budget <= 0) {
+    return absl::InvalidArgumentError("max_upsample and detect_pixel_budget must be positive");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::error_code ec;
+  impl->model_id = absl::StrCat(fs::path(options.recognition_model_path).filename().string(), ":",
+                                fs::file_size(options.recognition_model_path, ec));
+  anet_type prototype;
+  try {
+    dlib::deserialize(options.landmark_model_path) >> impl->landmarks;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read landmark model '",
+                                                   options.landmark_model_path, "': ", e.what()));
+  }
+  try {
+    dlib::deserialize(options.recognition_model_path) >> prototype;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read recognition model '",
+                                                   options.recognition_model_path, "': ", e.what()));
+  }
+  // Parallelism comes from the workers; OpenBLAS threads would compete with them.
+  openblas_set_num_threads(1);
+  int n = options.workers > 0 ? options.workers
+                              : std::max(1u, std::thread::hardware_concurrency());
+  dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->detector = detector;
+    w->net = prototype;
+    impl->idle.push_back(w.get());
+    impl->workers.push_back(std::move(w));
+  }
+  return std::unique_ptr<FacePipeline>(new FacePipeline(std::move(impl)));
+}
+
+absl::StatusOr<PhotoFaces> FacePipeline::Process(std::string_view image_bytes) const {
+  Worker* w = impl_->Acquire();
+  absl::StatusOr<PhotoFaces> result = impl_->ProcessOn(*w, image_bytes);
+  impl_->Release(w);
+  return result;
+}
+
+std::vector<absl::StatusOr<PhotoFaces>> FacePipeline::ProcessMany(
+    const std::vector<std::string_view>& images) const {
+  std::vector<absl::StatusOr<PhotoFaces>> results(images.size(),
+                                                  absl::UnknownError("not processed"));
+  std::atomic<size_t> next{0};
+  auto run = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < images.size();) results[i] = Process(images[i]);
+  };
+  const size_t n = std::min(images.size(), impl_->workers.size());
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(run);
+  run();
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+absl::StatusOr<std::vector<Descriptor>> FacePipeline::DescribeChips(
+    const std::vector<Chip>& chips) const {
+  std::vector<dlib::matrix<dlib::rgb_pixel>> mats;
+  for (const Chip& c : chips) {
+    if (c.size != kChipSize || c.rgb.size() != size_t{kChipSize} * kChipSize * 3) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a chip must be ", kChipSize, "x", kChipSize, " RGB (", c.size, " given)"));
+    }
+    dlib::matrix<dlib::rgb_pixel> m(kChipSize, kChipSize);
+    std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
+    mats.push_back(std::move(m));
+  }
+  Worker* w = impl_->Acquire();
+  auto result = Guarded("descriptor network", [&]() -> absl::StatusOr<std::vector<Descriptor>> {
+    return impl_->Describe(*w, mats);
+  });
+  impl_->Release(w);
+  return result;
+}
+
+absl::StatusOr<std::vector<Chip>> FacePipeline::FaceChips(std::string_view image_bytes) const {
+  HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(image_bytes, impl_->options.limits));
+  Worker* w = impl_->Acquire();
+  auto result = Guarded("face chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
+    double scale;
+    std::vector<Chip> chips;
+    for (const auto& f : impl_->DetectAndAlign(*w, rgb, &scale)) {
+      Chip c;
+      c.size = kChipSize;
+      c.rgb.assign(reinterpret_cast<const uint8_t*>(&f.chip(0, 0)),
+                   reinterpret_cast<const uint8_t*>(&f.chip(0, 0)) + kChipSize * kChipSize * 3);
+      chips.push_back(std::move(c));
+    }
+    return chips;
+  });
+  impl_->Release(w);
+  return result;
+}
+
+const PipelineOptions& FacePipeline::options() const { return impl_->options; }
+const std::string& FacePipeline::model_id() const { return impl_->model_id; }
+int FacePipeline::workers() const { return static_cast<int>(impl_->workers.size()); }
+
+}  // namespace homeward::embed

@@ -1,0 +1,149 @@
+// The face pipeline: photo bytes -> decoded image -> detected faces -> 68 landmarks ->
+// aligned 150x150 chips -> 128-d descriptors, with quality signals a volunteer can act on.
+//
+// Owns: the loaded models (HOG detector, 68-point shape predictor, dlib's face-recognition
+// ResNet) and a pool of workers, each with its own detector and network copy cloned from
+// one loaded prototype (dlib's operator() is not const); the shape predictor is shared.
+//
+// THREAD SAFETY: every const method may be called from any number of threads at once;
+// a call borrows a worker and waits while all workers are busy. Results are returned by
+// value and owned by the caller.
+//
+// Errors: malformed, truncated, unsupported or over-limit images return INVALID_ARGUMENT
+// (over-limit ones RESOURCE_EXHAUSTED) with a message that says what to fix. A photo
+// without a face is a successful result with zero faces and a reason.
+#ifndef HOMEWARD_EMBED_FACE_PIPELINE_H_
+#define HOMEWARD_EMBED_FACE_PIPELINE_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace homeward::embed {
+
+inline constexpr int kDescriptorDim = 128;
+using Descriptor = std::array<float, kDescriptorDim>;
+
+// dlib's documented same-person threshold for this network (Euclidean distance).
+inline constexpr double kSamePersonDistance = 0.6;
+
+struct DecodeLimits {
+  int64_t max_bytes = 20 << 20;        // larger bodies are refused before decoding
+  int64_t max_pixels = 40'000'000;     // width*height from the header, checked before decoding
+};
+
+struct QualityPolicy {
+  int min_face_width_px = 40;   // narrower faces give unreliable descriptors
+  double min_sharpness = 20.0;  // variance of the Laplacian of the grey 150x150 chip
+  double max_abs_yaw_degrees = 40.0;
+};
+
+struct PipelineOptions {
+  // dlib network file: the converted face-api weights or dlib's official
+  // dlib_face_recognition_resnet_model_v1.dat (same network type).
+  std::string recognition_model_path;
+  std::string landmark_model_path = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+  DecodeLimits limits;
+  QualityPolicy quality;
+  int workers = 0;  // 0: one per hardware thread
+  // Small-face policy: the image is scaled by s = min(max_upsample, sqrt(detect_pixel_budget /
+  // pixels)) before the HOG detector (whose window is 80 px) runs, so faces down to 80/s px are
+  // found at a cost bounded by the budget. 640x480 -> s=2 (40 px faces); 1920x1080 -> s=1.39.
+  double max_upsample = 2.0;
+  int64_t detect_pixel_budget = 4'000'000;
+  double detector_threshold = 0.0;  // added to the HOG detector's score threshold
+  // Test-time augmentation: average the descriptors of the chip and its mirror image.
+  bool mirror_augment = false;
+};
+
+struct Box {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+struct Point {
+  float x = 0, y = 0;
+};
+
+struct FaceQuality {
+  int face_width_px = 0;
+  double sharpness = 0;      // variance of the Laplacian of the grey chip; low = blurry
+  double yaw_degrees = 0;    // rough, from landmarks; 0 = frontal, + = turned to its left
+  bool usable = false;
+  std::string reason;        // why not usable, phrased as what to do; empty when usable
+};
+
+struct Face {
+  Box box;                       // in the (EXIF-rotated) photo's pixel coordinates
+  double detector_score = 0;     // HOG detection confidence (higher = surer)
+  std::vector<Point> landmarks;  // 68 points, iBUG 300-W order
+  FaceQuality quality;
+  Descriptor descriptor{};
+};
+
+struct PhotoFaces {
+  int width = 0, height = 0;     // after EXIF orientation
+  std::string format;            // "jpeg", "png", "webp", "bmp"
+  double detect_scale = 1;       // s of the small-face policy
+  std::vector<Face> faces;
+  std::string no_face_reason;    // set when faces is empty
+};
+
+// A raw RGB chip (row-major, 3 bytes a pixel) of size x size pixels.
+struct Chip {
+  int size = 0;
+  std::vector<uint8_t> rgb;
+};
+
+struct ImageInfo {
+  std::string format;
+  int64_t width = 0, height = 0;
+};
+
+// Reads only the header of `bytes`. INVALID_ARGUMENT for empty, unknown or malformed data;
+// RESOURCE_EXHAUSTED when the byte or pixel limit is exceeded.
+absl::StatusOr<ImageInfo> ProbeImage(std::string_view bytes, const DecodeLimits& limits);
+
+double DescriptorDistance(const Descriptor& a, const Descriptor& b);
+
+class FacePipeline {
+ public:
+  // Loads the models once. NOT_FOUND when a model file is missing, INVALID_ARGUMENT when it
+  // cannot be read as the expected network.
+  static absl::StatusOr<std::unique_ptr<FacePipeline>> Create(const PipelineOptions& options);
+  ~FacePipeline();
+  FacePipeline(const FacePipeline&) = delete;
+  FacePipeline& operator=(const FacePipeline&) = delete;
+
+  // Processes one photo on one worker.
+  absl::StatusOr<PhotoFaces> Process(std::string_view image_bytes) const;
+
+  // Processes many photos on all workers in parallel; results in input order.
+  std::vector<absl::StatusOr<PhotoFaces>> ProcessMany(
+      const std::vector<std::string_view>& images) const;
+
+  // Descriptors of already aligned chips (size must be 150). INVALID_ARGUMENT otherwise.
+  absl::StatusOr<std::vector<Descriptor>> DescribeChips(const std::vector<Chip>& chips) const;
+
+  // The aligned 150x150 chip of each face found in the photo (same order as Process).
+  absl::StatusOr<std::vector<Chip>> FaceChips(std::string_view image_bytes) const;
+
+  const PipelineOptions& options() const;
+  // Identifies the recognition model (file name + size), stored with every descriptor.
+  const std::string& model_id() const;
+  int workers() const;
+
+ private:
+  struct Impl;
+  explicit FacePipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace homeward::embed
+
+#endif  // HOMEWARD_EMBED_FACE_PIPELINE_H_
