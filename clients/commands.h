@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -14,11 +16,25 @@ struct GlobalOptions {
   bool json = false;
   std::string server;
   std::string api_key;
+  double timeout_seconds = 0;  // 0: 30 s per call, 120 s for uploads
+  bool tls = false;            // TLS with the system roots, or --ca-cert
+  std::string ca_cert;
 };
 
 using Runner = std::function<int()>;
 
 Runner RegisterEmbed(CLI::App& app, const GlobalOptions& global);
+// gRPC subcommands (they need --server).
+Runner RegisterCase(CLI::App& app, const GlobalOptions& global);      // case create|show|list|delete
+Runner RegisterPhoto(CLI::App& app, const GlobalOptions& global);     // photo add
+Runner RegisterSighting(CLI::App& app, const GlobalOptions& global);  // sighting submit
+Runner RegisterSearch(CLI::App& app, const GlobalOptions& global);    // search
+Runner RegisterCompare(CLI::App& app, const GlobalOptions& global);   // compare
+Runner RegisterStats(CLI::App& app, const GlobalOptions& global);     // stats
+Runner RegisterImport(CLI::App& app, const GlobalOptions& global);    // import
+
+// For a command group (`case create`, ...): runs the runner of whichever child was parsed.
+Runner DispatchChildren(CLI::App* group, std::vector<std::pair<CLI::App*, Runner>> children);
 
 }  // namespace homeward::cli
 

@@ -12,6 +12,7 @@
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -123,6 +124,18 @@ struct FacePipeline::Impl {
     cv.notify_one();
   }
 
+  // Borrows a worker for the scope.
+  class Lease {
+   public:
+    explicit Lease(Impl& impl) : impl_(impl), worker_(impl.Acquire()) {}
+    ~Lease() { impl_.Release(worker_); }
+    Worker& operator*() const { return *worker_; }
+
+   private:
+    Impl& impl_;
+    Worker* worker_;
+  };
+
   // Runs the descriptor network over `chips` in batches, with optional mirror averaging.
   std::vector<Descriptor> Describe(Worker& w, const std::vector<dlib::matrix<dlib::rgb_pixel>>& chips) {
     std::vector<Descriptor> out(chips.size());
@@ -148,6 +161,18 @@ struct FacePipeline::Impl {
     dlib::matrix<dlib::rgb_pixel> chip;
   };
 
+  // Aligns and crops the face inside `rect` (image coordinates).
+  Detected Align(const cv::Mat& rgb, const dlib::rectangle& rect, double score) {
+    dlib::cv_image<dlib::rgb_pixel> img(rgb);
+    Detected f;
+    f.rect = rect;
+    f.score = score;
+    f.shape = landmarks(img, f.rect);
+    dlib::extract_image_chip(img, dlib::get_face_chip_details(f.shape, kChipSize, kChipPadding),
+                             f.chip);
+    return f;
+  }
+
   // Detects, aligns and crops every face of `rgb`.
   std::vector<Detected> DetectAndAlign(Worker& w, const cv::Mat& rgb, double* scale_out) {
     const double pixels = static_cast<double>(rgb.cols) * rgb.rows;
@@ -163,31 +188,44 @@ struct FacePipeline::Impl {
       dlib::cv_image<dlib::rgb_pixel> scan_img(scan);
       w.detector(scan_img, dets, options.detector_threshold);
     }
-    dlib::cv_image<dlib::rgb_pixel> img(rgb);
     std::vector<Detected> out;
     for (const auto& d : dets) {
-      Detected f;
-      f.rect = dlib::rectangle(std::lround(d.rect.left() / scale), std::lround(d.rect.top() / scale),
-                               std::lround(d.rect.right() / scale),
-                               std::lround(d.rect.bottom() / scale));
-      f.score = d.detection_confidence;
-      f.shape = landmarks(img, f.rect);
-      dlib::extract_image_chip(img, dlib::get_face_chip_details(f.shape, kChipSize, kChipPadding),
-                               f.chip);
-      out.push_back(std::move(f));
+      dlib::rectangle rect(std::lround(d.rect.left() / scale), std::lround(d.rect.top() / scale),
+                           std::lround(d.rect.right() / scale), std::lround(d.rect.bottom() / scale));
+      out.push_back(Align(rgb, rect, d.detection_confidence));
     }
     return out;
   }
 
-  absl::StatusOr<PhotoFaces> ProcessOn(Worker& w, std::string_view bytes) {
+  static absl::Status CheckBox(const Box& box, const cv::Mat& rgb) {
+    if (box.width < 8 || box.height < 8 || box.x < 0 || box.y < 0 ||
+        int64_t{box.x} + box.width > rgb.cols || int64_t{box.y} + box.height > rgb.rows) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "face box %dx%d+%d+%d must lie inside the %dx%d photo and be at least 8 px", box.width,
+          box.height, box.x, box.y, rgb.cols, rgb.rows));
+    }
+    return absl::OkStatus();
+  }
+  static dlib::rectangle ToRect(const Box& box) {
+    return dlib::rectangle(box.x, box.y, box.x + box.width - 1, box.y + box.height - 1);
+  }
+
+  // Decodes `bytes`, then detects faces, or uses `box` when given.
+  absl::StatusOr<PhotoFaces> ProcessOn(Worker& w, std::string_view bytes, const Box* box) {
     ImageInfo info;
     HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(bytes, options.limits, &info));
+    if (box != nullptr) HW_RETURN_IF_ERROR(CheckBox(*box, rgb));
     return Guarded("face pipeline", [&]() -> absl::StatusOr<PhotoFaces> {
       PhotoFaces result;
       result.width = rgb.cols;
       result.height = rgb.rows;
       result.format = info.format;
-      std::vector<Detected> found = DetectAndAlign(w, rgb, &result.detect_scale);
+      std::vector<Detected> found;
+      if (box == nullptr) {
+        found = DetectAndAlign(w, rgb, &result.detect_scale);
+      } else {
+        found.push_back(Align(rgb, ToRect(*box), 0.0));
+      }
       std::vector<dlib::matrix<dlib::rgb_pixel>> chips;
       for (const auto& f : found) chips.push_back(f.chip);
       std::vector<Descriptor> descriptors = Describe(w, chips);
@@ -265,10 +303,14 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
 }
 
 absl::StatusOr<PhotoFaces> FacePipeline::Process(std::string_view image_bytes) const {
-  Worker* w = impl_->Acquire();
-  absl::StatusOr<PhotoFaces> result = impl_->ProcessOn(*w, image_bytes);
-  impl_->Release(w);
-  return result;
+  Impl::Lease w(*impl_);
+  return impl_->ProcessOn(*w, image_bytes, nullptr);
+}
+
+absl::StatusOr<PhotoFaces> FacePipeline::ProcessBox(std::string_view image_bytes,
+                                                    const Box& box) const {
+  Impl::Lease w(*impl_);
+  return impl_->ProcessOn(*w, image_bytes, &box);
 }
 
 std::vector<absl::StatusOr<PhotoFaces>> FacePipeline::ProcessMany(
@@ -299,18 +341,34 @@ absl::StatusOr<std::vector<Descriptor>> FacePipeline::DescribeChips(
     std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
     mats.push_back(std::move(m));
   }
-  Worker* w = impl_->Acquire();
-  auto result = Guarded("descriptor network", [&]() -> absl::StatusOr<std::vector<Descriptor>> {
+  Impl::Lease w(*impl_);
+  return Guarded("descriptor network", [&]() -> absl::StatusOr<std::vector<Descriptor>> {
     return impl_->Describe(*w, mats);
   });
-  impl_->Release(w);
-  return result;
+}
+
+absl::StatusOr<std::string> FacePipeline::FaceCropPng(std::string_view image_bytes,
+                                                      const Box& box, int size) const {
+  if (size < 32 || size > 512) {
+    return absl::InvalidArgumentError(absl::StrCat("crop size ", size, " must be in 32..512"));
+  }
+  HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(image_bytes, impl_->options.limits));
+  HW_RETURN_IF_ERROR(Impl::CheckBox(box, rgb));
+  return Guarded("face crop", [&]() -> absl::StatusOr<std::string> {
+    Impl::Detected f = impl_->Align(rgb, Impl::ToRect(box), 0.0);
+    cv::Mat chip(kChipSize, kChipSize, CV_8UC3, &f.chip(0, 0)), bgr, out;
+    cv::cvtColor(chip, bgr, cv::COLOR_RGB2BGR);
+    cv::resize(bgr, out, cv::Size(size, size), 0, 0, size < kChipSize ? cv::INTER_AREA : cv::INTER_CUBIC);
+    std::vector<uchar> png;
+    cv::imencode(".png", out, png);
+    return std::string(png.begin(), png.end());
+  });
 }
 
 absl::StatusOr<std::vector<Chip>> FacePipeline::FaceChips(std::string_view image_bytes) const {
   HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(image_bytes, impl_->options.limits));
-  Worker* w = impl_->Acquire();
-  auto result = Guarded("face chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
+  Impl::Lease w(*impl_);
+  return Guarded("face chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
     double scale;
     std::vector<Chip> chips;
     for (const auto& f : impl_->DetectAndAlign(*w, rgb, &scale)) {
@@ -322,8 +380,6 @@ absl::StatusOr<std::vector<Chip>> FacePipeline::FaceChips(std::string_view image
     }
     return chips;
   });
-  impl_->Release(w);
-  return result;
 }
 
 const PipelineOptions& FacePipeline::options() const { return impl_->options; }

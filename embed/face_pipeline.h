@@ -123,12 +123,21 @@ class FacePipeline {
   // Processes one photo on one worker.
   absl::StatusOr<PhotoFaces> Process(std::string_view image_bytes) const;
 
+  // Skips detection: aligns and describes the face inside `box` (photo coordinates), e.g. a
+  // face the caller marked by hand. INVALID_ARGUMENT when the box lies outside the photo.
+  absl::StatusOr<PhotoFaces> ProcessBox(std::string_view image_bytes, const Box& box) const;
+
   // Processes many photos on all workers in parallel; results in input order.
   std::vector<absl::StatusOr<PhotoFaces>> ProcessMany(
       const std::vector<std::string_view>& images) const;
 
   // Descriptors of already aligned chips (size must be 150). INVALID_ARGUMENT otherwise.
   absl::StatusOr<std::vector<Descriptor>> DescribeChips(const std::vector<Chip>& chips) const;
+
+  // The face inside `box`, aligned by its landmarks and scaled to size x size (32..512),
+  // encoded as PNG: what a reviewer sees side by side.
+  absl::StatusOr<std::string> FaceCropPng(std::string_view image_bytes, const Box& box,
+                                          int size) const;
 
   // The aligned 150x150 chip of each face found in the photo (same order as Process).
   absl::StatusOr<std::vector<Chip>> FaceChips(std::string_view image_bytes) const;

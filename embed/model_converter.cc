@@ -211,6 +211,7 @@ absl::Status ConvertFaceApiRecognitionModel(std::string_view manifest_json,
                                                    " tensors more than the network"));
   }
 
+  net.clean();  // drop the dummy pass's cached outputs: the file holds parameters only
   const std::string tmp = output_path + ".tmp";
   try {
     dlib::serialize(tmp) << net;

@@ -26,7 +26,7 @@ PACKAGES=(
   libdlib-dev libdlib-data libopenblas-dev
   libfaiss-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libopencv-dev libsqlite3-dev sqlite3
+  libopencv-dev libsqlite3-dev sqlite3 libssl-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev
   python3-grpcio python3-protobuf

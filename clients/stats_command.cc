@@ -1,0 +1,40 @@
+// homeward stats: collection sizes and the index/model in use, over gRPC.
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "clients/commands.h"
+#include "clients/rpc_client.h"
+
+namespace homeward::cli {
+namespace {
+
+int RunStats(const GlobalOptions& global) {
+  auto client = RpcClient::Connect(global);
+  if (!client.ok()) return PrintError(client.status().message(), 2);
+  v1::GetStatsResponse reply;
+  grpc::Status s = (*client)->stub().GetStats((*client)->NewContext(CallKind::kQuick).get(),
+                                              v1::GetStatsRequest(), &reply);
+  if (!s.ok()) return PrintRpcError(s);
+  if (global.json) {
+    PrintJson(reply);
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-9s %8s %8s %8s %8s\n", "KIND", "CASES", "PHOTOS", "FACES",
+                               "INDEXED");
+  for (const v1::KindStats& k : reply.kinds()) {
+    std::cout << absl::StrFormat("%-9s %8d %8d %8d %8d\n", KindName(k.kind()), k.cases(),
+                                 k.photos(), k.faces(), k.indexed_faces());
+  }
+  std::cout << absl::StrFormat("index %s, %d vectors; model %s\n", reply.index_type(),
+                               reply.index_size(), reply.model_id());
+  return 0;
+}
+
+}  // namespace
+
+Runner RegisterStats(CLI::App& app, const GlobalOptions& global) {
+  app.add_subcommand("stats", "cases, photos and faces per collection");
+  return [&global] { return RunStats(global); };
+}
+
+}  // namespace homeward::cli

@@ -1,0 +1,649 @@
+#include "gallery/gallery.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+
+namespace homeward::gallery {
+namespace {
+
+namespace fs = std::filesystem;
+using store::CaseKind;
+
+constexpr CaseKind kKinds[] = {CaseKind::kMissing, CaseKind::kFound, CaseKind::kSighting};
+constexpr int kMaxTopK = 100;
+constexpr int kMaxIndexK = 10000;
+constexpr double kScoreScale = 1.2;  // score = 1 - distance / 1.2: 0.5 at dlib's 0.6
+
+const char* KindName(CaseKind k) {
+  switch (k) {
+    case CaseKind::kMissing: return "missing";
+    case CaseKind::kFound: return "found";
+    case CaseKind::kSighting: return "sighting";
+  }
+  return "unknown";
+}
+
+double Score(double distance) { return std::clamp(1.0 - distance / kScoreScale, 0.0, 1.0); }
+
+AgeGap GapBetween(const AgeInfo& a, const AgeInfo& b) {
+  AgeGap g;
+  if (!a.known() || !b.known()) return g;
+  g.known = true;
+  g.min = std::max(0.0, std::max(a.min, b.min) - std::min(a.max, b.max));
+  g.max = std::max(a.max, b.max) - std::min(a.min, b.min);
+  g.estimated = a.estimated || b.estimated;
+  g.younger_age = std::min(a.min, b.min);
+  return g;
+}
+
+// Face-level caveats: quality of one face.
+void FaceCaveats(const char* which, bool usable, double width_px, double yaw,
+                 std::vector<Caveat>* out) {
+  if (!usable) {
+    out->push_back({"LOW_QUALITY_FACE",
+                    absl::StrCat("The ", which,
+                                 " face is blurry, small or turned: treat the score with caution.")});
+  }
+  if (width_px > 0 && width_px < 80) {
+    out->push_back({"SMALL_FACE", absl::StrFormat("The %s face is only %.0f px wide.", which, width_px)});
+  }
+  if (std::abs(yaw) > 25) {
+    out->push_back({"NON_FRONTAL",
+                    absl::StrFormat("The %s face is turned about %.0f degrees.", which, std::abs(yaw))});
+  }
+}
+
+void AgeCaveats(const AgeGap& gap, std::vector<Caveat>* out) {
+  if (!gap.known) {
+    out->push_back({"UNKNOWN_AGE", "The age of one face is unknown, so the age gap is unknown."});
+    return;
+  }
+  if (gap.younger_age < 5) {
+    out->push_back({"YOUNG_CHILD",
+                    "A face is of a child under 5: scores between young children are unreliable."});
+  }
+  if (gap.min > 5) {
+    out->push_back({"LARGE_AGE_GAP",
+                    absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children "
+                                    "grow, so a true match can score low.",
+                                    gap.min, gap.max)});
+  }
+  if (gap.estimated) {
+    out->push_back({"ESTIMATED_AGE", "At least one age is an estimate, so the age gap is approximate."});
+  }
+}
+
+AgeInfo AgeOf(const store::FaceAttributes& a) {
+  AgeInfo age;
+  age.min = a.age_min;
+  age.max = a.age_max;
+  return age;
+}
+
+}  // namespace
+
+class Gallery::Impl {
+ public:
+  GalleryOptions options;
+  std::unique_ptr<store::Catalog> catalog;
+  std::unique_ptr<embed::FacePipeline> pipeline;
+  std::map<CaseKind, std::unique_ptr<index::FaceIndex>> indexes;
+  // Serializes catalog writes with their index updates, so a snapshot tagged with the
+  // catalog's last change includes exactly the changes up to it.
+  std::mutex write_mu;
+  std::atomic<int64_t> changes_since_snapshot{0};
+
+  std::string SnapshotPath(CaseKind k) const {
+    return (fs::path(options.data_dir) / "index" / (std::string(KindName(k)) + ".snap")).string();
+  }
+
+  // Descriptors of the given faces (skipping unknown ones), grouped by photo.
+  absl::Status LoadDescriptors(const std::vector<int64_t>& ids, std::vector<int64_t>* out_ids,
+                               std::vector<float>* out_vectors) {
+    HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs, catalog->GetFaceAttributes(ids));
+    std::set<int64_t> wanted(ids.begin(), ids.end());
+    std::set<int64_t> photos;
+    for (const auto& a : attrs) photos.insert(a.photo_id);
+    for (int64_t photo : photos) {
+      HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(photo));
+      for (const auto& f : faces) {
+        if (!wanted.count(f.id)) continue;
+        out_ids->push_back(f.id);
+        out_vectors->insert(out_vectors->end(), f.descriptor.begin(), f.descriptor.end());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Applies catalog changes after `after` to the index of `kind`.
+  absl::Status Replay(CaseKind kind, int64_t after) {
+    index::FaceIndex& idx = *indexes[kind];
+    for (;;) {
+      HW_ASSIGN_OR_RETURN(std::vector<store::Change> changes, catalog->ChangesAfter(after, 10000));
+      if (changes.empty()) return absl::OkStatus();
+      std::vector<int64_t> adds, removes;
+      for (const auto& c : changes) {
+        if (c.kind != kind) continue;
+        (c.op == store::ChangeOp::kAdd ? adds : removes).push_back(c.face_id);
+      }
+      std::vector<int64_t> ids;
+      std::vector<float> vectors;
+      HW_RETURN_IF_ERROR(LoadDescriptors(adds, &ids, &vectors));
+      if (!ids.empty()) HW_RETURN_IF_ERROR(idx.Add(ids, vectors.data()));
+      if (!removes.empty()) HW_RETURN_IF_ERROR(idx.Remove(removes));
+      after = changes.back().seq;
+    }
+  }
+
+  // Rebuilds the indexes of `kinds` from the catalog; returns the change seq they include.
+  absl::StatusOr<int64_t> Rebuild(const std::set<CaseKind>& kinds) {
+    std::map<CaseKind, std::vector<int64_t>> ids;
+    std::map<CaseKind, std::vector<float>> vectors;
+    auto flush = [&](CaseKind k) -> absl::Status {
+      if (ids[k].empty()) return absl::OkStatus();
+      HW_RETURN_IF_ERROR(indexes[k]->Add(ids[k], vectors[k].data()));
+      ids[k].clear();
+      vectors[k].clear();
+      return absl::OkStatus();
+    };
+    HW_ASSIGN_OR_RETURN(int64_t seq, catalog->ForEachFace([&](const store::FaceRecord& r) -> absl::Status {
+      CaseKind k = r.attributes.kind;
+      if (!kinds.count(k)) return absl::OkStatus();
+      ids[k].push_back(r.attributes.face_id);
+      vectors[k].insert(vectors[k].end(), r.descriptor, r.descriptor + store::kDescriptorDim);
+      if (ids[k].size() >= 65536) return flush(k);
+      return absl::OkStatus();
+    }));
+    for (CaseKind k : kinds) HW_RETURN_IF_ERROR(flush(k));
+    return seq;
+  }
+
+  absl::Status OpenIndexes() {
+    std::error_code ec;
+    fs::create_directories(fs::path(options.data_dir) / "index", ec);
+    std::set<CaseKind> rebuild;
+    std::map<CaseKind, int64_t> last;
+    for (CaseKind k : kKinds) {
+      uint64_t change = 0;
+      auto loaded = index::FaceIndex::Load(SnapshotPath(k), options.index, &change);
+      if (loaded.ok()) {
+        indexes[k] = std::move(*loaded);
+        last[k] = static_cast<int64_t>(change);
+        continue;
+      }
+      if (loaded.status().code() != absl::StatusCode::kNotFound) {
+        std::fprintf(stderr, "homeward: index snapshot %s unusable (%s); rebuilding from the catalog\n",
+                     SnapshotPath(k).c_str(), std::string(loaded.status().message()).c_str());
+      }
+      HW_ASSIGN_OR_RETURN(indexes[k], index::FaceIndex::Create(options.index));
+      rebuild.insert(k);
+    }
+    if (!rebuild.empty()) {
+      HW_ASSIGN_OR_RETURN(int64_t seq, Rebuild(rebuild));
+      for (CaseKind k : rebuild) last[k] = seq;
+    }
+    HW_ASSIGN_OR_RETURN(int64_t latest, catalog->LastChangeSeq());
+    bool behind = !rebuild.empty();
+    for (CaseKind k : kKinds) {
+      if (last[k] < latest) {
+        HW_RETURN_IF_ERROR(Replay(k, last[k]));
+        behind = true;
+      }
+    }
+    if (behind) return SaveSnapshotsLocked(latest);
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveSnapshotsLocked(int64_t seq) {
+    for (CaseKind k : kKinds) {
+      HW_RETURN_IF_ERROR(indexes[k]->Save(SnapshotPath(k), static_cast<uint64_t>(seq)));
+    }
+    changes_since_snapshot = 0;
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveSnapshots() {
+    std::lock_guard<std::mutex> lock(write_mu);
+    HW_ASSIGN_OR_RETURN(int64_t seq, catalog->LastChangeSeq());
+    return SaveSnapshotsLocked(seq);
+  }
+
+  void NoteChanges(int64_t n) {
+    if ((changes_since_snapshot += n) >= options.snapshot_every) {
+      absl::Status s = SaveSnapshots();
+      if (!s.ok()) std::fprintf(stderr, "homeward: snapshot failed: %s\n", std::string(s.message()).c_str());
+    }
+  }
+
+  // Stores an analysed photo for `c`, choosing faces by the case kind's rules.
+  absl::StatusOr<AddPhotoOutcome> Store(const store::Case& c, const PhotoInput& input,
+                                        const embed::PhotoFaces& analysed) {
+    AddPhotoOutcome out;
+    out.no_face_reason = analysed.no_face_reason;
+    std::vector<int> keep;
+    const int n = static_cast<int>(analysed.faces.size());
+    if (c.kind == CaseKind::kSighting) {
+      for (int i = 0; i < n; ++i)
+        if (analysed.faces[i].quality.usable) keep.push_back(i);
+    } else if (input.face_box.has_value()) {
+      keep.push_back(0);  // analysed with the box: exactly one face
+    } else if (input.face_index.has_value()) {
+      if (*input.face_index < 0 || *input.face_index >= n) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "face_index %d is out of range: the photo has %d face(s)", *input.face_index, n));
+      }
+      keep.push_back(*input.face_index);
+    } else if (n == 1) {
+      keep.push_back(0);
+    } else if (n > 1) {
+      std::vector<std::string> boxes;
+      for (int i = 0; i < n; ++i) {
+        const auto& b = analysed.faces[i].box;
+        boxes.push_back(absl::StrFormat("%d: %dx%d at (%d,%d)", i, b.width, b.height, b.x, b.y));
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the photo shows ", n, " faces; say which one is the child with face_index or face_box (",
+          absl::StrJoin(boxes, "; "), ")"));
+    }
+    store::Photo meta;
+    meta.case_id = c.id;
+    meta.date_taken = input.taken_on;
+    if (input.age.known()) {
+      meta.age_min = input.age.min;
+      meta.age_max = input.age.max;
+      meta.age_estimated = input.age.estimated;
+    }
+    meta.source = input.source;
+    meta.width = analysed.width;
+    meta.height = analysed.height;
+    std::vector<store::Face> faces;
+    std::vector<float> vectors;
+    for (int i : keep) {
+      const embed::Face& f = analysed.faces[i];
+      store::Face sf;
+      sf.box_x = f.box.x;
+      sf.box_y = f.box.y;
+      sf.box_w = f.box.width;
+      sf.box_h = f.box.height;
+      for (const auto& p : f.landmarks) sf.landmarks.push_back(p.x), sf.landmarks.push_back(p.y);
+      sf.width_px = static_cast<float>(f.quality.face_width_px);
+      sf.sharpness = static_cast<float>(f.quality.sharpness);
+      sf.yaw_deg = static_cast<float>(f.quality.yaw_degrees);
+      sf.detector_score = static_cast<float>(f.detector_score);
+      sf.usable = f.quality.usable;
+      sf.descriptor.assign(f.descriptor.begin(), f.descriptor.end());
+      sf.model_id = pipeline->model_id();
+      faces.push_back(std::move(sf));
+      vectors.insert(vectors.end(), f.descriptor.begin(), f.descriptor.end());
+    }
+    store::AddPhotoResult added;
+    {
+      std::lock_guard<std::mutex> lock(write_mu);
+      HW_ASSIGN_OR_RETURN(added, catalog->AddPhoto(meta, input.bytes, faces));
+      if (!added.duplicate && !added.face_ids.empty()) {
+        HW_RETURN_IF_ERROR(indexes[c.kind]->Add(added.face_ids, vectors.data()));
+      }
+    }
+    if (!added.duplicate) NoteChanges(static_cast<int64_t>(added.face_ids.size()));
+    out.photo_id = added.photo_id;
+    out.duplicate = added.duplicate;
+    for (int i = 0; i < n; ++i) {
+      PhotoFace pf;
+      pf.index = i;
+      pf.face = analysed.faces[i];
+      auto it = std::find(keep.begin(), keep.end(), i);
+      if (it != keep.end() && static_cast<size_t>(it - keep.begin()) < added.face_ids.size()) {
+        pf.face_id = added.face_ids[it - keep.begin()];
+      } else if (c.kind == CaseKind::kSighting) {
+        pf.not_stored_reason = analysed.faces[i].quality.reason;
+      } else {
+        pf.not_stored_reason = "not the chosen face";
+      }
+      out.faces.push_back(std::move(pf));
+    }
+    return out;
+  }
+
+  absl::Status CheckQuery(const SearchQuery& q) {
+    if (q.top_k < 1 || q.top_k > kMaxTopK) {
+      return absl::InvalidArgumentError(absl::StrCat("top_k ", q.top_k, " must be in 1..", kMaxTopK));
+    }
+    if (!(q.min_score >= 0 && q.min_score <= 1)) {
+      return absl::InvalidArgumentError("min_score must be in 0..1");
+    }
+    if (q.age_min >= 0 && q.age_max >= 0 && q.age_min > q.age_max) {
+      return absl::InvalidArgumentError("age filter: min is greater than max");
+    }
+    return absl::OkStatus();
+  }
+
+  bool Passes(const store::FaceAttributes& a, const SearchQuery& q) {
+    if (q.exclude_case_id != 0 && a.case_id == q.exclude_case_id) return false;
+    if (!q.include_closed && a.status != store::CaseStatus::kOpen) return false;
+    if (q.sex != store::Sex::kUnknown && a.sex != store::Sex::kUnknown && a.sex != q.sex) return false;
+    if (q.age_min >= 0 || q.age_max >= 0) {
+      if (a.age_min < 0) return false;  // unknown age cannot satisfy an age filter
+      if (q.age_max >= 0 && a.age_min > q.age_max) return false;
+      if (q.age_min >= 0 && a.age_max < q.age_min) return false;
+    }
+    if (!q.date_from.empty() && (a.date_taken.empty() || a.date_taken < q.date_from)) return false;
+    if (!q.date_to.empty() && (a.date_taken.empty() || a.date_taken > q.date_to)) return false;
+    if (!q.place_contains.empty()) {
+      auto lower = [](std::string s) {
+        for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return s;
+      };
+      if (lower(a.place).find(lower(q.place_contains)) == std::string::npos) return false;
+    }
+    return true;
+  }
+
+  // The top_k faces passing the query's filters in one kind's index: the search widens
+  // until it has top_k passing faces or has seen the whole index, so a selective filter
+  // loses nothing.
+  absl::Status SearchKind(CaseKind kind, const float* q, const SearchQuery& query,
+                          std::vector<std::pair<index::Hit, store::FaceAttributes>>* out) {
+    index::FaceIndex& idx = *indexes[kind];
+    const int64_t size = idx.size();
+    if (size == 0) return absl::OkStatus();
+    int k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{query.top_k} * 4}));
+    for (;;) {
+      HW_ASSIGN_OR_RETURN(std::vector<index::Hit> hits, idx.Search(q, k));
+      std::vector<int64_t> ids;
+      for (const auto& h : hits) ids.push_back(h.id);
+      HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs, catalog->GetFaceAttributes(ids));
+      std::unordered_map<int64_t, const store::FaceAttributes*> by_id;
+      for (const auto& a : attrs) by_id[a.face_id] = &a;
+      std::vector<std::pair<index::Hit, store::FaceAttributes>> passing;
+      for (const auto& h : hits) {
+        auto it = by_id.find(h.id);
+        if (it != by_id.end() && Passes(*it->second, query)) passing.push_back({h, *it->second});
+        if (static_cast<int>(passing.size()) == query.top_k) break;
+      }
+      const bool exhausted = static_cast<int>(hits.size()) < k || k >= size || k >= kMaxIndexK;
+      if (static_cast<int>(passing.size()) >= query.top_k || exhausted) {
+        out->insert(out->end(), passing.begin(), passing.end());
+        return absl::OkStatus();
+      }
+      k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{k} * 4}));
+    }
+  }
+
+  absl::StatusOr<std::vector<Candidate>> SearchDescriptor(const embed::Descriptor& d,
+                                                          const SearchQuery& query,
+                                                          const embed::Face* query_face) {
+    HW_RETURN_IF_ERROR(CheckQuery(query));
+    std::vector<CaseKind> kinds = query.kinds;
+    if (kinds.empty()) kinds = {CaseKind::kMissing, CaseKind::kFound};
+    std::vector<std::pair<index::Hit, store::FaceAttributes>> hits;
+    for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
+      HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &hits));
+    }
+    std::sort(hits.begin(), hits.end(),
+              [](const auto& a, const auto& b) { return a.first.distance < b.first.distance; });
+    std::vector<Candidate> out;
+    std::map<int64_t, store::Case> cases;
+    for (const auto& [hit, attrs] : hits) {
+      if (static_cast<int>(out.size()) == query.top_k) break;
+      Candidate c;
+      c.face = attrs;
+      c.distance = hit.distance;
+      c.score = Score(hit.distance);
+      c.confidence = c.score;
+      if (c.score < query.min_score) continue;
+      auto it = cases.find(attrs.case_id);
+      if (it == cases.end()) {
+        auto got = catalog->GetCase(attrs.case_id);
+        if (!got.ok()) continue;  // deleted meanwhile
+        it = cases.emplace(attrs.case_id, *got).first;
+      }
+      c.case_info = it->second;
+      HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs.photo_id));
+      double width = 0, yaw = 0;
+      for (const auto& f : faces) {
+        if (f.id != hit.id) continue;
+        c.box = {f.box_x, f.box_y, f.box_w, f.box_h};
+        width = f.width_px;
+        yaw = f.yaw_deg;
+      }
+      c.candidate_age = AgeOf(attrs);
+      c.age_gap = GapBetween(query.query_age, c.candidate_age);
+      if (query_face != nullptr) {
+        FaceCaveats("query", query_face->quality.usable, query_face->quality.face_width_px,
+                    query_face->quality.yaw_degrees, &c.caveats);
+      }
+      FaceCaveats("candidate", attrs.usable, width, yaw, &c.caveats);
+      AgeCaveats(c.age_gap, &c.caveats);
+      c.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // Descriptor, age and face of a stored face.
+  struct StoredFace {
+    embed::Descriptor descriptor;
+    store::FaceAttributes attrs;
+    embed::Face face;
+  };
+  absl::StatusOr<StoredFace> LoadFace(int64_t face_id) {
+    HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs, catalog->GetFaceAttributes({face_id}));
+    if (attrs.empty()) return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
+    HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs[0].photo_id));
+    for (const auto& f : faces) {
+      if (f.id != face_id) continue;
+      StoredFace s;
+      s.attrs = attrs[0];
+      std::copy(f.descriptor.begin(), f.descriptor.end(), s.descriptor.begin());
+      s.face.box = {f.box_x, f.box_y, f.box_w, f.box_h};
+      s.face.detector_score = f.detector_score;
+      s.face.quality.face_width_px = static_cast<int>(f.width_px);
+      s.face.quality.sharpness = f.sharpness;
+      s.face.quality.yaw_degrees = f.yaw_deg;
+      s.face.quality.usable = f.usable;
+      s.face.descriptor = s.descriptor;
+      return s;
+    }
+    return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
+  }
+};
+
+Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Gallery::~Gallery() {
+  absl::Status s = impl_->SaveSnapshots();
+  if (!s.ok()) std::fprintf(stderr, "homeward: final snapshot failed: %s\n", std::string(s.message()).c_str());
+}
+
+absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data directory '", options.data_dir, "': ", ec.message()));
+  }
+  HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  HW_ASSIGN_OR_RETURN(impl->pipeline, embed::FacePipeline::Create(options.pipeline));
+  HW_RETURN_IF_ERROR(impl->OpenIndexes());
+  return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
+}
+
+store::Catalog& Gallery::catalog() { return *impl_->catalog; }
+const embed::FacePipeline& Gallery::pipeline() const { return *impl_->pipeline; }
+const GalleryOptions& Gallery::options() const { return impl_->options; }
+
+absl::StatusOr<AddPhotoOutcome> Gallery::AddPhoto(const PhotoInput& input) {
+  HW_ASSIGN_OR_RETURN(store::Case c, impl_->catalog->GetCase(input.case_id));
+  absl::StatusOr<embed::PhotoFaces> analysed =
+      input.face_box.has_value() && c.kind != CaseKind::kSighting
+          ? impl_->pipeline->ProcessBox(input.bytes, *input.face_box)
+          : impl_->pipeline->Process(input.bytes);
+  if (!analysed.ok()) return analysed.status();
+  return impl_->Store(c, input, *analysed);
+}
+
+absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& input) {
+  SearchQuery query;
+  query.top_k = input.top_k;
+  query.query_age = input.estimated_age;
+  query.query_date = input.seen_on;
+  HW_RETURN_IF_ERROR(impl_->CheckQuery(query));
+  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(input.bytes));
+  SightingOutcome out;
+  out.no_face_reason = analysed.no_face_reason;
+  if (analysed.faces.empty()) return out;  // nothing stored: retake the photo
+  store::Case c;
+  c.kind = CaseKind::kSighting;
+  c.display_name = absl::StrCat("Sighting", input.seen_on.empty() ? "" : " " + input.seen_on,
+                                input.place.empty() ? "" : " at " + input.place);
+  c.event_date = input.seen_on;
+  c.place = input.place;
+  c.notes = input.notes;
+  c.owner_key_id = input.reporter_key_id;
+  HW_ASSIGN_OR_RETURN(c.id, impl_->catalog->AddCase(c));
+  PhotoInput photo;
+  photo.case_id = c.id;
+  photo.bytes = input.bytes;
+  photo.taken_on = input.seen_on;
+  photo.age = input.estimated_age;
+  photo.age.estimated = input.estimated_age.known();
+  photo.source = "volunteer";
+  HW_ASSIGN_OR_RETURN(AddPhotoOutcome stored, impl_->Store(c, photo, analysed));
+  out.case_id = c.id;
+  out.photo_id = stored.photo_id;
+  query.query_age = photo.age;
+  for (PhotoFace& f : stored.faces) {
+    QueryResult r;
+    if (f.face_id > 0) {
+      HW_ASSIGN_OR_RETURN(r.candidates, impl_->SearchDescriptor(f.face.descriptor, query, &f.face));
+    }
+    r.query = std::move(f);
+    out.results.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<SearchOutcome> Gallery::SearchImage(std::string_view image, const SearchQuery& query) {
+  HW_RETURN_IF_ERROR(impl_->CheckQuery(query));
+  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(image));
+  SearchOutcome out;
+  out.no_face_reason = analysed.no_face_reason;
+  for (size_t i = 0; i < analysed.faces.size(); ++i) {
+    QueryResult r;
+    r.query.index = static_cast<int>(i);
+    r.query.face = analysed.faces[i];
+    r.query.not_stored_reason = "search only";
+    HW_ASSIGN_OR_RETURN(r.candidates,
+                        impl_->SearchDescriptor(analysed.faces[i].descriptor, query, &analysed.faces[i]));
+    out.results.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<QueryResult> Gallery::SearchFace(int64_t face_id, const SearchQuery& query) {
+  HW_ASSIGN_OR_RETURN(Impl::StoredFace stored, impl_->LoadFace(face_id));
+  SearchQuery q = query;
+  if (!q.query_age.known()) q.query_age = AgeOf(stored.attrs);
+  if (q.query_date.empty()) q.query_date = stored.attrs.date_taken;
+  if (q.exclude_case_id == 0) q.exclude_case_id = stored.attrs.case_id;
+  QueryResult r;
+  r.query.face = stored.face;
+  r.query.face_id = face_id;
+  HW_ASSIGN_OR_RETURN(r.candidates, impl_->SearchDescriptor(stored.descriptor, q, &stored.face));
+  return r;
+}
+
+absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef& b) {
+  auto resolve = [&](const FaceRef& ref, const char* which) -> absl::StatusOr<std::pair<embed::Face, AgeInfo>> {
+    if (ref.face_id > 0) {
+      HW_ASSIGN_OR_RETURN(Impl::StoredFace s, impl_->LoadFace(ref.face_id));
+      return std::make_pair(s.face, ref.age.known() ? ref.age : AgeOf(s.attrs));
+    }
+    if (ref.image.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("face ", which, ": give an image or a face id"));
+    }
+    HW_ASSIGN_OR_RETURN(embed::PhotoFaces p, impl_->pipeline->Process(ref.image));
+    if (p.faces.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("image ", which, ": ", p.no_face_reason));
+    }
+    auto largest = std::max_element(p.faces.begin(), p.faces.end(), [](const auto& x, const auto& y) {
+      return x.box.width < y.box.width;
+    });
+    return std::make_pair(*largest, ref.age);
+  };
+  HW_ASSIGN_OR_RETURN(auto fa, resolve(a, "a"));
+  HW_ASSIGN_OR_RETURN(auto fb, resolve(b, "b"));
+  CompareOutcome out;
+  out.distance = embed::DescriptorDistance(fa.first.descriptor, fb.first.descriptor);
+  out.score = Score(out.distance);
+  out.threshold = impl_->options.match_threshold;
+  out.possible_match = out.distance < out.threshold;
+  out.age_gap = GapBetween(fa.second, fb.second);
+  FaceCaveats("first", fa.first.quality.usable, fa.first.quality.face_width_px,
+              fa.first.quality.yaw_degrees, &out.caveats);
+  FaceCaveats("second", fb.first.quality.usable, fb.first.quality.face_width_px,
+              fb.first.quality.yaw_degrees, &out.caveats);
+  AgeCaveats(out.age_gap, &out.caveats);
+  out.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
+  return out;
+}
+
+absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
+  std::lock_guard<std::mutex> lock(impl_->write_mu);
+  HW_ASSIGN_OR_RETURN(store::Case c, impl_->catalog->GetCase(case_id));
+  HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, impl_->catalog->ListPhotos(case_id));
+  std::vector<int64_t> face_ids;
+  for (const auto& p : photos) {
+    HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, impl_->catalog->ListFaces(p.id));
+    for (const auto& f : faces) face_ids.push_back(f.id);
+  }
+  HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id));
+  if (!face_ids.empty()) HW_RETURN_IF_ERROR(impl_->indexes[c.kind]->Remove(face_ids));
+  impl_->changes_since_snapshot += static_cast<int64_t>(face_ids.size());
+  DeleteCounts counts;
+  counts.photos = static_cast<int>(photos.size());
+  counts.faces = static_cast<int>(face_ids.size());
+  return counts;
+}
+
+absl::StatusOr<std::string> Gallery::FaceCropPng(int64_t face_id, int size) {
+  HW_ASSIGN_OR_RETURN(Impl::StoredFace s, impl_->LoadFace(face_id));
+  HW_ASSIGN_OR_RETURN(store::Catalog::PhotoWithBytes photo, impl_->catalog->GetPhoto(s.attrs.photo_id));
+  return impl_->pipeline->FaceCropPng(photo.bytes, s.face.box, size);
+}
+
+absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {
+  HW_ASSIGN_OR_RETURN(auto counts, impl_->catalog->CountByKind());
+  std::vector<KindStats> out;
+  for (CaseKind k : kKinds) {
+    KindStats s;
+    s.kind = k;
+    auto it = counts.find(k);
+    if (it != counts.end()) {
+      s.cases = it->second.cases;
+      s.photos = it->second.photos;
+      s.faces = it->second.faces;
+    }
+    s.indexed = impl_->indexes[k]->size();
+    out.push_back(s);
+  }
+  return out;
+}
+
+absl::Status Gallery::SaveSnapshots() { return impl_->SaveSnapshots(); }
+
+}  // namespace homeward::gallery

@@ -1,0 +1,208 @@
+// Gallery: Homeward's domain service. It ties the face pipeline (embed/), the catalog
+// (store/) and one face index per collection kind (index/) into the operations users
+// call: add a photo to a case, submit a sighting, search, compare, delete a case. No gRPC
+// here: server/ maps these calls onto the API.
+//
+// Consistency: the catalog is the source of truth. A photo's faces are written to the
+// catalog in one transaction, then added to the index in one batch (a search never sees a
+// half-added photo). Index snapshots (<data_dir>/index/<kind>.snap) record the last catalog
+// change they include; Open loads them and replays later changes, or rebuilds from the
+// catalog when a snapshot is missing or corrupt (logged, never fatal).
+//
+// THREAD SAFETY: every method may be called concurrently. Writes to one index are
+// serialized by the index; the pipeline runs on its own worker pool.
+// Errors follow store/catalog.h and embed/face_pipeline.h; FAILED_PRECONDITION when a
+// MISSING/FOUND photo has several faces and the caller did not say which is the child.
+#ifndef HOMEWARD_GALLERY_GALLERY_H_
+#define HOMEWARD_GALLERY_GALLERY_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "embed/face_pipeline.h"
+#include "index/face_index.h"
+#include "store/catalog.h"
+
+namespace homeward::gallery {
+
+struct GalleryOptions {
+  std::string data_dir;
+  embed::PipelineOptions pipeline;
+  index::IndexOptions index;        // one index per kind, all built from this factory
+  int64_t snapshot_every = 10000;   // save the snapshots after this many index changes
+  double match_threshold = embed::kSamePersonDistance;
+};
+
+// Age of the child in a photo, in years. Unknown when min < 0.
+struct AgeInfo {
+  double min = -1, max = -1;
+  bool estimated = false;
+  bool known() const { return min >= 0 && max >= min; }
+};
+
+struct AgeGap {
+  bool known = false;
+  double min = 0, max = 0;   // smallest / largest possible gap in years
+  bool estimated = false;    // one of the ages was estimated
+  double younger_age = -1;   // the younger face's (lower) age
+};
+
+struct Caveat {
+  std::string code;     // YOUNG_CHILD, LARGE_AGE_GAP, ESTIMATED_AGE, LOW_QUALITY_FACE, ...
+  std::string message;  // one plain sentence
+};
+
+// A face of an uploaded photo and what became of it.
+struct PhotoFace {
+  int index = 0;
+  embed::Face face;
+  int64_t face_id = 0;  // > 0 when stored
+  std::string not_stored_reason;
+};
+
+struct PhotoInput {
+  int64_t case_id = 0;
+  std::string bytes;
+  std::string taken_on;  // YYYY-MM-DD or ""
+  AgeInfo age;           // unknown: derived from the case's birth date by the catalog
+  std::optional<int> face_index;      // which face is the child (MISSING/FOUND photos)
+  std::optional<embed::Box> face_box; // or a box around it
+  std::string source;
+};
+
+struct AddPhotoOutcome {
+  int64_t photo_id = 0;
+  bool duplicate = false;
+  std::vector<PhotoFace> faces;
+  std::string no_face_reason;
+};
+
+struct SearchQuery {
+  std::vector<store::CaseKind> kinds;  // empty: MISSING and FOUND
+  int top_k = 10;                      // 1..100
+  double min_score = 0;                // 0..1
+  store::Sex sex = store::Sex::kUnknown;  // kUnknown = any
+  double age_min = -1, age_max = -1;      // candidate age overlaps [min,max]; -1 = open
+  std::string date_from, date_to;         // candidate photo date range, "" = open
+  std::string place_contains;
+  bool include_closed = false;
+  AgeInfo query_age;
+  std::string query_date;
+  int64_t exclude_case_id = 0;  // never return faces of this case (the query's own)
+};
+
+struct Candidate {
+  store::FaceAttributes face;  // ids, kind, sex, age, date, place
+  store::Case case_info;       // the full case; the server decides what a role may see
+  embed::Box box;
+  double distance = 0;
+  double score = 0;       // 1 - distance/1.2, clipped to [0,1]
+  double confidence = 0;  // calibrated when available, else = score
+  AgeInfo candidate_age;
+  AgeGap age_gap;
+  std::vector<Caveat> caveats;
+};
+
+struct QueryResult {
+  PhotoFace query;
+  std::vector<Candidate> candidates;  // best first
+};
+
+struct SearchOutcome {
+  std::vector<QueryResult> results;
+  std::string no_face_reason;
+};
+
+struct SightingInput {
+  std::string bytes;
+  std::string seen_on;
+  std::string place;
+  AgeInfo estimated_age;
+  std::string notes;
+  std::string reporter_key_id;  // the volunteer's key id (owner of the sighting)
+  int top_k = 10;
+};
+
+struct SightingOutcome {
+  int64_t case_id = 0;
+  int64_t photo_id = 0;
+  std::vector<QueryResult> results;
+  std::string no_face_reason;
+};
+
+struct CompareOutcome {
+  double distance = 0, score = 0, threshold = 0;
+  bool possible_match = false;
+  AgeGap age_gap;
+  std::vector<Caveat> caveats;
+};
+
+// One side of a comparison: a photo (its largest face) or a stored face.
+struct FaceRef {
+  std::string image;
+  int64_t face_id = 0;
+  AgeInfo age;
+};
+
+struct KindStats {
+  store::CaseKind kind;
+  int64_t cases = 0, photos = 0, faces = 0, indexed = 0;
+};
+
+struct DeleteCounts {
+  int photos = 0, faces = 0;
+};
+
+// The reminder that goes with every result.
+inline constexpr char kDnaReminder[] =
+    "A match is a lead for DNA confirmation, not an identification.";
+
+class Gallery {
+ public:
+  static absl::StatusOr<std::unique_ptr<Gallery>> Open(const GalleryOptions& options);
+  ~Gallery();  // saves the index snapshots
+  Gallery(const Gallery&) = delete;
+  Gallery& operator=(const Gallery&) = delete;
+
+  store::Catalog& catalog();
+  const embed::FacePipeline& pipeline() const;
+  const GalleryOptions& options() const;
+
+  // Detects faces and stores the photo. MISSING/FOUND: exactly one face is stored (the only
+  // one, or the one chosen by face_index/face_box; FAILED_PRECONDITION when several were
+  // found and none chosen; a photo with no face is stored with zero faces). SIGHTING: every
+  // usable face is stored.
+  absl::StatusOr<AddPhotoOutcome> AddPhoto(const PhotoInput& input);
+
+  // Creates a SIGHTING case, stores the photo and searches each stored face against
+  // MISSING and FOUND.
+  absl::StatusOr<SightingOutcome> SubmitSighting(const SightingInput& input);
+
+  absl::StatusOr<SearchOutcome> SearchImage(std::string_view image, const SearchQuery& query);
+  absl::StatusOr<QueryResult> SearchFace(int64_t face_id, const SearchQuery& query);
+
+  absl::StatusOr<CompareOutcome> Compare(const FaceRef& a, const FaceRef& b);
+
+  // Real deletion of the case: files, rows, index entries.
+  absl::StatusOr<DeleteCounts> DeleteCase(int64_t case_id);
+
+  // The aligned face as a PNG of size x size pixels (32..512).
+  absl::StatusOr<std::string> FaceCropPng(int64_t face_id, int size);
+
+  absl::StatusOr<std::vector<KindStats>> Stats();
+  absl::Status SaveSnapshots();
+
+ private:
+  class Impl;
+  explicit Gallery(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace homeward::gallery
+
+#endif  // HOMEWARD_GALLERY_GALLERY_H_

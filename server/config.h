@@ -1,0 +1,61 @@
+// Configuration of homeward-server: command-line flags (CLI11) and an optional JSON file
+// (--config) with the same keys ("listen", "data-dir", ...). A flag given on the command
+// line wins over the file.
+//
+// THREAD SAFETY: plain values. OWNERSHIP: returned by value.
+#ifndef HOMEWARD_SERVER_CONFIG_H_
+#define HOMEWARD_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace homeward::server {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
+  std::string data_dir = "homeward-data";
+  bool insecure_dev = false;     // no API keys, every caller is admin "dev"; loopback only
+  std::string api_keys_file;     // required unless insecure_dev
+  std::string recognition_model;  // default: $HOMEWARD_RECOGNITION_MODEL or models/...
+  std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+  int workers = 0;                // pipeline workers; 0 = one per hardware thread
+  std::string index_factory = "IDMap2,Flat";
+  int64_t max_request_bytes = 20 << 20;  // larger messages: RESOURCE_EXHAUSTED
+  int max_queue = 32;             // heavy calls in flight (running + queued); more: UNAVAILABLE
+  std::string tls_cert, tls_key;  // PEM files; both or neither
+  int shutdown_grace_ms = 10000;  // in-flight calls get this long at shutdown, then cancelled
+};
+
+// `homeward-server --add-key ROLE --key-id NAME --api-keys FILE`.
+struct AddKeyCommand {
+  std::string role, key_id, api_keys_file;
+};
+
+struct CommandLine {
+  ServerConfig config;
+  std::optional<AddKeyCommand> add_key;
+  int exit_code = -1;  // >= 0: exit now with this code (--help, or a parse error printed)
+};
+
+// Parses argv (and the --config file). Prints help or errors itself (exit_code set).
+CommandLine ParseCommandLine(int argc, char** argv);
+
+// Checks a complete config: INVALID_ARGUMENT (saying what to fix) for a bad listen address,
+// --insecure-dev on a non-loopback host, no --api-keys without --insecure-dev, half a TLS
+// pair, or a limit out of range.
+absl::Status ValidateConfig(const ServerConfig& config);
+
+// The host part of HOST:PORT ("[::1]:5" -> "::1"), and whether it is a loopback address.
+std::string ListenHost(const std::string& listen);
+bool IsLoopbackHost(const std::string& host);
+
+// The recognition model path to use when none was configured.
+std::string DefaultRecognitionModel();
+
+}  // namespace homeward::server
+
+#endif  // HOMEWARD_SERVER_CONFIG_H_

@@ -1,0 +1,119 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "gallery/gallery.h"
+#include "server/auth.h"
+#include "server/service.h"
+
+namespace homeward::server {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", flag, " ", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerConfig& c) {
+  if (c.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  HW_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(c.tls_cert, "--tls-cert"));
+  HW_ASSIGN_OR_RETURN(pair.private_key, ReadPem(c.tls_key, "--tls-key"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const ServerConfig& config) {
+  HW_RETURN_IF_ERROR(ValidateConfig(config));
+  std::unique_ptr<HomewardServer> s(new HomewardServer());
+  s->config_ = config;
+  if (config.insecure_dev) {
+    spdlog::warn("*** --insecure-dev: NO API KEYS, every caller is admin \"dev\" ({}); never use "
+                 "this with real data ***", config.listen);
+  } else {
+    HW_ASSIGN_OR_RETURN(KeyStore keys, KeyStore::Load(config.api_keys_file));
+    spdlog::info("loaded {} API keys from {}", keys.size(), config.api_keys_file);
+    s->keys_ = std::make_unique<KeyStore>(std::move(keys));
+  }
+  HW_ASSIGN_OR_RETURN(auto creds, Credentials(config));
+
+  gallery::GalleryOptions go;
+  go.data_dir = config.data_dir;
+  go.pipeline.recognition_model_path =
+      config.recognition_model.empty() ? DefaultRecognitionModel() : config.recognition_model;
+  go.pipeline.landmark_model_path = config.landmark_model;
+  go.pipeline.workers = config.workers;
+  go.pipeline.limits.max_bytes = config.max_request_bytes;
+  go.index.factory = config.index_factory;
+  HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
+
+  ServiceOptions so;
+  so.insecure_dev = config.insecure_dev;
+  so.max_request_bytes = config.max_request_bytes;
+  int workers = s->gallery_->pipeline().workers();
+  so.threads = std::max(2, workers + 2);  // heavy calls wait on the pipeline; light ones go on
+  so.max_queue = config.max_queue;
+  s->service_ = std::make_unique<HomewardService>(s->gallery_.get(), s->keys_.get(), so);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, creds, &s->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (!s->server_ || s->port_ == 0) {
+    if (s->server_) s->server_->Shutdown();
+    s->server_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.listen, ": the address is in use or not local; choose "
+        "another --listen"));
+  }
+  std::string host = config.listen.substr(0, config.listen.rfind(':'));
+  s->address_ = absl::StrCat(host, ":", s->port_);
+  return s;
+}
+
+void HomewardServer::Shutdown() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_) {
+    spdlog::info("shutting down: {} ms for in-flight calls", config_.shutdown_grace_ms);
+    service_->BeginShutdown();
+    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(config_.shutdown_grace_ms));
+    server_->Wait();
+  }
+  server_.reset();
+  service_.reset();  // every call has finished: the pool joins its threads
+  if (gallery_) {
+    if (absl::Status st = gallery_->SaveSnapshots(); !st.ok()) {
+      spdlog::error("saving the index snapshots failed: {}", st.ToString());
+    }
+    gallery_.reset();  // closes the catalog
+  }
+  spdlog::info("shut down");
+}
+
+HomewardServer::~HomewardServer() { Shutdown(); }
+
+}  // namespace homeward::server

@@ -1,0 +1,553 @@
+#include "server/service.h"
+
+#include <chrono>
+#include <exception>
+#include "absl/strings/string_view.h"
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "server/internal/convert.h"
+#include "server/internal/worker_pool.h"
+
+namespace homeward::server {
+namespace {
+
+namespace pb = ::homeward::v1;
+using internal::CheckDate;
+using internal::CheckImage;
+using internal::CheckTopK;
+using internal::ParseId;
+using internal::ToAgeInfo;
+
+constexpr int kDefaultCropSize = 150;
+constexpr int kMinCropSize = 32, kMaxCropSize = 512;
+constexpr int kDefaultPageSize = 50, kMaxPageSize = 1000;
+constexpr size_t kMaxTextChars = 10000;
+
+absl::Status Denied(absl::string_view what) { return absl::PermissionDeniedError(what); }
+
+absl::Status CheckText(absl::string_view field, const std::string& s, size_t max = kMaxTextChars) {
+  if (s.size() > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", s.size(), " bytes: shorten it to at most ", max));
+  }
+  return absl::OkStatus();
+}
+
+std::string ContentType(const std::string& bytes) {
+  auto info = embed::ProbeImage(bytes, embed::DecodeLimits{INT64_MAX, INT64_MAX});
+  if (!info.ok()) return "application/octet-stream";
+  return "image/" + info->format;
+}
+
+void AddDnaCaveat(google::protobuf::RepeatedPtrField<pb::Caveat>* caveats) {
+  pb::Caveat* c = caveats->Add();
+  c->set_code("DNA_CONFIRMATION");
+  c->set_message(gallery::kDnaReminder);
+}
+
+absl::StatusOr<gallery::FaceRef> ToFaceRef(absl::string_view field, const pb::FaceRef& ref,
+                                           int64_t max_bytes) {
+  gallery::FaceRef out;
+  switch (ref.ref_case()) {
+    case pb::FaceRef::kImage:
+      HW_RETURN_IF_ERROR(CheckImage(absl::StrCat(field, ".image"), ref.image(), max_bytes));
+      out.image = ref.image();
+      break;
+    case pb::FaceRef::kFaceId: {
+      HW_ASSIGN_OR_RETURN(out.face_id, ParseId(absl::StrCat(field, ".face_id"), ref.face_id()));
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(field, ": set image or face_id"));
+  }
+  HW_ASSIGN_OR_RETURN(out.age, ToAgeInfo(absl::StrCat(field, ".age"), ref.age()));
+  return out;
+}
+
+}  // namespace
+
+HomewardService::HomewardService(gallery::Gallery* gallery, const KeyStore* keys,
+                                 const ServiceOptions& options)
+    : gallery_(gallery),
+      keys_(keys),
+      options_(options),
+      pool_(std::make_unique<internal::WorkerPool>(options.threads, options.max_queue,
+                                                   4 * options.max_queue)) {}
+
+HomewardService::~HomewardService() = default;  // the pool runs what it accepted, then joins
+
+absl::StatusOr<Caller> HomewardService::Authenticate(grpc::CallbackServerContext* ctx) const {
+  if (options_.insecure_dev) return Caller{"dev", Role::kAdmin};
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) {
+    return absl::UnauthenticatedError(
+        "missing API key: send the metadata `authorization: Bearer <key>`");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  constexpr absl::string_view kBearer("bearer ");
+  if (value.size() <= kBearer.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
+    return absl::UnauthenticatedError(
+        "the authorization metadata must read `Bearer <key>`");
+  }
+  return keys_->Authenticate(absl::StripAsciiWhitespace(value.substr(kBearer.size())));
+}
+
+grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
+                                               const char* method, bool heavy, Handler handler) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const absl::Time start = absl::Now();
+  auto finish = [reactor, method, start](const Caller* caller, const absl::Status& status) {
+    spdlog::info("rpc method={} key_id={} role={} code={} latency_ms={:.1f}", method,
+                 caller ? caller->key_id : "-",
+                 caller ? std::string(RoleName(caller->role)) : "-",
+                 absl::StatusCodeToString(status.code()),
+                 absl::ToDoubleMilliseconds(absl::Now() - start));
+    reactor->Finish(internal::ToGrpcStatus(status));
+  };
+  if (shutting_down_) {
+    finish(nullptr, absl::UnavailableError("the server is shutting down: retry shortly"));
+    return reactor;
+  }
+  absl::StatusOr<Caller> caller = Authenticate(ctx);
+  if (!caller.ok()) {
+    finish(nullptr, caller.status());
+    return reactor;
+  }
+  auto work = [this, ctx, finish, caller = *caller, handler = std::move(handler)] {
+    absl::Status status;
+    Audit audit;
+    if (ctx->IsCancelled()) {
+      status = absl::CancelledError("the call was cancelled before it started");
+    } else if (ctx->deadline() <= std::chrono::system_clock::now()) {
+      status = absl::DeadlineExceededError(
+          "the deadline passed while the call waited for a worker: allow more time");
+    } else {
+      try {
+        status = handler(caller, audit);
+      } catch (const std::exception& e) {
+        spdlog::error("unexpected exception in a handler: {}", e.what());
+        status = absl::InternalError("internal error; the server logged it");
+      }
+    }
+    if (!audit.action.empty()) {
+      store::AuditEntry entry;
+      entry.actor = caller.key_id;
+      entry.role = std::string(RoleName(caller.role));
+      entry.action = audit.action;
+      entry.target_type = audit.target_type;
+      entry.target_id = audit.target_id;
+      entry.detail = absl::StrCat("code=", absl::StatusCodeToString(status.code()),
+                                  audit.detail.empty() ? "" : " ", audit.detail);
+      auto appended = gallery_->catalog().AppendAudit(entry);
+      if (!appended.ok()) {
+        spdlog::error("audit append failed: {}", appended.status().ToString());
+        // Nothing leaves the server unaudited.
+        if (status.ok()) {
+          status = absl::UnavailableError("the audit trail could not be written: retry later");
+        }
+      }
+    }
+    finish(&caller, status);
+  };
+  if (!pool_->TrySubmit(heavy, std::move(work))) {
+    finish(&*caller, absl::UnavailableError(
+                         "the server is busy (too many calls in flight): retry with back-off"));
+  }
+  return reactor;
+}
+
+absl::StatusOr<store::Case> HomewardService::OwnedCase(const Caller& caller, int64_t case_id,
+                                                       const char* what) {
+  HW_ASSIGN_OR_RETURN(store::Case c, gallery_->catalog().GetCase(case_id));
+  if (!caller.privileged() && c.owner_key_id != caller.key_id) {
+    return Denied(absl::StrCat("a ", RoleName(caller.role), " may only ", what,
+                               " its own cases, and case ", case_id,
+                               " is not yours: ask an investigator"));
+  }
+  return c;
+}
+
+absl::StatusOr<store::FaceAttributes> HomewardService::FaceOf(int64_t face_id) {
+  HW_ASSIGN_OR_RETURN(auto attrs, gallery_->catalog().GetFaceAttributes({face_id}));
+  if (attrs.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("face ", face_id, " does not exist (deleted, or a wrong id)"));
+  }
+  return attrs.front();
+}
+
+void HomewardService::AddResults(const Caller& caller,
+                                 const std::vector<gallery::QueryResult>& results,
+                                 google::protobuf::RepeatedPtrField<pb::QueryResult>* out) {
+  for (const gallery::QueryResult& r : results) {
+    pb::QueryResult* qr = out->Add();
+    internal::ToProtoDetectedFace(r.query, qr->mutable_query_face());
+    for (const gallery::Candidate& c : r.candidates) {
+      pb::Candidate* pc = qr->add_candidates();
+      internal::ToProtoCandidate(c, pc);
+      if (caller.privileged() || c.case_info.owner_key_id == caller.key_id) continue;
+      pb::CaseSummary* s = pc->mutable_case_();
+      s->clear_display_name();  // names only for the owner, investigators and admins
+      if (caller.role == Role::kVolunteer) {
+        // Volunteers see face crops and case ids only.
+        s->clear_sex();
+        s->clear_event_date();
+        s->clear_place();
+        pc->clear_photo_id();
+        pc->clear_taken_on();
+      }
+    }
+  }
+}
+
+grpc::ServerUnaryReactor* HomewardService::CreateCase(grpc::CallbackServerContext* ctx,
+                                                      const pb::CreateCaseRequest* req,
+                                                      pb::Case* resp) {
+  return Run(ctx, "CreateCase", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"CreateCase", "case", ""};
+    if (caller.role == Role::kVolunteer) {
+      return Denied("volunteers cannot create cases: send a street photo with SubmitSighting");
+    }
+    HW_ASSIGN_OR_RETURN(store::Case c, internal::ToStoreCase(req->case_()));
+    if (c.kind == store::CaseKind::kSighting) {
+      return absl::InvalidArgumentError(
+          "SIGHTING cases are created by SubmitSighting: use kind MISSING or FOUND");
+    }
+    if (caller.role == Role::kFamily && c.kind != store::CaseKind::kMissing) {
+      return Denied("families register MISSING cases only; FOUND cases come from investigators");
+    }
+    c.owner_key_id = caller.key_id;
+    HW_ASSIGN_OR_RETURN(int64_t id, gallery_->catalog().AddCase(c));
+    audit.target_id = id;
+    HW_ASSIGN_OR_RETURN(store::Case stored, gallery_->catalog().GetCase(id));
+    internal::ToProtoCase(stored, 0, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::GetCase(grpc::CallbackServerContext* ctx,
+                                                   const pb::GetCaseRequest* req,
+                                                   pb::Case* resp) {
+  return Run(ctx, "GetCase", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"GetCase", "case", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
+    audit.target_id = id;
+    HW_ASSIGN_OR_RETURN(store::Case c, OwnedCase(caller, id, "read"));
+    HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(id));
+    internal::ToProtoCase(c, static_cast<int>(photos.size()), resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::UpdateCase(grpc::CallbackServerContext* ctx,
+                                                      const pb::UpdateCaseRequest* req,
+                                                      pb::Case* resp) {
+  return Run(ctx, "UpdateCase", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"UpdateCase", "case", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("case.id", req->case_().id()));
+    audit.target_id = id;
+    HW_ASSIGN_OR_RETURN(store::Case existing, OwnedCase(caller, id, "update"));
+    pb::Case wanted = req->case_();
+    if (wanted.kind() == pb::CASE_KIND_UNSPECIFIED) {
+      wanted.set_kind(static_cast<pb::CaseKind>(existing.kind));
+    }
+    if (wanted.kind() != static_cast<pb::CaseKind>(existing.kind)) {
+      return absl::InvalidArgumentError("case.kind cannot change: leave it unset or unchanged");
+    }
+    if (wanted.status() == pb::CASE_STATUS_UNSPECIFIED) {
+      wanted.set_status(static_cast<pb::CaseStatus>(existing.status));
+    }
+    HW_ASSIGN_OR_RETURN(store::Case c, internal::ToStoreCase(wanted));
+    c.id = id;
+    c.owner_key_id = existing.owner_key_id;
+    HW_RETURN_IF_ERROR(gallery_->catalog().UpdateCase(c));
+    HW_ASSIGN_OR_RETURN(store::Case stored, gallery_->catalog().GetCase(id));
+    HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(id));
+    internal::ToProtoCase(stored, static_cast<int>(photos.size()), resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::ListCases(grpc::CallbackServerContext* ctx,
+                                                     const pb::ListCasesRequest* req,
+                                                     pb::ListCasesResponse* resp) {
+  return Run(ctx, "ListCases", false, [this, req, resp](const Caller& caller, Audit&) {
+    store::CaseQuery q;
+    if (req->kind() < pb::CASE_KIND_UNSPECIFIED || req->kind() > pb::SIGHTING) {
+      return absl::InvalidArgumentError("kind must be unset, MISSING, FOUND or SIGHTING");
+    }
+    if (req->status() < pb::CASE_STATUS_UNSPECIFIED || req->status() > pb::WITHDRAWN) {
+      return absl::InvalidArgumentError("status must be unset, OPEN, REUNITED, CLOSED or WITHDRAWN");
+    }
+    if (req->page_size() < 0 || req->page_size() > kMaxPageSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "page_size is ", req->page_size(), ": use 1..", kMaxPageSize, " (or 0 for ",
+          kDefaultPageSize, ")"));
+    }
+    HW_RETURN_IF_ERROR(CheckDate("event_from", req->event_from()));
+    HW_RETURN_IF_ERROR(CheckDate("event_to", req->event_to()));
+    HW_RETURN_IF_ERROR(CheckText("place_contains", req->place_contains(), 500));
+    if (req->kind() != pb::CASE_KIND_UNSPECIFIED) {
+      q.kind = static_cast<store::CaseKind>(req->kind());
+    }
+    if (req->status() != pb::CASE_STATUS_UNSPECIFIED) {
+      q.status = static_cast<store::CaseStatus>(req->status());
+    }
+    q.place_contains = req->place_contains();
+    q.event_from = req->event_from();
+    q.event_to = req->event_to();
+    q.page_size = req->page_size() == 0 ? kDefaultPageSize : req->page_size();
+    q.page_token = req->page_token();
+    HW_ASSIGN_OR_RETURN(store::CasePage page, gallery_->catalog().ListCases(q));
+    for (const store::Case& c : page.cases) {
+      // Volunteers and families list their own cases only (a page may come back short).
+      if (!caller.privileged() && c.owner_key_id != caller.key_id) continue;
+      HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(c.id));
+      internal::ToProtoCase(c, static_cast<int>(photos.size()), resp->add_cases());
+    }
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::DeleteCase(grpc::CallbackServerContext* ctx,
+                                                      const pb::DeleteCaseRequest* req,
+                                                      pb::DeleteCaseResponse* resp) {
+  return Run(ctx, "DeleteCase", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"DeleteCase", "case", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
+    audit.target_id = id;
+    if (caller.role == Role::kVolunteer || caller.role == Role::kInvestigator) {
+      return Denied("only an admin, or the family that registered the case, may delete it");
+    }
+    HW_RETURN_IF_ERROR(OwnedCase(caller, id, "delete").status());
+    HW_ASSIGN_OR_RETURN(gallery::DeleteCounts counts, gallery_->DeleteCase(id));
+    resp->set_photos_deleted(counts.photos);
+    resp->set_faces_deleted(counts.faces);
+    audit.detail = absl::StrCat("photos=", counts.photos, " faces=", counts.faces);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::AddPhoto(grpc::CallbackServerContext* ctx,
+                                                    const pb::AddPhotoRequest* req,
+                                                    pb::AddPhotoResponse* resp) {
+  return Run(ctx, "AddPhoto", true, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"AddPhoto", "case", ""};
+    HW_ASSIGN_OR_RETURN(int64_t case_id, ParseId("case_id", req->case_id()));
+    audit.target_id = case_id;
+    if (caller.role == Role::kVolunteer) {
+      return Denied("volunteers add photos with SubmitSighting, not AddPhoto");
+    }
+    HW_RETURN_IF_ERROR(CheckImage("image", req->image(), options_.max_request_bytes));
+    HW_RETURN_IF_ERROR(CheckDate("taken_on", req->taken_on()));
+    HW_RETURN_IF_ERROR(CheckText("source", req->source(), 100));
+    gallery::PhotoInput in;
+    in.case_id = case_id;
+    HW_ASSIGN_OR_RETURN(in.age, ToAgeInfo("age", req->age()));
+    if (req->has_face_index()) {
+      if (req->face_index() < 0 || req->face_index() > 1000) {
+        return absl::InvalidArgumentError(
+            "face_index must be the index of a detected face (0..), from a previous reply");
+      }
+      in.face_index = req->face_index();
+    }
+    if (req->face_box().width() != 0) {
+      const pb::Box& b = req->face_box();
+      if (b.x() < 0 || b.y() < 0 || b.width() <= 0 || b.height() <= 0) {
+        return absl::InvalidArgumentError(
+            "face_box needs x, y >= 0 and width, height > 0 (width 0 = no box)");
+      }
+      in.face_box = embed::Box{b.x(), b.y(), b.width(), b.height()};
+    }
+    HW_RETURN_IF_ERROR(OwnedCase(caller, case_id, "add photos to").status());
+    in.bytes = req->image();
+    in.taken_on = req->taken_on();
+    in.source = req->source();
+    HW_ASSIGN_OR_RETURN(gallery::AddPhotoOutcome out, gallery_->AddPhoto(in));
+    resp->set_photo_id(absl::StrCat(out.photo_id));
+    resp->set_duplicate(out.duplicate);
+    for (const auto& f : out.faces) internal::ToProtoDetectedFace(f, resp->add_faces());
+    resp->set_no_face_reason(out.no_face_reason);
+    audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.faces.size());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::GetPhoto(grpc::CallbackServerContext* ctx,
+                                                    const pb::GetPhotoRequest* req,
+                                                    pb::GetPhotoResponse* resp) {
+  return Run(ctx, "GetPhoto", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"GetPhoto", "photo", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("photo_id", req->photo_id()));
+    audit.target_id = id;
+    HW_ASSIGN_OR_RETURN(store::Catalog::PhotoWithBytes p, gallery_->catalog().GetPhoto(id));
+    HW_RETURN_IF_ERROR(OwnedCase(caller, p.photo.case_id, "see the photos of").status());
+    resp->set_content_type(ContentType(p.bytes));
+    resp->set_image(std::move(p.bytes));
+    resp->set_case_id(absl::StrCat(p.photo.case_id));
+    resp->set_taken_on(p.photo.date_taken);
+    internal::ToProtoAge(gallery::AgeInfo{p.photo.age_min, p.photo.age_max, p.photo.age_estimated},
+                         resp->mutable_age());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::GetFaceCrop(grpc::CallbackServerContext* ctx,
+                                                       const pb::GetFaceCropRequest* req,
+                                                       pb::GetFaceCropResponse* resp) {
+  return Run(ctx, "GetFaceCrop", true, [this, req, resp](const Caller&, Audit& audit) {
+    audit = {"GetFaceCrop", "face", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("face_id", req->face_id()));
+    audit.target_id = id;
+    int size = req->size() == 0 ? kDefaultCropSize : req->size();
+    if (size < kMinCropSize || size > kMaxCropSize) {
+      return absl::InvalidArgumentError(absl::StrCat("size is ", req->size(), ": use ",
+                                                     kMinCropSize, "..", kMaxCropSize,
+                                                     " (or 0 for ", kDefaultCropSize, ")"));
+    }
+    // Every role may see face crops: they are how candidates are reviewed.
+    HW_ASSIGN_OR_RETURN(store::FaceAttributes face, FaceOf(id));
+    HW_ASSIGN_OR_RETURN(std::string png, gallery_->FaceCropPng(id, size));
+    resp->set_png(std::move(png));
+    resp->set_face_id(absl::StrCat(id));
+    resp->set_case_id(absl::StrCat(face.case_id));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerContext* ctx,
+                                                          const pb::SubmitSightingRequest* req,
+                                                          pb::SubmitSightingResponse* resp) {
+  return Run(ctx, "SubmitSighting", true, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"SubmitSighting", "case", ""};
+    HW_RETURN_IF_ERROR(CheckImage("image", req->image(), options_.max_request_bytes));
+    HW_RETURN_IF_ERROR(CheckDate("seen_on", req->seen_on()));
+    HW_RETURN_IF_ERROR(CheckText("place", req->place(), 500));
+    HW_RETURN_IF_ERROR(CheckText("notes", req->notes()));
+    gallery::SightingInput in;
+    HW_ASSIGN_OR_RETURN(in.estimated_age, ToAgeInfo("estimated_age", req->estimated_age()));
+    HW_ASSIGN_OR_RETURN(in.top_k, CheckTopK("top_k", req->top_k()));
+    in.bytes = req->image();
+    in.seen_on = req->seen_on();
+    in.place = req->place();
+    in.notes = req->notes();
+    in.reporter_key_id = caller.key_id;
+    HW_ASSIGN_OR_RETURN(gallery::SightingOutcome out, gallery_->SubmitSighting(in));
+    audit.target_id = out.case_id;
+    audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.results.size());
+    resp->set_case_id(absl::StrCat(out.case_id));
+    resp->set_photo_id(absl::StrCat(out.photo_id));
+    AddResults(caller, out.results, resp->mutable_results());
+    resp->set_no_face_reason(out.no_face_reason);
+    AddDnaCaveat(resp->mutable_caveats());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::Search(grpc::CallbackServerContext* ctx,
+                                                  const pb::SearchRequest* req,
+                                                  pb::SearchResponse* resp) {
+  return Run(ctx, "Search", true, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"Search", "", ""};
+    HW_ASSIGN_OR_RETURN(gallery::SearchQuery q, internal::ToSearchQuery(*req));
+    if (caller.role == Role::kVolunteer) {
+      for (store::CaseKind k : q.kinds) {
+        if (k == store::CaseKind::kSighting) {
+          return Denied("volunteers search the MISSING and FOUND collections only");
+        }
+      }
+    }
+    std::vector<gallery::QueryResult> results;
+    switch (req->query_case()) {
+      case pb::SearchRequest::kImage: {
+        audit.target_type = "image";
+        if (!caller.privileged()) {
+          return Denied(absl::StrCat(
+              "a ", RoleName(caller.role),
+              " searches with the faces of its own cases (face_id), not with a new image: ",
+              caller.role == Role::kVolunteer ? "use SubmitSighting"
+                                              : "add the photo to your case first"));
+        }
+        HW_RETURN_IF_ERROR(CheckImage("image", req->image(), options_.max_request_bytes));
+        HW_ASSIGN_OR_RETURN(gallery::SearchOutcome out, gallery_->SearchImage(req->image(), q));
+        results = std::move(out.results);
+        resp->set_no_face_reason(out.no_face_reason);
+        break;
+      }
+      case pb::SearchRequest::kFaceId: {
+        audit.target_type = "face";
+        HW_ASSIGN_OR_RETURN(int64_t face_id, ParseId("face_id", req->face_id()));
+        audit.target_id = face_id;
+        HW_ASSIGN_OR_RETURN(store::FaceAttributes face, FaceOf(face_id));
+        HW_RETURN_IF_ERROR(OwnedCase(caller, face.case_id, "search with the faces of").status());
+        q.exclude_case_id = face.case_id;
+        HW_ASSIGN_OR_RETURN(gallery::QueryResult r, gallery_->SearchFace(face_id, q));
+        results.push_back(std::move(r));
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError("set the query: image (photo bytes) or face_id");
+    }
+    AddResults(caller, results, resp->mutable_results());
+    AddDnaCaveat(resp->mutable_caveats());
+    audit.detail = absl::StrCat("query_faces=", results.size());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::Compare(grpc::CallbackServerContext* ctx,
+                                                   const pb::CompareRequest* req,
+                                                   pb::CompareResponse* resp) {
+  return Run(ctx, "Compare", true, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"Compare", "", ""};
+    if (!caller.privileged()) return Denied("only investigators and admins may call Compare");
+    HW_ASSIGN_OR_RETURN(gallery::FaceRef a, ToFaceRef("a", req->a(), options_.max_request_bytes));
+    HW_ASSIGN_OR_RETURN(gallery::FaceRef b, ToFaceRef("b", req->b(), options_.max_request_bytes));
+    if (a.face_id > 0) HW_RETURN_IF_ERROR(FaceOf(a.face_id).status());
+    if (b.face_id > 0) HW_RETURN_IF_ERROR(FaceOf(b.face_id).status());
+    HW_ASSIGN_OR_RETURN(gallery::CompareOutcome out, gallery_->Compare(a, b));
+    resp->set_distance(static_cast<float>(out.distance));
+    resp->set_score(static_cast<float>(out.score));
+    resp->set_threshold(static_cast<float>(out.threshold));
+    resp->set_possible_match(out.possible_match);
+    internal::ToProtoAgeGap(out.age_gap, resp->mutable_age_gap());
+    for (const auto& c : out.caveats) internal::ToProtoCaveat(c, resp->add_caveats());
+    AddDnaCaveat(resp->mutable_caveats());
+    audit.detail = absl::StrCat("a=", a.face_id, " b=", b.face_id);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::GetStats(grpc::CallbackServerContext* ctx,
+                                                    const pb::GetStatsRequest*,
+                                                    pb::GetStatsResponse* resp) {
+  return Run(ctx, "GetStats", false, [this, resp](const Caller&, Audit&) {
+    HW_ASSIGN_OR_RETURN(std::vector<gallery::KindStats> stats, gallery_->Stats());
+    int64_t indexed = 0;
+    for (const gallery::KindStats& s : stats) {
+      pb::KindStats* k = resp->add_kinds();
+      k->set_kind(static_cast<pb::CaseKind>(s.kind));
+      k->set_cases(s.cases);
+      k->set_photos(s.photos);
+      k->set_faces(s.faces);
+      k->set_indexed_faces(s.indexed);
+      indexed += s.indexed;
+    }
+    resp->set_index_type(gallery_->options().index.factory);
+    resp->set_model_id(gallery_->pipeline().model_id());
+    resp->set_index_size(indexed);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace homeward::server

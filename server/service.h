@@ -1,0 +1,111 @@
+// HomewardService: the homeward.v1.Homeward gRPC service over a gallery::Gallery.
+//
+// Each RPC authenticates the caller on the gRPC thread (API key -> role), then runs on a
+// bounded worker pool: it checks the deadline/cancellation, validates the request, enforces
+// the role's rights per RPC and per field, calls the gallery and appends the audit entry.
+// When the pool is full the call gets UNAVAILABLE at once. Every call logs one line
+// (method, key id, role, status code, latency) and never a key, a descriptor or photo bytes.
+//
+// THREAD SAFETY: all methods may run concurrently. OWNERSHIP: the gallery and key store
+// must outlive the service; BeginShutdown() before the grpc::Server shuts down, and destroy
+// the service (which drains the pool) after grpc::Server::Shutdown returned.
+#ifndef HOMEWARD_SERVER_SERVICE_H_
+#define HOMEWARD_SERVER_SERVICE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gallery/gallery.h"
+#include "homeward/v1/homeward.grpc.pb.h"
+#include "server/auth.h"
+
+namespace homeward::server {
+
+namespace internal {
+class WorkerPool;
+}
+
+struct ServiceOptions {
+  bool insecure_dev = false;  // every caller is admin "dev"
+  int64_t max_request_bytes = 20 << 20;
+  int threads = 4;            // worker pool threads
+  int max_queue = 32;         // heavy calls in flight
+};
+
+class HomewardService final : public homeward::v1::Homeward::CallbackService {
+ public:
+  // `keys` may be null only in insecure_dev mode.
+  HomewardService(gallery::Gallery* gallery, const KeyStore* keys, const ServiceOptions& options);
+  ~HomewardService() override;
+
+  // New calls get UNAVAILABLE from now on.
+  void BeginShutdown() { shutting_down_ = true; }
+
+  grpc::ServerUnaryReactor* CreateCase(grpc::CallbackServerContext* ctx,
+                                       const v1::CreateCaseRequest* req, v1::Case* resp) override;
+  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* ctx,
+                                    const v1::GetCaseRequest* req, v1::Case* resp) override;
+  grpc::ServerUnaryReactor* UpdateCase(grpc::CallbackServerContext* ctx,
+                                       const v1::UpdateCaseRequest* req, v1::Case* resp) override;
+  grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* ctx,
+                                      const v1::ListCasesRequest* req,
+                                      v1::ListCasesResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteCase(grpc::CallbackServerContext* ctx,
+                                       const v1::DeleteCaseRequest* req,
+                                       v1::DeleteCaseResponse* resp) override;
+  grpc::ServerUnaryReactor* AddPhoto(grpc::CallbackServerContext* ctx,
+                                     const v1::AddPhotoRequest* req,
+                                     v1::AddPhotoResponse* resp) override;
+  grpc::ServerUnaryReactor* GetPhoto(grpc::CallbackServerContext* ctx,
+                                     const v1::GetPhotoRequest* req,
+                                     v1::GetPhotoResponse* resp) override;
+  grpc::ServerUnaryReactor* GetFaceCrop(grpc::CallbackServerContext* ctx,
+                                        const v1::GetFaceCropRequest* req,
+                                        v1::GetFaceCropResponse* resp) override;
+  grpc::ServerUnaryReactor* SubmitSighting(grpc::CallbackServerContext* ctx,
+                                           const v1::SubmitSightingRequest* req,
+                                           v1::SubmitSightingResponse* resp) override;
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
+                                   const v1::SearchRequest* req,
+                                   v1::SearchResponse* resp) override;
+  grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* ctx,
+                                    const v1::CompareRequest* req,
+                                    v1::CompareResponse* resp) override;
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
+                                     const v1::GetStatsRequest* req,
+                                     v1::GetStatsResponse* resp) override;
+
+ private:
+  // What a call leaves in the audit trail (action empty: not audited).
+  struct Audit {
+    std::string action, target_type, detail;
+    int64_t target_id = 0;
+  };
+  using Handler = std::function<absl::Status(const Caller&, Audit&)>;
+
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method,
+                                bool heavy, Handler handler);
+  absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* ctx) const;
+
+  // The case, if the caller may see it in full (its owner, investigators, admins).
+  absl::StatusOr<store::Case> OwnedCase(const Caller& caller, int64_t case_id,
+                                        const char* what);
+  absl::StatusOr<store::FaceAttributes> FaceOf(int64_t face_id);
+  // Converts results, blanking the candidate fields the caller may not see.
+  static void AddResults(const Caller& caller, const std::vector<gallery::QueryResult>& results,
+                         google::protobuf::RepeatedPtrField<v1::QueryResult>* out);
+
+  gallery::Gallery* const gallery_;
+  const KeyStore* const keys_;
+  const ServiceOptions options_;
+  std::atomic<bool> shutting_down_{false};
+  std::unique_ptr<internal::WorkerPool> pool_;
+};
+
+}  // namespace homeward::server
+
+#endif  // HOMEWARD_SERVER_SERVICE_H_

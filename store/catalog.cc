@@ -1,0 +1,1057 @@
+#include "store/catalog.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
+#include "store/internal/files.h"
+#include "store/internal/schema.h"
+#include "store/internal/sqlite.h"
+
+namespace homeward::store {
+namespace {
+
+using internal::Statement;
+using internal::Transaction;
+
+constexpr size_t kMaxPhotoBytes = 64 << 20;
+constexpr size_t kMaxNameBytes = 256;
+constexpr size_t kMaxTextBytes = 64 << 10;
+constexpr int kMaxPageSize = 1000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- Validation ---------------------------------------------------------------------------
+
+bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// Parses "YYYY-MM-DD" with a real calendar day.
+bool ParseDate(absl::string_view s, int* y, int* m, int* d) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (int i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  *y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+  *m = (s[5] - '0') * 10 + (s[6] - '0');
+  *d = (s[8] - '0') * 10 + (s[9] - '0');
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (*y < 1900 || *m < 1 || *m > 12 || *d < 1) return false;
+  return *d <= kDays[*m - 1] + (*m == 2 && IsLeap(*y) ? 1 : 0);
+}
+
+absl::Status CheckDate(absl::string_view field, absl::string_view value) {
+  int y, m, d;
+  if (value.empty() || ParseDate(value, &y, &m, &d)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be a calendar date \"YYYY-MM-DD\" (year >= 1900) or empty; got \"",
+                   value.substr(0, 32), "\""));
+}
+
+absl::Status CheckText(absl::string_view field, absl::string_view value, size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " is ", value.size(), " bytes; the limit is ", max));
+}
+
+bool ValidKind(CaseKind k) {
+  return k == CaseKind::kMissing || k == CaseKind::kFound || k == CaseKind::kSighting;
+}
+bool ValidStatus(CaseStatus s) {
+  return s == CaseStatus::kOpen || s == CaseStatus::kReunited || s == CaseStatus::kClosed ||
+         s == CaseStatus::kWithdrawn;
+}
+bool ValidSex(Sex s) { return s == Sex::kUnknown || s == Sex::kFemale || s == Sex::kMale; }
+
+absl::Status ValidateCase(const Case& c) {
+  if (!ValidKind(c.kind)) {
+    return absl::InvalidArgumentError("kind must be kMissing, kFound or kSighting");
+  }
+  if (!ValidStatus(c.status)) {
+    return absl::InvalidArgumentError("status must be kOpen, kReunited, kClosed or kWithdrawn");
+  }
+  if (!ValidSex(c.sex)) return absl::InvalidArgumentError("sex must be kUnknown, kFemale or kMale");
+  if (c.display_name.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return absl::InvalidArgumentError("display_name is required (a name or an alias)");
+  }
+  HW_RETURN_IF_ERROR(CheckText("display_name", c.display_name, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckDate("date_of_birth", c.date_of_birth));
+  HW_RETURN_IF_ERROR(CheckDate("event_date", c.event_date));
+  if ((c.birth_year_min == 0) != (c.birth_year_max == 0)) {
+    return absl::InvalidArgumentError("set both birth_year_min and birth_year_max, or neither");
+  }
+  if (c.birth_year_min != 0 &&
+      (c.birth_year_min < 1900 || c.birth_year_max > 2200 || c.birth_year_min > c.birth_year_max)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("birth year range must satisfy 1900 <= min <= max; got ", c.birth_year_min,
+                     "..", c.birth_year_max));
+  }
+  HW_RETURN_IF_ERROR(CheckText("place", c.place, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("notes", c.notes, kMaxTextBytes));
+  HW_RETURN_IF_ERROR(CheckText("reporter_contact", c.reporter_contact, kMaxTextBytes));
+  return CheckText("owner_key_id", c.owner_key_id, kMaxNameBytes);
+}
+
+absl::Status ValidatePhoto(const Photo& p, const std::string& bytes) {
+  if (bytes.empty()) return absl::InvalidArgumentError("photo bytes are empty");
+  if (bytes.size() > kMaxPhotoBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("photo is ", bytes.size(), " bytes; the limit is ", kMaxPhotoBytes));
+  }
+  HW_RETURN_IF_ERROR(CheckDate("date_taken", p.date_taken));
+  const bool min_unknown = p.age_min < 0, max_unknown = p.age_max < 0;
+  if (min_unknown != max_unknown || !std::isfinite(p.age_min) || !std::isfinite(p.age_max)) {
+    return absl::InvalidArgumentError("set both age_min and age_max (years), or both to -1");
+  }
+  if (!min_unknown && (p.age_min > p.age_max || p.age_max > 120)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "age range must satisfy 0 <= age_min <= age_max <= 120; got ", p.age_min, "..", p.age_max));
+  }
+  if (p.width < 0 || p.height < 0) {
+    return absl::InvalidArgumentError("width and height must be >= 0 (0 = unknown)");
+  }
+  return CheckText("source", p.source, kMaxNameBytes);
+}
+
+absl::Status ValidateFace(const Face& f, size_t i) {
+  if (f.descriptor.size() != static_cast<size_t>(kDescriptorDim)) {
+    return absl::InvalidArgumentError(absl::StrCat("faces[", i, "].descriptor has ",
+                                                   f.descriptor.size(), " floats; it needs ",
+                                                   kDescriptorDim));
+  }
+  for (float v : f.descriptor) {
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("faces[", i, "].descriptor contains a NaN or infinity"));
+    }
+  }
+  if (f.landmarks.size() % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("faces[", i, "].landmarks must hold x,y pairs (an even count)"));
+  }
+  if (f.box_w < 0 || f.box_h < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("faces[", i, "].box_w/box_h must be >= 0"));
+  }
+  return CheckText("model_id", f.model_id, kMaxNameBytes);
+}
+
+// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+int64_t DaysFromCivil(int y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// Age at photo: the photo's own, else derived from the case's birth date or birth years.
+void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min, int by_max,
+               double* age_min, double* age_max) {
+  if (*age_min >= 0) return;
+  int ty, tm, td;
+  if (!ParseDate(date_taken, &ty, &tm, &td)) return;
+  int by, bm, bd;
+  if (ParseDate(dob, &by, &bm, &bd)) {
+    const double years = (DaysFromCivil(ty, tm, td) - DaysFromCivil(by, bm, bd)) / 365.2425;
+    if (years >= 0) *age_min = *age_max = years;
+  } else if (by_min > 0 && by_max >= by_min && ty >= by_min) {
+    *age_min = std::max(0, ty - by_max - 1);
+    *age_max = ty - by_min;
+  }
+}
+
+// ---- Row mapping --------------------------------------------------------------------------
+
+constexpr char kCaseColumns[] =
+    "id, kind, display_name, sex, date_of_birth, birth_year_min, birth_year_max, event_date, "
+    "place, notes, reporter_contact, owner_key_id, status, created_ms, updated_ms";
+
+Case ReadCase(const Statement& q) {
+  Case c;
+  c.id = q.Int(0);
+  c.kind = static_cast<CaseKind>(q.Int(1));
+  c.display_name = q.Text(2);
+  c.sex = static_cast<Sex>(q.Int(3));
+  c.date_of_birth = q.Text(4);
+  c.birth_year_min = static_cast<int>(q.Int(5));
+  c.birth_year_max = static_cast<int>(q.Int(6));
+  c.event_date = q.Text(7);
+  c.place = q.Text(8);
+  c.notes = q.Text(9);
+  c.reporter_contact = q.Text(10);
+  c.owner_key_id = q.Text(11);
+  c.status = static_cast<CaseStatus>(q.Int(12));
+  c.created_ms = q.Int(13);
+  c.updated_ms = q.Int(14);
+  return c;
+}
+
+// Binds the caller-set fields of a case at 1..13 (kind and status included).
+void BindCase(Statement& q, const Case& c) {
+  q.Bind(1, static_cast<int>(c.kind))
+      .BindText(2, c.display_name)
+      .Bind(3, static_cast<int>(c.sex))
+      .BindTextOrNull(4, c.date_of_birth)
+      .Bind(5, c.birth_year_min)
+      .Bind(6, c.birth_year_max)
+      .BindTextOrNull(7, c.event_date)
+      .BindTextOrNull(8, c.place)
+      .BindTextOrNull(9, c.notes)
+      .BindTextOrNull(10, c.reporter_contact)
+      .BindTextOrNull(11, c.owner_key_id)
+      .Bind(12, static_cast<int>(c.status));
+}
+
+constexpr char kPhotoColumns[] =
+    "id, case_id, date_taken, age_min, age_max, age_estimated, source, width, height, sha256, "
+    "file_name, created_ms";
+
+Photo ReadPhoto(const Statement& q) {
+  Photo p;
+  p.id = q.Int(0);
+  p.case_id = q.Int(1);
+  p.date_taken = q.Text(2);
+  p.age_min = q.IsNull(3) ? -1 : q.Real(3);
+  p.age_max = q.IsNull(4) ? -1 : q.Real(4);
+  p.age_estimated = q.Int(5) != 0;
+  p.source = q.Text(6);
+  p.width = static_cast<int>(q.Int(7));
+  p.height = static_cast<int>(q.Int(8));
+  p.sha256 = q.Text(9);
+  p.file_name = q.Text(10);
+  p.created_ms = q.Int(11);
+  return p;
+}
+
+constexpr char kFaceColumns[] =
+    "id, photo_id, box_x, box_y, box_w, box_h, landmarks, width_px, sharpness, yaw, usable, "
+    "detector_score, descriptor, model_id";
+
+std::vector<float> FloatsFromBlob(absl::string_view blob) {
+  std::vector<float> v(blob.size() / sizeof(float));
+  if (!v.empty()) std::memcpy(v.data(), blob.data(), v.size() * sizeof(float));
+  return v;
+}
+
+Face ReadFace(const Statement& q) {
+  Face f;
+  f.id = q.Int(0);
+  f.photo_id = q.Int(1);
+  f.box_x = static_cast<int>(q.Int(2));
+  f.box_y = static_cast<int>(q.Int(3));
+  f.box_w = static_cast<int>(q.Int(4));
+  f.box_h = static_cast<int>(q.Int(5));
+  f.landmarks = FloatsFromBlob(q.Blob(6));
+  f.width_px = static_cast<float>(q.Real(7));
+  f.sharpness = static_cast<float>(q.Real(8));
+  f.yaw_deg = static_cast<float>(q.Real(9));
+  f.usable = q.Int(10) != 0;
+  f.detector_score = static_cast<float>(q.Real(11));
+  f.descriptor = FloatsFromBlob(q.Blob(12));
+  f.model_id = q.Text(13);
+  return f;
+}
+
+// Face attributes joined with their photo and case; column 14 is the descriptor.
+constexpr char kAttributesSelect[] =
+    "SELECT f.id, f.photo_id, p.case_id, c.kind, c.status, c.sex, p.age_min, p.age_max, "
+    "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, "
+    "f.descriptor FROM faces f JOIN photos p ON p.id = f.photo_id "
+    "JOIN cases c ON c.id = p.case_id ";
+
+FaceAttributes ReadAttributes(const Statement& q) {
+  FaceAttributes a;
+  a.face_id = q.Int(0);
+  a.photo_id = q.Int(1);
+  a.case_id = q.Int(2);
+  a.kind = static_cast<CaseKind>(q.Int(3));
+  a.status = static_cast<CaseStatus>(q.Int(4));
+  a.sex = static_cast<Sex>(q.Int(5));
+  a.age_min = q.IsNull(6) ? -1 : q.Real(6);
+  a.age_max = q.IsNull(7) ? -1 : q.Real(7);
+  a.date_taken = q.Text(8);
+  a.place = q.Text(9);
+  a.usable = q.Int(10) != 0;
+  DeriveAge(a.date_taken, q.Text(11), static_cast<int>(q.Int(12)), static_cast<int>(q.Int(13)),
+            &a.age_min, &a.age_max);
+  return a;
+}
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, const CatalogOptions& options,
+                                        bool reader) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = internal::SqliteError(db, rc, absl::StrCat("open ", path));
+    sqlite3_close_v2(db);
+    return s;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  absl::Status s = internal::Exec(
+      db, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;");
+  if (s.ok() && reader) s = internal::Exec(db, "PRAGMA query_only = ON");
+  if (s.ok() && !reader) {
+    // WAL is persistent in the file; set it once, from the writer, and check it took.
+    absl::StatusOr<Statement> q = Statement::Prepare(db, "PRAGMA journal_mode = WAL");
+    s = q.status();
+    if (s.ok()) {
+      absl::StatusOr<bool> row = q->Step();
+      if (!row.ok()) {
+        s = row.status();
+      } else if (!*row || q->Text(0) != "wal") {
+        s = absl::FailedPreconditionError(
+            absl::StrCat("could not enable WAL on ", path, " (is it on a network filesystem?)"));
+      }
+    }
+    if (s.ok()) s = internal::Exec(db, "PRAGMA journal_size_limit = 67108864");
+  }
+  if (!s.ok()) {
+    sqlite3_close_v2(db);
+    return s;
+  }
+  return db;
+}
+
+}  // namespace
+
+// ---- Impl ---------------------------------------------------------------------------------
+
+class Catalog::Impl {
+ public:
+  Impl(std::string data_dir, const CatalogOptions& options, int lock_fd, sqlite3* writer)
+      : data_dir_(std::move(data_dir)),
+        photos_dir_(data_dir_ + "/photos"),
+        db_path_(data_dir_ + "/catalog.db"),
+        options_(options),
+        lock_fd_(lock_fd),
+        writer_(writer) {}
+
+  ~Impl() {
+    {
+      absl::MutexLock l(&pool_mu_);
+      for (sqlite3* db : idle_readers_) sqlite3_close_v2(db);
+      idle_readers_.clear();
+    }
+    {
+      absl::MutexLock l(&write_mu_);
+      sqlite3_close_v2(writer_);
+    }
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  // A read connection for the duration of one call.
+  class Reader {
+   public:
+    Reader(Impl* impl, sqlite3* db) : impl_(impl), db_(db) {}
+    Reader(Reader&& o) noexcept : impl_(o.impl_), db_(std::exchange(o.db_, nullptr)) {}
+    ~Reader() {
+      if (db_ != nullptr) impl_->ReleaseReader(db_);
+    }
+    sqlite3* db() const { return db_; }
+
+   private:
+    Impl* impl_;
+    sqlite3* db_;
+  };
+
+  absl::StatusOr<Reader> AcquireReader() {
+    {
+      absl::MutexLock l(&pool_mu_);
+      if (!idle_readers_.empty()) {
+        sqlite3* db = idle_readers_.back();
+        idle_readers_.pop_back();
+        return Reader(this, db);
+      }
+    }
+    HW_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(db_path_, options_, /*reader=*/true));
+    return Reader(this, db);
+  }
+
+  void ReleaseReader(sqlite3* db) {
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    absl::MutexLock l(&pool_mu_);
+    if (static_cast<int>(idle_readers_.size()) < options_.max_read_connections) {
+      idle_readers_.push_back(db);
+    } else {
+      sqlite3_close_v2(db);
+    }
+  }
+
+  // Opening steps after the schema is current: finish interrupted deletions, sweep orphans.
+  absl::Status Recover() {
+    absl::MutexLock l(&write_mu_);
+    HW_RETURN_IF_ERROR(DrainUnlinkJournal());
+    if (!options_.sweep_orphan_files) return absl::OkStatus();
+    std::vector<std::string> files;
+    HW_RETURN_IF_ERROR(
+        internal::WalkFiles(photos_dir_, [&](const std::string& rel) { files.push_back(rel); }));
+    HW_ASSIGN_OR_RETURN(
+        Statement q, Statement::Prepare(writer_, "SELECT 1 FROM photos WHERE sha256 = ? LIMIT 1"));
+    for (const std::string& rel : files) {
+      const size_t slash = rel.rfind('/');
+      const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
+      bool keep = false;
+      if (internal::IsSha256Hex(base) && internal::FileNameForHash(base) == rel) {
+        q.Reset();
+        HW_ASSIGN_OR_RETURN(keep, q.BindText(1, base).Step());
+      }
+      if (!keep) HW_RETURN_IF_ERROR(internal::UnlinkDurably(photos_dir_, rel));
+    }
+    return absl::OkStatus();
+  }
+
+  // Unlinks every journaled file no photo row references, then clears its journal row.
+  absl::Status DrainUnlinkJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    std::vector<std::string> names;
+    {
+      HW_ASSIGN_OR_RETURN(Statement q,
+                          Statement::Prepare(writer_, "SELECT file_name FROM pending_unlink"));
+      while (true) {
+        HW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        names.push_back(q.Text(0));
+      }
+    }
+    if (names.empty()) return absl::OkStatus();
+    HW_ASSIGN_OR_RETURN(Statement ref,
+                        Statement::Prepare(writer_, "SELECT 1 FROM photos WHERE file_name = ?"));
+    HW_ASSIGN_OR_RETURN(
+        Statement del,
+        Statement::Prepare(writer_, "DELETE FROM pending_unlink WHERE file_name = ?"));
+    for (const std::string& name : names) {
+      ref.Reset();
+      HW_ASSIGN_OR_RETURN(bool referenced, ref.BindText(1, name).Step());
+      // Only names this code wrote are journaled; re-check anyway before touching the disk.
+      const size_t slash = name.rfind('/');
+      const std::string base = slash == std::string::npos ? name : name.substr(slash + 1);
+      if (!referenced && internal::IsSha256Hex(base) && internal::FileNameForHash(base) == name) {
+        HW_RETURN_IF_ERROR(internal::UnlinkDurably(photos_dir_, name));
+      }
+      del.Reset();
+      HW_RETURN_IF_ERROR(del.BindText(1, name).Run());
+    }
+    return absl::OkStatus();
+  }
+
+  // Deletes the photos selected by `photo_where` (a fixed SQL fragment on table p with one
+  // parameter, `id`), their faces, and the case too when delete_case. Rows, 'remove' changes
+  // and the unlink journal commit together; files are unlinked after.
+  absl::Status DeleteRows(int64_t id, const char* photo_where, bool delete_case) {
+    absl::MutexLock l(&write_mu_);
+    {
+      Transaction txn(writer_);
+      HW_RETURN_IF_ERROR(txn.status());
+      {
+        HW_ASSIGN_OR_RETURN(
+            Statement q,
+            Statement::Prepare(writer_, delete_case ? "SELECT 1 FROM cases WHERE id = ?"
+                                                    : "SELECT 1 FROM photos WHERE id = ?"));
+        HW_ASSIGN_OR_RETURN(bool found, q.Bind(1, id).Step());
+        if (!found) {
+          return absl::NotFoundError(
+              absl::StrCat(delete_case ? "case " : "photo ", id, " does not exist"));
+        }
+      }
+      std::vector<std::pair<std::string, std::string>> files;  // (sha256, file_name)
+      {
+        HW_ASSIGN_OR_RETURN(
+            Statement q,
+            Statement::Prepare(writer_, absl::StrCat("SELECT DISTINCT sha256, file_name "
+                                                     "FROM photos p WHERE ",
+                                                     photo_where)));
+        q.Bind(1, id);
+        while (true) {
+          HW_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          files.emplace_back(q.Text(0), q.Text(1));
+        }
+      }
+      const std::string photo_ids = absl::StrCat("SELECT p.id FROM photos p WHERE ", photo_where);
+      for (const std::string& sql :
+           {absl::StrCat("INSERT INTO changes (op, face_id, kind) SELECT 'remove', f.id, c.kind "
+                         "FROM faces f JOIN photos p ON p.id = f.photo_id JOIN cases c ON "
+                         "c.id = p.case_id WHERE ",
+                         photo_where, " ORDER BY f.id"),
+            absl::StrCat("DELETE FROM faces WHERE photo_id IN (", photo_ids, ")"),
+            absl::StrCat("DELETE FROM photos WHERE id IN (", photo_ids, ")")}) {
+        HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(writer_, sql));
+        HW_RETURN_IF_ERROR(q.Bind(1, id).Run());
+      }
+      if (delete_case) {
+        HW_ASSIGN_OR_RETURN(Statement q,
+                            Statement::Prepare(writer_, "DELETE FROM cases WHERE id = ?"));
+        HW_RETURN_IF_ERROR(q.Bind(1, id).Run());
+      }
+      // A file shared with another case's photo stays.
+      HW_ASSIGN_OR_RETURN(Statement ref,
+                          Statement::Prepare(writer_, "SELECT 1 FROM photos WHERE sha256 = ?"));
+      HW_ASSIGN_OR_RETURN(
+          Statement journal,
+          Statement::Prepare(writer_,
+                             "INSERT OR IGNORE INTO pending_unlink (file_name) VALUES (?)"));
+      for (const auto& [sha, name] : files) {
+        ref.Reset();
+        HW_ASSIGN_OR_RETURN(bool shared, ref.BindText(1, sha).Step());
+        if (shared) continue;
+        journal.Reset();
+        HW_RETURN_IF_ERROR(journal.BindText(1, name).Run());
+      }
+      HW_RETURN_IF_ERROR(txn.Commit());
+    }
+    HW_RETURN_IF_ERROR(DrainUnlinkJournal());
+    // Best effort: move the overwritten pages out of the WAL and truncate it so deleted rows
+    // do not linger there. Never waits for readers.
+    sqlite3_busy_timeout(writer_, 0);
+    sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(writer_, options_.busy_timeout_ms);
+    return absl::OkStatus();
+  }
+
+  const std::string data_dir_, photos_dir_, db_path_;
+  const CatalogOptions options_;
+  const int lock_fd_;
+
+  absl::Mutex write_mu_;
+  sqlite3* const writer_ ABSL_PT_GUARDED_BY(write_mu_);
+
+  absl::Mutex pool_mu_;
+  std::vector<sqlite3*> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
+};
+
+// ---- Catalog ------------------------------------------------------------------------------
+
+Catalog::Catalog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Catalog::~Catalog() = default;
+
+absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_dir,
+                                                       const CatalogOptions& options) {
+  if (data_dir.empty()) return absl::InvalidArgumentError("data_dir is empty");
+  if (options.busy_timeout_ms < 0 || options.max_read_connections < 0) {
+    return absl::InvalidArgumentError("busy_timeout_ms and max_read_connections must be >= 0");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return ec.value() == ENOSPC
+               ? absl::ResourceExhaustedError(ec.message())
+               : absl::InternalError(absl::StrCat("create ", data_dir, ": ", ec.message()));
+  }
+  HW_RETURN_IF_ERROR(internal::EnsureDir(data_dir + "/photos"));
+
+  const std::string lock_path = data_dir + "/LOCK";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(data_dir, " is in use by another Catalog (", lock_path, " is locked)"));
+  }
+  absl::StatusOr<sqlite3*> writer = OpenConnection(data_dir + "/catalog.db", options, false);
+  if (!writer.ok()) {
+    ::close(lock_fd);
+    return writer.status();
+  }
+  // From here the Impl owns the lock and the connection.
+  auto impl = std::make_unique<Impl>(data_dir, options, lock_fd, *writer);
+  {
+    absl::MutexLock l(&impl->write_mu_);
+    HW_RETURN_IF_ERROR(internal::Migrate(impl->writer_));
+  }
+  HW_RETURN_IF_ERROR(impl->Recover());
+  return std::unique_ptr<Catalog>(new Catalog(std::move(impl)));
+}
+
+absl::StatusOr<int64_t> Catalog::AddCase(const Case& c) {
+  HW_RETURN_IF_ERROR(ValidateCase(c));
+  absl::MutexLock l(&impl_->write_mu_);
+  sqlite3* db = impl_->writer_;
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(db,
+                         "INSERT INTO cases (kind, display_name, sex, date_of_birth, "
+                         "birth_year_min, birth_year_max, event_date, place, notes, "
+                         "reporter_contact, owner_key_id, status, created_ms, updated_ms) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  BindCase(q, c);
+  const int64_t now = NowMs();
+  HW_RETURN_IF_ERROR(q.Bind(13, now).Bind(14, now).Run());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
+}
+
+absl::StatusOr<Case> Catalog::GetCase(int64_t id) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(
+      Statement q, Statement::Prepare(
+                       r.db(), absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?")));
+  HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));
+  return ReadCase(q);
+}
+
+absl::Status Catalog::UpdateCase(const Case& c) {
+  HW_RETURN_IF_ERROR(ValidateCase(c));
+  absl::MutexLock l(&impl_->write_mu_);
+  sqlite3* db = impl_->writer_;
+  Transaction txn(db);
+  HW_RETURN_IF_ERROR(txn.status());
+  {
+    HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(db, "SELECT kind FROM cases WHERE id = ?"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, c.id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("case ", c.id, " does not exist"));
+    if (q.Int(0) != static_cast<int>(c.kind)) {
+      return absl::InvalidArgumentError(
+          "a case's kind cannot change; create a new case of the other kind instead");
+    }
+  }
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(db,
+                         "UPDATE cases SET kind = ?, display_name = ?, sex = ?, date_of_birth = ?, "
+                         "birth_year_min = ?, birth_year_max = ?, event_date = ?, place = ?, "
+                         "notes = ?, reporter_contact = ?, owner_key_id = ?, status = ?, "
+                         "updated_ms = ? WHERE id = ?"));
+  BindCase(q, c);
+  HW_RETURN_IF_ERROR(q.Bind(13, NowMs()).Bind(14, c.id).Run());
+  return txn.Commit();
+}
+
+absl::StatusOr<CasePage> Catalog::ListCases(const CaseQuery& query) {
+  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
+  }
+  int64_t after = 0;
+  if (!query.page_token.empty() && (!absl::SimpleAtoi(query.page_token, &after) || after < 0)) {
+    return absl::InvalidArgumentError("page_token is not one this catalog returned");
+  }
+  if (query.kind && !ValidKind(*query.kind)) {
+    return absl::InvalidArgumentError("kind must be kMissing, kFound or kSighting");
+  }
+  if (query.status && !ValidStatus(*query.status)) {
+    return absl::InvalidArgumentError("status must be kOpen, kReunited, kClosed or kWithdrawn");
+  }
+  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
+  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
+  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxNameBytes));
+
+  // Fixed fragments only; every value is a bound parameter.
+  std::string sql = absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id > ?1");
+  if (query.kind) absl::StrAppend(&sql, " AND kind = ?2");
+  if (query.status) absl::StrAppend(&sql, " AND status = ?3");
+  if (!query.place_contains.empty()) {
+    absl::StrAppend(&sql, " AND instr(lower(coalesce(place, '')), lower(?4)) > 0");
+  }
+  if (!query.event_from.empty()) absl::StrAppend(&sql, " AND event_date >= ?5");
+  if (!query.event_to.empty()) absl::StrAppend(&sql, " AND event_date <= ?6");
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ?7");
+
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(r.db(), sql));
+  q.Bind(1, after);
+  if (query.kind) q.Bind(2, static_cast<int>(*query.kind));
+  if (query.status) q.Bind(3, static_cast<int>(*query.status));
+  if (!query.place_contains.empty()) q.BindText(4, query.place_contains);
+  if (!query.event_from.empty()) q.BindText(5, query.event_from);
+  if (!query.event_to.empty()) q.BindText(6, query.event_to);
+  q.Bind(7, query.page_size + 1);
+  CasePage page;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    if (static_cast<int>(page.cases.size()) == query.page_size) {
+      page.next_page_token = absl::StrCat(page.cases.back().id);
+      break;
+    }
+    page.cases.push_back(ReadCase(q));
+  }
+  return page;
+}
+
+absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKind() {
+  std::map<CaseKind, KindCounts> counts = {
+      {CaseKind::kMissing, {}}, {CaseKind::kFound, {}}, {CaseKind::kSighting, {}}};
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  struct Part {
+    const char* sql;
+    int64_t KindCounts::*field;
+  };
+  for (const Part& part :
+       {Part{"SELECT kind, count(*) FROM cases GROUP BY kind", &KindCounts::cases},
+        Part{"SELECT c.kind, count(*) FROM photos p JOIN cases c ON c.id = p.case_id "
+             "GROUP BY c.kind",
+             &KindCounts::photos},
+        Part{"SELECT c.kind, count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
+             "JOIN cases c ON c.id = p.case_id GROUP BY c.kind",
+             &KindCounts::faces}}) {
+    HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(r.db(), part.sql));
+    while (true) {
+      HW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      counts[static_cast<CaseKind>(q.Int(0))].*part.field = q.Int(1);
+    }
+  }
+  return counts;  // the Reader's release ends the read transaction
+}
+
+absl::Status Catalog::DeleteCase(int64_t id) {
+  return impl_->DeleteRows(id, "p.case_id = ?1", /*delete_case=*/true);
+}
+
+absl::Status Catalog::DeletePhoto(int64_t id) {
+  return impl_->DeleteRows(id, "p.id = ?1", /*delete_case=*/false);
+}
+
+absl::StatusOr<AddPhotoResult> Catalog::AddPhoto(const Photo& meta, const std::string& bytes,
+                                                 const std::vector<Face>& faces) {
+  HW_RETURN_IF_ERROR(ValidatePhoto(meta, bytes));
+  for (size_t i = 0; i < faces.size(); ++i) HW_RETURN_IF_ERROR(ValidateFace(faces[i], i));
+  const std::string sha = internal::Sha256Hex(bytes);
+  const std::string file_name = internal::FileNameForHash(sha);
+
+  absl::MutexLock l(&impl_->write_mu_);
+  sqlite3* db = impl_->writer_;
+  int kind = 0;
+  {
+    HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(db, "SELECT kind FROM cases WHERE id = ?"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, meta.case_id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("case ", meta.case_id, " does not exist"));
+    kind = static_cast<int>(q.Int(0));
+  }
+  AddPhotoResult result;
+  {
+    HW_ASSIGN_OR_RETURN(
+        Statement q,
+        Statement::Prepare(db, "SELECT id FROM photos WHERE sha256 = ? AND case_id = ? LIMIT 1"));
+    HW_ASSIGN_OR_RETURN(bool dup, q.BindText(1, sha).Bind(2, meta.case_id).Step());
+    if (dup) {
+      result.photo_id = q.Int(0);
+      result.duplicate = true;
+      HW_ASSIGN_OR_RETURN(
+          Statement f,
+          Statement::Prepare(db, "SELECT id FROM faces WHERE photo_id = ? ORDER BY id"));
+      f.Bind(1, result.photo_id);
+      while (true) {
+        HW_ASSIGN_OR_RETURN(bool row, f.Step());
+        if (!row) break;
+        result.face_ids.push_back(f.Int(0));
+      }
+      return result;
+    }
+  }
+
+  // The file is durable before any row names it; a crash in between leaves an orphan file
+  // that Open sweeps.
+  HW_RETURN_IF_ERROR(internal::WriteFileDurably(impl_->photos_dir_, file_name, bytes));
+
+  absl::Status s = [&]() -> absl::Status {
+    Transaction txn(db);
+    HW_RETURN_IF_ERROR(txn.status());
+    HW_ASSIGN_OR_RETURN(
+        Statement p,
+        Statement::Prepare(db,
+                           "INSERT INTO photos (case_id, date_taken, age_min, age_max, "
+                           "age_estimated, source, width, height, sha256, file_name, created_ms) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    p.Bind(1, meta.case_id).BindTextOrNull(2, meta.date_taken);
+    if (meta.age_min < 0) {
+      p.BindNull(3).BindNull(4);
+    } else {
+      p.Bind(3, meta.age_min).Bind(4, meta.age_max);
+    }
+    p.Bind(5, meta.age_estimated ? 1 : 0)
+        .BindTextOrNull(6, meta.source)
+        .Bind(7, meta.width)
+        .Bind(8, meta.height)
+        .BindText(9, sha)
+        .BindText(10, file_name)
+        .Bind(11, NowMs());
+    HW_RETURN_IF_ERROR(p.Run());
+    result.photo_id = sqlite3_last_insert_rowid(db);
+
+    HW_ASSIGN_OR_RETURN(
+        Statement f,
+        Statement::Prepare(db,
+                           "INSERT INTO faces (photo_id, box_x, box_y, box_w, box_h, landmarks, "
+                           "width_px, sharpness, yaw, usable, detector_score, descriptor, "
+                           "model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    HW_ASSIGN_OR_RETURN(
+        Statement c,
+        Statement::Prepare(db, "INSERT INTO changes (op, face_id, kind) VALUES ('add', ?, ?)"));
+    for (const Face& face : faces) {
+      f.Reset();
+      f.Bind(1, result.photo_id)
+          .Bind(2, face.box_x)
+          .Bind(3, face.box_y)
+          .Bind(4, face.box_w)
+          .Bind(5, face.box_h)
+          .BindBlob(6, face.landmarks.data(), face.landmarks.size() * sizeof(float))
+          .Bind(7, static_cast<double>(face.width_px))
+          .Bind(8, static_cast<double>(face.sharpness))
+          .Bind(9, static_cast<double>(face.yaw_deg))
+          .Bind(10, face.usable ? 1 : 0)
+          .Bind(11, static_cast<double>(face.detector_score))
+          .BindBlob(12, face.descriptor.data(), face.descriptor.size() * sizeof(float))
+          .BindTextOrNull(13, face.model_id);
+      HW_RETURN_IF_ERROR(f.Run());
+      const int64_t face_id = sqlite3_last_insert_rowid(db);
+      result.face_ids.push_back(face_id);
+      c.Reset();
+      HW_RETURN_IF_ERROR(c.Bind(1, face_id).Bind(2, kind).Run());
+    }
+    HW_ASSIGN_OR_RETURN(Statement u,
+                        Statement::Prepare(db, "UPDATE cases SET updated_ms = ? WHERE id = ?"));
+    HW_RETURN_IF_ERROR(u.Bind(1, NowMs()).Bind(2, meta.case_id).Run());
+    return txn.Commit();
+  }();
+  if (!s.ok()) {
+    // Remove the file unless another case's photo shares it (best effort; Open sweeps too).
+    absl::StatusOr<Statement> ref =
+        Statement::Prepare(db, "SELECT 1 FROM photos WHERE sha256 = ? LIMIT 1");
+    if (ref.ok()) {
+      absl::StatusOr<bool> shared = ref->BindText(1, sha).Step();
+      if (shared.ok() && !*shared) {
+        internal::UnlinkDurably(impl_->photos_dir_, file_name).IgnoreError();
+      }
+    }
+    return s;
+  }
+  return result;
+}
+
+absl::StatusOr<Catalog::PhotoWithBytes> Catalog::GetPhoto(int64_t id) {
+  PhotoWithBytes out;
+  {
+    HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), absl::StrCat("SELECT ", kPhotoColumns,
+                                                                " FROM photos WHERE id = ?")));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
+    out.photo = ReadPhoto(q);
+  }
+  if (!internal::IsSha256Hex(out.photo.sha256) ||
+      internal::FileNameForHash(out.photo.sha256) != out.photo.file_name) {
+    return absl::DataLossError(absl::StrCat("photo ", id, " has a malformed file name"));
+  }
+  absl::StatusOr<std::string> bytes =
+      internal::ReadWholeFile(absl::StrCat(impl_->photos_dir_, "/", out.photo.file_name));
+  if (absl::IsNotFound(bytes.status())) {
+    // Deleted since the row was read, or lost.
+    HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), "SELECT 1 FROM photos WHERE id = ?"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
+    return absl::DataLossError(absl::StrCat("photo ", id, "'s file is missing"));
+  }
+  HW_RETURN_IF_ERROR(bytes.status());
+  if (internal::Sha256Hex(*bytes) != out.photo.sha256) {
+    return absl::DataLossError(absl::StrCat("photo ", id, "'s file does not match its hash"));
+  }
+  out.bytes = *std::move(bytes);
+  return out;
+}
+
+absl::StatusOr<std::vector<Photo>> Catalog::ListPhotos(int64_t case_id) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  {
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), "SELECT 1 FROM cases WHERE id = ?"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, case_id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
+  }
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(r.db(), absl::StrCat("SELECT ", kPhotoColumns,
+                                              " FROM photos WHERE case_id = ? ORDER BY id")));
+  q.Bind(1, case_id);
+  std::vector<Photo> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(ReadPhoto(q));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Face>> Catalog::ListFaces(int64_t photo_id) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  {
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), "SELECT 1 FROM photos WHERE id = ?"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, photo_id).Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("photo ", photo_id, " does not exist"));
+  }
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(r.db(), absl::StrCat("SELECT ", kFaceColumns,
+                                              " FROM faces WHERE photo_id = ? ORDER BY id")));
+  q.Bind(1, photo_id);
+  std::vector<Face> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(ReadFace(q));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Catalog::ForEachFace(
+    const std::function<absl::Status(const FaceRecord&)>& fn) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  int64_t seq = 0;
+  {
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), "SELECT coalesce(max(seq), 0) FROM changes"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) seq = q.Int(0);
+  }
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(), absl::StrCat(kAttributesSelect, "ORDER BY f.id")));
+  float descriptor[kDescriptorDim];
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    const absl::string_view blob = q.Blob(14);
+    if (blob.size() != sizeof(descriptor)) {
+      return absl::DataLossError(
+          absl::StrCat("face ", q.Int(0), " has a ", blob.size(), "-byte descriptor"));
+    }
+    std::memcpy(descriptor, blob.data(), sizeof(descriptor));
+    HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), descriptor}));
+  }
+  return seq;
+}
+
+absl::StatusOr<std::vector<FaceAttributes>> Catalog::GetFaceAttributes(
+    const std::vector<int64_t>& ids) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  HW_ASSIGN_OR_RETURN(
+      Statement q, Statement::Prepare(r.db(), absl::StrCat(kAttributesSelect, "WHERE f.id = ?")));
+  std::vector<FaceAttributes> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    q.Reset();
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+    if (row) out.push_back(ReadAttributes(q));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Change>> Catalog::ChangesAfter(int64_t after_seq, int limit) {
+  if (limit < 1 || limit > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be 1..100000; got ", limit));
+  }
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(),
+                                         "SELECT seq, op, face_id, kind FROM changes WHERE seq > ? "
+                                         "ORDER BY seq LIMIT ?"));
+  q.Bind(1, after_seq).Bind(2, limit);
+  std::vector<Change> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(Change{q.Int(0), q.Text(1) == "add" ? ChangeOp::kAdd : ChangeOp::kRemove,
+                         q.Int(2), static_cast<CaseKind>(q.Int(3))});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Catalog::LastChangeSeq() {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(), "SELECT coalesce(max(seq), 0) FROM changes"));
+  HW_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
+absl::StatusOr<int64_t> Catalog::AppendAudit(const AuditEntry& e) {
+  if (e.actor.empty() || e.action.empty()) {
+    return absl::InvalidArgumentError("an audit entry needs an actor and an action");
+  }
+  HW_RETURN_IF_ERROR(CheckText("actor", e.actor, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("role", e.role, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("action", e.action, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("target_type", e.target_type, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("detail", e.detail, kMaxTextBytes));
+  absl::MutexLock l(&impl_->write_mu_);
+  sqlite3* db = impl_->writer_;
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(db,
+                         "INSERT INTO audit (time_ms, actor, role, action, target_type, "
+                         "target_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  HW_RETURN_IF_ERROR(q.Bind(1, NowMs())
+                         .BindText(2, e.actor)
+                         .BindTextOrNull(3, e.role)
+                         .BindText(4, e.action)
+                         .BindTextOrNull(5, e.target_type)
+                         .Bind(6, e.target_id)
+                         .BindTextOrNull(7, e.detail)
+                         .Run());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
+}
+
+absl::StatusOr<std::vector<AuditEntry>> Catalog::ListAudit(int64_t after_id, int limit,
+                                                           const std::string& target_type,
+                                                           int64_t target_id) {
+  if (limit < 1 || limit > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be 1..10000; got ", limit));
+  }
+  std::string sql =
+      "SELECT id, time_ms, actor, role, action, target_type, target_id, detail FROM audit "
+      "WHERE id > ?1";
+  if (!target_type.empty()) absl::StrAppend(&sql, " AND target_type = ?2 AND target_id = ?3");
+  absl::StrAppend(&sql, " ORDER BY id LIMIT ?4");
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(r.db(), sql));
+  q.Bind(1, after_id).Bind(4, limit);
+  if (!target_type.empty()) q.BindText(2, target_type).Bind(3, target_id);
+  std::vector<AuditEntry> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    AuditEntry e;
+    e.id = q.Int(0);
+    e.time_ms = q.Int(1);
+    e.actor = q.Text(2);
+    e.role = q.Text(3);
+    e.action = q.Text(4);
+    e.target_type = q.Text(5);
+    e.target_id = q.Int(6);
+    e.detail = q.Text(7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace homeward::store

@@ -1,0 +1,204 @@
+// Catalog: Homeward's source of truth. It owns the cases (MISSING, FOUND, SIGHTING), their
+// photos, the faces found in them (with their 128-float descriptors), an append-only audit
+// trail, and a change log from which the face index is rebuilt or caught up.
+//
+// Storage: one SQLite database (<data_dir>/catalog.db, WAL, synchronous=FULL) and the photo
+// files under <data_dir>/photos/, named by the SHA-256 of their bytes; no caller-supplied
+// text ever reaches a path. A call that returns OK is durable across kill -9 and power loss.
+// One Catalog per data_dir at a time (a lock file, <data_dir>/LOCK, enforces it).
+//
+// THREAD SAFETY: every method may be called concurrently on one Catalog. Writes are
+// serialized by one mutex; reads run in parallel on pooled read connections and each call
+// sees one committed state. A ForEachFace callback may call other Catalog methods.
+// OWNERSHIP: results are returned by value; Open returns the sole owner of the Catalog.
+//
+// ERRORS (all methods): INVALID_ARGUMENT for malformed input (the message says what to fix);
+// NOT_FOUND for an unknown id; RESOURCE_EXHAUSTED when the disk is full; DATA_LOSS for a
+// corrupt database or a missing photo file; UNAVAILABLE when the database stays locked past
+// busy_timeout_ms; INTERNAL for other I/O failures. Dates are "YYYY-MM-DD", "" = unknown.
+#ifndef HOMEWARD_STORE_CATALOG_H_
+#define HOMEWARD_STORE_CATALOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace homeward::store {
+
+inline constexpr int kDescriptorDim = 128;
+
+enum class CaseKind { kMissing = 1, kFound = 2, kSighting = 3 };
+enum class CaseStatus { kOpen = 1, kReunited = 2, kClosed = 3, kWithdrawn = 4 };
+enum class Sex { kUnknown = 0, kFemale = 1, kMale = 2 };
+
+struct Case {
+  int64_t id = 0;                      // assigned by AddCase
+  CaseKind kind = CaseKind::kMissing;  // fixed at creation
+  std::string display_name;            // name or alias; required
+  Sex sex = Sex::kUnknown;
+  std::string date_of_birth;                   // exact, or "" and a birth-year range below
+  int birth_year_min = 0, birth_year_max = 0;  // 0 = unknown
+  std::string event_date;                      // date missing / found / seen
+  std::string place;                           // where missing / found / seen (free text)
+  std::string notes;
+  std::string reporter_contact;  // sensitive: never log it
+  std::string owner_key_id;      // who may edit the case
+  CaseStatus status = CaseStatus::kOpen;
+  int64_t created_ms = 0, updated_ms = 0;  // set by the catalog (Unix ms)
+};
+
+struct Photo {
+  int64_t id = 0, case_id = 0;  // id assigned by AddPhoto
+  std::string date_taken;
+  double age_min = -1, age_max = -1;  // age at photo in years; -1 = unknown; min == max if exact
+  bool age_estimated = false;
+  std::string source;         // e.g. "family", "police", "volunteer"
+  int width = 0, height = 0;  // pixels, as reported by the caller
+  std::string sha256;         // set by the catalog: hex of the file bytes
+  std::string file_name;      // set by the catalog: path relative to <data_dir>/photos/
+  int64_t created_ms = 0;
+};
+
+struct Face {
+  int64_t id = 0, photo_id = 0;  // id assigned by AddPhoto
+  int box_x = 0, box_y = 0, box_w = 0, box_h = 0;
+  std::vector<float> landmarks;  // x,y pairs (even count), may be empty
+  float width_px = 0, sharpness = 0, yaw_deg = 0, detector_score = 0;
+  bool usable = true;
+  std::vector<float> descriptor;  // exactly kDescriptorDim finite floats
+  std::string model_id;
+};
+
+// What search filters need about a face; ages are derived from the case's birth date when
+// the photo carries none.
+struct FaceAttributes {
+  int64_t face_id = 0, photo_id = 0, case_id = 0;
+  CaseKind kind = CaseKind::kMissing;
+  CaseStatus status = CaseStatus::kOpen;
+  Sex sex = Sex::kUnknown;
+  double age_min = -1, age_max = -1;  // -1 = unknown
+  std::string date_taken, place;
+  bool usable = true;
+};
+
+struct FaceRecord {  // one row of ForEachFace
+  FaceAttributes attributes;
+  const float* descriptor;  // kDescriptorDim floats, valid during the callback only
+};
+
+enum class ChangeOp { kAdd = 1, kRemove = 2 };
+struct Change {
+  int64_t seq = 0;  // strictly increasing, never reused
+  ChangeOp op = ChangeOp::kAdd;
+  int64_t face_id = 0;
+  CaseKind kind = CaseKind::kMissing;
+};
+
+struct AuditEntry {
+  int64_t id = 0, time_ms = 0;  // set by the catalog
+  std::string actor, role, action, target_type, detail;
+  int64_t target_id = 0;
+};
+
+struct CaseQuery {
+  std::optional<CaseKind> kind;
+  std::optional<CaseStatus> status;
+  std::string place_contains;        // case-insensitive substring (ASCII), "" = any
+  std::string event_from, event_to;  // inclusive, "" = open-ended
+  int page_size = 50;                // 1..1000
+  std::string page_token;            // "" for the first page
+};
+struct CasePage {
+  std::vector<Case> cases;      // ascending id
+  std::string next_page_token;  // "" when there are no more
+};
+
+struct AddPhotoResult {
+  int64_t photo_id = 0;
+  std::vector<int64_t> face_ids;  // in the order given
+  bool duplicate = false;         // the case already had these bytes; nothing was added
+};
+
+struct KindCounts {
+  int64_t cases = 0, photos = 0, faces = 0;
+};
+
+struct CatalogOptions {
+  int busy_timeout_ms = 5000;
+  int max_read_connections = 4;    // idle read connections kept open
+  bool sweep_orphan_files = true;  // Open removes files under photos/ no row references
+};
+
+class Catalog {
+ public:
+  // Opens or creates <data_dir>/catalog.db, upgrading an older schema in one transaction,
+  // then finishes any interrupted deletion and removes orphan files. FAILED_PRECONDITION if
+  // another Catalog holds data_dir or the file's schema is newer than this code.
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& data_dir,
+                                                       const CatalogOptions& options = {});
+  ~Catalog();
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+
+  // Cases. AddCase returns the new id. UpdateCase replaces every caller-set field of case
+  // c.id (INVALID_ARGUMENT if c.kind differs from the stored kind).
+  absl::StatusOr<int64_t> AddCase(const Case& c);
+  absl::StatusOr<Case> GetCase(int64_t id);
+  absl::Status UpdateCase(const Case& c);
+  absl::StatusOr<CasePage> ListCases(const CaseQuery& query);
+  absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind();
+  // Deletes the case, its photos, faces and their files, logging a kRemove change per face.
+  // Rows go in one transaction that also journals the files; the files are unlinked after it
+  // commits (a crash in between is finished by the next Open). If an unlink fails, returns
+  // that error with the rows already gone; the next deletion or Open retries the unlink.
+  absl::Status DeleteCase(int64_t id);
+
+  // Stores `bytes` (any non-empty image bytes; not decoded) and its faces for case
+  // `meta.case_id`, logging a kAdd change per face, all in one transaction after the file is
+  // durable. If the case already holds identical bytes, returns that photo and its faces with
+  // duplicate=true. The same bytes in two cases share one file and get one photo row each.
+  absl::StatusOr<AddPhotoResult> AddPhoto(const Photo& meta, const std::string& bytes,
+                                          const std::vector<Face>& faces);
+  struct PhotoWithBytes {
+    Photo photo;
+    std::string bytes;
+  };
+  absl::StatusOr<PhotoWithBytes> GetPhoto(int64_t id);
+  absl::StatusOr<std::vector<Photo>> ListPhotos(int64_t case_id);
+  absl::Status DeletePhoto(int64_t id);  // like DeleteCase, for one photo
+  absl::StatusOr<std::vector<Face>> ListFaces(int64_t photo_id);
+
+  // Index support. ForEachFace visits every face (ascending id) from one consistent snapshot
+  // and returns the change seq that snapshot includes: replay ChangesAfter(seq) to catch up.
+  // A non-OK status from `fn` stops the scan and is returned.
+  absl::StatusOr<int64_t> ForEachFace(const std::function<absl::Status(const FaceRecord&)>& fn);
+  // Attributes of the given faces, in the given order; unknown (e.g. deleted) ids are skipped.
+  absl::StatusOr<std::vector<FaceAttributes>> GetFaceAttributes(const std::vector<int64_t>& ids);
+  // Up to `limit` (1..100000) changes with seq > after_seq, ascending.
+  absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit);
+  absl::StatusOr<int64_t> LastChangeSeq();  // 0 when there has been no change
+
+  // Audit trail: append-only; no method (and no SQL: triggers refuse) updates or deletes it.
+  // INVALID_ARGUMENT if actor or action is empty.
+  absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry);
+  // Up to `limit` (1..10000) entries with id > after_id, ascending; target_type "" = all.
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int limit,
+                                                    const std::string& target_type = "",
+                                                    int64_t target_id = 0);
+
+ private:
+  class Impl;
+  explicit Catalog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace homeward::store
+
+#endif  // HOMEWARD_STORE_CATALOG_H_

@@ -1,0 +1,117 @@
+#include "store/internal/schema.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "store/internal/sqlite.h"
+
+namespace homeward::store::internal {
+namespace {
+
+// Each entry upgrades version i to i + 1. Never edit a shipped entry; append a new one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1
+    R"sql(
+CREATE TABLE cases (
+  id INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+  display_name TEXT NOT NULL,
+  sex INTEGER NOT NULL DEFAULT 0,
+  date_of_birth TEXT,
+  birth_year_min INTEGER,
+  birth_year_max INTEGER,
+  event_date TEXT,
+  place TEXT,
+  notes TEXT,
+  reporter_contact TEXT,
+  status INTEGER NOT NULL DEFAULT 1,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL);
+CREATE TABLE photos (
+  id INTEGER PRIMARY KEY,
+  case_id INTEGER NOT NULL REFERENCES cases(id),
+  date_taken TEXT,
+  age_min REAL,
+  age_max REAL,
+  age_estimated INTEGER NOT NULL DEFAULT 0,
+  source TEXT,
+  sha256 TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  width INTEGER,
+  height INTEGER,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE faces (
+  id INTEGER PRIMARY KEY,
+  photo_id INTEGER NOT NULL REFERENCES photos(id),
+  box_x INTEGER, box_y INTEGER, box_w INTEGER, box_h INTEGER,
+  landmarks BLOB,
+  width_px REAL, sharpness REAL, yaw REAL,
+  usable INTEGER NOT NULL DEFAULT 1,
+  detector_score REAL,
+  descriptor BLOB NOT NULL,
+  model_id TEXT);
+)sql",
+    // 1 -> 2
+    R"sql(
+ALTER TABLE cases ADD COLUMN owner_key_id TEXT;
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  role TEXT,
+  action TEXT NOT NULL,
+  target_type TEXT,
+  target_id INTEGER,
+  detail TEXT);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE INDEX audit_by_target ON audit(target_type, target_id);
+CREATE TABLE changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+  face_id INTEGER NOT NULL,
+  kind INTEGER NOT NULL);
+INSERT INTO changes (op, face_id, kind)
+  SELECT 'add', f.id, c.kind FROM faces f JOIN photos p ON p.id = f.photo_id
+  JOIN cases c ON c.id = p.case_id ORDER BY f.id;
+CREATE TABLE pending_unlink (file_name TEXT PRIMARY KEY);
+CREATE INDEX photos_by_case ON photos(case_id);
+CREATE INDEX photos_by_hash ON photos(sha256, case_id);
+CREATE INDEX faces_by_photo ON faces(photo_id);
+CREATE INDEX cases_by_kind ON cases(kind, status);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
+}  // namespace
+
+absl::Status Migrate(sqlite3* db) {
+  Transaction txn(db);
+  HW_RETURN_IF_ERROR(txn.status());
+  HW_RETURN_IF_ERROR(
+      Exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  int version = 0;
+  {
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(db, "SELECT max(version) FROM schema_version"));
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row && !q.IsNull(0)) version = static_cast<int>(q.Int(0));
+  }
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("catalog schema version ", version,
+                                                      " is newer than this build (", kSchemaVersion,
+                                                      "); upgrade Homeward"));
+  }
+  if (version == kSchemaVersion) return absl::OkStatus();  // rollback of a no-op
+  for (int v = version; v < kSchemaVersion; ++v) {
+    HW_RETURN_IF_ERROR(Exec(db, kMigrations[v]));
+  }
+  HW_RETURN_IF_ERROR(Exec(db, "DELETE FROM schema_version"));
+  HW_ASSIGN_OR_RETURN(Statement ins,
+                      Statement::Prepare(db, "INSERT INTO schema_version (version) VALUES (?)"));
+  HW_RETURN_IF_ERROR(ins.Bind(1, kSchemaVersion).Run());
+  return txn.Commit();
+}
+
+}  // namespace homeward::store::internal

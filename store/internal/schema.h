@@ -1,0 +1,21 @@
+// The catalog's schema and its migrations. Version 1: cases, photos, faces. Version 2: adds
+// cases.owner_key_id, the append-only audit table, the change log (seeded with one 'add' per
+// existing face), the pending_unlink journal and the lookup indexes.
+#ifndef HOMEWARD_STORE_INTERNAL_SCHEMA_H_
+#define HOMEWARD_STORE_INTERNAL_SCHEMA_H_
+
+#include <sqlite3.h>
+
+#include "absl/status/status.h"
+
+namespace homeward::store::internal {
+
+inline constexpr int kSchemaVersion = 2;
+
+// Brings the database to kSchemaVersion in one IMMEDIATE transaction (a fresh file runs every
+// migration). FAILED_PRECONDITION if the file is newer than this code.
+absl::Status Migrate(sqlite3* db);
+
+}  // namespace homeward::store::internal
+
+#endif  // HOMEWARD_STORE_INTERNAL_SCHEMA_H_

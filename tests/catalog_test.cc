@@ -1,0 +1,867 @@
+#include "store/catalog.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/internal/files.h"
+#include "store/internal/sqlite.h"
+
+namespace homeward::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+
+// ---- helpers -------------------------------------------------------------------------------
+
+std::vector<float> RandomDescriptor(std::mt19937* rng) {
+  std::normal_distribution<float> n(0, 1);
+  std::vector<float> d(kDescriptorDim);
+  for (float& v : d) v = n(*rng);
+  return d;
+}
+
+Face RandomFace(std::mt19937* rng) {
+  Face f;
+  f.box_x = 10;
+  f.box_y = 20;
+  f.box_w = 80;
+  f.box_h = 90;
+  f.landmarks = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  f.width_px = 80;
+  f.sharpness = 0.7f;
+  f.yaw_deg = -5;
+  f.detector_score = 0.99f;
+  f.descriptor = RandomDescriptor(rng);
+  f.model_id = "faceapi-resnet-1";
+  return f;
+}
+
+std::string RandomBytes(std::mt19937* rng, size_t n) {
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>((*rng)() & 0xff);
+  return s;
+}
+
+Case MissingChild(const std::string& name) {
+  Case c;
+  c.kind = CaseKind::kMissing;
+  c.display_name = name;
+  c.sex = Sex::kFemale;
+  c.date_of_birth = "2010-06-01";
+  c.event_date = "2016-03-15";
+  c.place = "Lagos, Oshodi market";
+  c.notes = "red dress";
+  c.reporter_contact = "+234 555 0100";
+  c.owner_key_id = "key-family-1";
+  return c;
+}
+
+Photo PhotoOf(int64_t case_id) {
+  Photo p;
+  p.case_id = case_id;
+  p.date_taken = "2015-06-01";
+  p.source = "family";
+  p.width = 640;
+  p.height = 480;
+  return p;
+}
+
+// Runs raw SQL on a database file with its own connection (for setting up old files and for
+// trying what the API does not offer).
+int RawExec(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open(db_path.c_str(), &db);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  return rc & 0xff;
+}
+
+int64_t RawInt(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(db_path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  int64_t v = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+// Every regular file below dir, relative to it.
+std::set<std::string> FilesUnder(const fs::path& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir).string());
+  }
+  return out;
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "catalog_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    catalog_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void OpenCatalog() {
+    catalog_.reset();
+    auto c = Catalog::Open(dir_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    catalog_ = *std::move(c);
+  }
+  std::string db_path() const { return dir_ + "/catalog.db"; }
+  fs::path photos_dir() const { return fs::path(dir_) / "photos"; }
+
+  std::string dir_;
+  std::unique_ptr<Catalog> catalog_;
+  std::mt19937 rng_{42};
+};
+
+// ---- SHA-256 ---------------------------------------------------------------------------------
+
+TEST(Sha256, KnownVectors) {
+  using internal::Sha256Hex;
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(Sha256Hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(SqliteError, DiskFullIsResourceExhausted) {
+  EXPECT_EQ(internal::SqliteError(nullptr, SQLITE_FULL, "insert").code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(internal::SqliteError(nullptr, SQLITE_BUSY, "insert").code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(internal::SqliteError(nullptr, SQLITE_CORRUPT, "read").code(),
+            absl::StatusCode::kDataLoss);
+}
+
+// ---- cases -------------------------------------------------------------------------------------
+
+TEST_F(CatalogTest, CaseCrudRoundTrips) {
+  OpenCatalog();
+  Case in = MissingChild("Amina");
+  auto id = catalog_->AddCase(in);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto got = catalog_->GetCase(*id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id, *id);
+  EXPECT_EQ(got->kind, CaseKind::kMissing);
+  EXPECT_EQ(got->display_name, "Amina");
+  EXPECT_EQ(got->sex, Sex::kFemale);
+  EXPECT_EQ(got->date_of_birth, "2010-06-01");
+  EXPECT_EQ(got->place, in.place);
+  EXPECT_EQ(got->reporter_contact, in.reporter_contact);
+  EXPECT_EQ(got->owner_key_id, "key-family-1");
+  EXPECT_EQ(got->status, CaseStatus::kOpen);
+  EXPECT_GT(got->created_ms, 0);
+
+  Case update = *got;
+  update.status = CaseStatus::kReunited;
+  update.notes = "found safe";
+  update.birth_year_min = 2009;
+  update.birth_year_max = 2011;
+  ASSERT_TRUE(catalog_->UpdateCase(update).ok());
+  got = catalog_->GetCase(*id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, CaseStatus::kReunited);
+  EXPECT_EQ(got->notes, "found safe");
+  EXPECT_EQ(got->birth_year_max, 2011);
+  EXPECT_GE(got->updated_ms, got->created_ms);
+
+  update.kind = CaseKind::kFound;
+  EXPECT_EQ(catalog_->UpdateCase(update).code(), absl::StatusCode::kInvalidArgument);
+
+  // Survives a reopen.
+  OpenCatalog();
+  got = catalog_->GetCase(*id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->notes, "found safe");
+}
+
+TEST_F(CatalogTest, ListCasesFiltersAndPages) {
+  OpenCatalog();
+  for (int i = 0; i < 7; ++i) {
+    Case c = MissingChild("child " + std::to_string(i));
+    c.kind = i % 2 == 0 ? CaseKind::kMissing : CaseKind::kFound;
+    c.place = i < 3 ? "Nairobi, Kibera" : "Mombasa";
+    c.event_date = "2020-01-0" + std::to_string(i + 1);
+    ASSERT_TRUE(catalog_->AddCase(c).ok());
+  }
+  CaseQuery q;
+  q.page_size = 3;
+  std::vector<std::string> names;
+  while (true) {
+    auto page = catalog_->ListCases(q);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const Case& c : page->cases) names.push_back(c.display_name);
+    if (page->next_page_token.empty()) break;
+    q.page_token = page->next_page_token;
+  }
+  EXPECT_THAT(names, SizeIs(7));
+
+  CaseQuery f;
+  f.kind = CaseKind::kMissing;
+  f.place_contains = "kibera";
+  auto page = catalog_->ListCases(f);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->cases, SizeIs(2));  // i = 0, 2
+  EXPECT_EQ(page->cases[1].display_name, "child 2");
+
+  CaseQuery d;
+  d.event_from = "2020-01-03";
+  d.event_to = "2020-01-05";
+  page = catalog_->ListCases(d);
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->cases, SizeIs(3));
+
+  auto counts = catalog_->CountByKind();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[CaseKind::kMissing].cases, 4);
+  EXPECT_EQ((*counts)[CaseKind::kFound].cases, 3);
+  EXPECT_EQ((*counts)[CaseKind::kSighting].cases, 0);
+
+  CaseQuery bad;
+  bad.page_token = "not-a-token";
+  EXPECT_EQ(catalog_->ListCases(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = CaseQuery();
+  bad.page_size = 0;
+  EXPECT_EQ(catalog_->ListCases(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, InvalidArgumentsAreRejectedWithAReason) {
+  OpenCatalog();
+  Case c = MissingChild("  ");
+  auto s = catalog_->AddCase(c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("display_name"));
+
+  c = MissingChild("x");
+  c.kind = static_cast<CaseKind>(7);
+  EXPECT_EQ(catalog_->AddCase(c).status().code(), absl::StatusCode::kInvalidArgument);
+  for (const char* date : {"2023-02-30", "2023/01/01", "23-01-01", "2023-13-01", "abcd-ef-gh"}) {
+    c = MissingChild("x");
+    c.date_of_birth = date;
+    s = catalog_->AddCase(c).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << date;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("YYYY-MM-DD"));
+  }
+  c = MissingChild("x");
+  c.birth_year_min = 2012;
+  c.birth_year_max = 2010;
+  EXPECT_EQ(catalog_->AddCase(c).status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto id = catalog_->AddCase(MissingChild("ok"));
+  ASSERT_TRUE(id.ok());
+  Photo p = PhotoOf(*id);
+  p.age_min = 9;
+  p.age_max = 7;
+  EXPECT_EQ(catalog_->AddPhoto(p, "bytes", {}).status().code(), absl::StatusCode::kInvalidArgument);
+  p = PhotoOf(*id);
+  EXPECT_EQ(catalog_->AddPhoto(p, "", {}).status().code(), absl::StatusCode::kInvalidArgument);
+  Face f = RandomFace(&rng_);
+  f.descriptor.resize(127);
+  s = catalog_->AddPhoto(p, "bytes", {f}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("128"));
+  f = RandomFace(&rng_);
+  f.descriptor[3] = std::nanf("");
+  EXPECT_EQ(catalog_->AddPhoto(p, "bytes", {f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Nothing was written by the rejected calls.
+  EXPECT_TRUE(FilesUnder(photos_dir()).empty());
+  EXPECT_EQ(catalog_->ChangesAfter(0, 10)->size(), 0u);
+  EXPECT_EQ(catalog_->AppendAudit(AuditEntry{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->ChangesAfter(0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, UnknownIdsAreNotFound) {
+  OpenCatalog();
+  constexpr int64_t kNope = 12345;
+  EXPECT_EQ(catalog_->GetCase(kNope).status().code(), absl::StatusCode::kNotFound);
+  Case c = MissingChild("x");
+  c.id = kNope;
+  EXPECT_EQ(catalog_->UpdateCase(c).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->DeleteCase(kNope).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->AddPhoto(PhotoOf(kNope), "bytes", {}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->GetPhoto(kNope).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->DeletePhoto(kNope).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->ListPhotos(kNope).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->ListFaces(kNope).status().code(), absl::StatusCode::kNotFound);
+  auto attrs = catalog_->GetFaceAttributes({kNope});
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_TRUE(attrs->empty());
+}
+
+TEST_F(CatalogTest, SqlMetacharactersAreJustText) {
+  OpenCatalog();
+  const std::string evil = "Robert'); DROP TABLE cases;-- \" % _ \\ ?1 :x";
+  Case c = MissingChild(evil);
+  c.place = "100% _sure_ 'quoted'";
+  c.notes = evil;
+  auto id = catalog_->AddCase(c);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(catalog_->AddCase(MissingChild("plain")).ok());
+  auto got = catalog_->GetCase(*id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->display_name, evil);
+  EXPECT_EQ(got->notes, evil);
+
+  CaseQuery q;
+  q.place_contains = "%";  // a literal percent sign, not a wildcard
+  auto page = catalog_->ListCases(q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->cases, SizeIs(1));
+  EXPECT_EQ(page->cases[0].id, *id);
+  q.place_contains = "' OR 1=1 --";
+  page = catalog_->ListCases(q);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->cases.empty());
+
+  AuditEntry e;
+  e.actor = evil;
+  e.action = "view";
+  e.detail = evil;
+  ASSERT_TRUE(catalog_->AppendAudit(e).ok());
+  auto audit = catalog_->ListAudit(0, 10);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_EQ((*audit)[0].actor, evil);
+  EXPECT_EQ(catalog_->CountByKind()->at(CaseKind::kMissing).cases, 2);
+}
+
+// ---- photos, faces, changes
+// ----------------------------------------------------------------------
+
+TEST_F(CatalogTest, PhotoWithFacesRoundTripsAndLogsAdds) {
+  OpenCatalog();
+  auto case_id = catalog_->AddCase(MissingChild("Amina"));
+  ASSERT_TRUE(case_id.ok());
+  const std::string bytes = RandomBytes(&rng_, 5000);
+  std::vector<Face> faces = {RandomFace(&rng_), RandomFace(&rng_)};
+  auto added = catalog_->AddPhoto(PhotoOf(*case_id), bytes, faces);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_FALSE(added->duplicate);
+  ASSERT_THAT(added->face_ids, SizeIs(2));
+
+  auto photo = catalog_->GetPhoto(added->photo_id);
+  ASSERT_TRUE(photo.ok()) << photo.status();
+  EXPECT_EQ(photo->bytes, bytes);
+  EXPECT_EQ(photo->photo.sha256, internal::Sha256Hex(bytes));
+  EXPECT_EQ(photo->photo.width, 640);
+  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{photo->photo.file_name});
+
+  auto listed = catalog_->ListFaces(added->photo_id);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(*listed, SizeIs(2));
+  EXPECT_EQ((*listed)[0].descriptor, faces[0].descriptor);
+  EXPECT_EQ((*listed)[1].landmarks, faces[1].landmarks);
+  EXPECT_EQ((*listed)[0].model_id, "faceapi-resnet-1");
+
+  auto changes = catalog_->ChangesAfter(0, 100);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_THAT(*changes, SizeIs(2));
+  EXPECT_EQ((*changes)[0].op, ChangeOp::kAdd);
+  EXPECT_EQ((*changes)[0].face_id, added->face_ids[0]);
+  EXPECT_EQ((*changes)[1].kind, CaseKind::kMissing);
+
+  // Age at photo is derived from the date of birth: 2010-06-01 -> 2015-06-01.
+  auto attrs = catalog_->GetFaceAttributes({added->face_ids[1], 999, added->face_ids[0]});
+  ASSERT_TRUE(attrs.ok());
+  ASSERT_THAT(*attrs, SizeIs(2));
+  EXPECT_EQ((*attrs)[0].face_id, added->face_ids[1]);
+  EXPECT_NEAR((*attrs)[0].age_min, 5.0, 0.01);
+  EXPECT_EQ((*attrs)[0].sex, Sex::kFemale);
+  EXPECT_EQ((*attrs)[0].place, "Lagos, Oshodi market");
+
+  std::vector<int64_t> seen;
+  auto seq = catalog_->ForEachFace([&](const FaceRecord& r) {
+    seen.push_back(r.attributes.face_id);
+    EXPECT_EQ(r.descriptor[5], faces[seen.size() - 1].descriptor[5]);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(seq.ok());
+  EXPECT_EQ(*seq, (*changes)[1].seq);
+  EXPECT_EQ(seen, added->face_ids);
+  EXPECT_EQ(*catalog_->LastChangeSeq(), *seq);
+
+  // A callback error stops the scan and comes back unchanged.
+  auto stopped =
+      catalog_->ForEachFace([](const FaceRecord&) { return absl::CancelledError("enough"); });
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(CatalogTest, IdenticalUploadsAreDeduplicated) {
+  OpenCatalog();
+  auto a = catalog_->AddCase(MissingChild("A"));
+  Case found = MissingChild("B");
+  found.kind = CaseKind::kFound;
+  auto b = catalog_->AddCase(found);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string bytes = RandomBytes(&rng_, 3000);
+
+  auto first = catalog_->AddPhoto(PhotoOf(*a), bytes, {RandomFace(&rng_)});
+  auto again = catalog_->AddPhoto(PhotoOf(*a), bytes, {RandomFace(&rng_), RandomFace(&rng_)});
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_EQ(again->photo_id, first->photo_id);
+  EXPECT_EQ(again->face_ids, first->face_ids);
+  EXPECT_THAT(*catalog_->ListPhotos(*a), SizeIs(1));
+  EXPECT_THAT(*catalog_->ChangesAfter(0, 100), SizeIs(1));
+
+  // Same bytes in another case: its own row, one shared file.
+  auto other = catalog_->AddPhoto(PhotoOf(*b), bytes, {RandomFace(&rng_)});
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->duplicate);
+  EXPECT_NE(other->photo_id, first->photo_id);
+  EXPECT_THAT(FilesUnder(photos_dir()), SizeIs(1));
+
+  // Deleting one case keeps the file the other still uses.
+  ASSERT_TRUE(catalog_->DeleteCase(*a).ok());
+  EXPECT_THAT(FilesUnder(photos_dir()), SizeIs(1));
+  auto photo = catalog_->GetPhoto(other->photo_id);
+  ASSERT_TRUE(photo.ok()) << photo.status();
+  EXPECT_EQ(photo->bytes, bytes);
+  ASSERT_TRUE(catalog_->DeletePhoto(other->photo_id).ok());
+  EXPECT_TRUE(FilesUnder(photos_dir()).empty());
+}
+
+TEST_F(CatalogTest, DeleteCaseLeavesNoFileNoRowAndLogsRemoves) {
+  OpenCatalog();
+  auto keep = catalog_->AddCase(MissingChild("keep"));
+  auto gone = catalog_->AddCase(MissingChild("gone"));
+  ASSERT_TRUE(keep.ok() && gone.ok());
+  auto kept = catalog_->AddPhoto(PhotoOf(*keep), RandomBytes(&rng_, 100), {RandomFace(&rng_)});
+  std::vector<int64_t> doomed_faces;
+  for (int i = 0; i < 3; ++i) {
+    auto r = catalog_->AddPhoto(PhotoOf(*gone), RandomBytes(&rng_, 100),
+                                {RandomFace(&rng_), RandomFace(&rng_)});
+    ASSERT_TRUE(r.ok());
+    doomed_faces.insert(doomed_faces.end(), r->face_ids.begin(), r->face_ids.end());
+  }
+  ASSERT_TRUE(kept.ok());
+  const int64_t seq_before = *catalog_->LastChangeSeq();
+  ASSERT_TRUE(catalog_->DeleteCase(*gone).ok());
+
+  EXPECT_EQ(catalog_->GetCase(*gone).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->DeleteCase(*gone).code(), absl::StatusCode::kNotFound);
+  auto kept_photo = catalog_->GetPhoto(kept->photo_id);
+  ASSERT_TRUE(kept_photo.ok());
+  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{kept_photo->photo.file_name});
+
+  auto changes = catalog_->ChangesAfter(seq_before, 100);
+  ASSERT_TRUE(changes.ok());
+  std::vector<int64_t> removed;
+  for (const Change& ch : *changes) {
+    EXPECT_EQ(ch.op, ChangeOp::kRemove);
+    EXPECT_GT(ch.seq, seq_before);
+    removed.push_back(ch.face_id);
+  }
+  EXPECT_EQ(removed, doomed_faces);
+
+  catalog_.reset();
+  for (const char* table : {"faces", "photos", "pending_unlink"}) {
+    SCOPED_TRACE(table);
+    const int64_t expected = std::string(table) == "pending_unlink" ? 0 : 1;
+    EXPECT_EQ(RawInt(db_path(), std::string("SELECT count(*) FROM ") + table), expected);
+  }
+  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM cases"), 1);
+}
+
+TEST_F(CatalogTest, ReplayingChangesAfterASnapshotMatchesARebuild) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("a"));
+  ASSERT_TRUE(id.ok());
+  std::vector<int64_t> photos;
+  for (int i = 0; i < 4; ++i) {
+    photos.push_back(
+        catalog_->AddPhoto(PhotoOf(*id), RandomBytes(&rng_, 64), {RandomFace(&rng_)})->photo_id);
+  }
+  std::set<int64_t> live;
+  auto seq = catalog_->ForEachFace([&](const FaceRecord& r) {
+    live.insert(r.attributes.face_id);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(seq.ok());
+  ASSERT_TRUE(catalog_->DeletePhoto(photos[1]).ok());
+  ASSERT_TRUE(catalog_->AddPhoto(PhotoOf(*id), RandomBytes(&rng_, 64), {RandomFace(&rng_)}).ok());
+  auto changes = catalog_->ChangesAfter(*seq, 100);
+  ASSERT_TRUE(changes.ok());
+  for (const Change& ch : *changes) {
+    if (ch.op == ChangeOp::kAdd)
+      live.insert(ch.face_id);
+    else
+      live.erase(ch.face_id);
+  }
+  std::set<int64_t> rebuilt;
+  ASSERT_TRUE(catalog_
+                  ->ForEachFace([&](const FaceRecord& r) {
+                    rebuilt.insert(r.attributes.face_id);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(live, rebuilt);
+  EXPECT_THAT(live, SizeIs(4));
+}
+
+// ---- recovery and migration ---------------------------------------------------------------------
+
+TEST_F(CatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("a"));
+  auto kept = catalog_->AddPhoto(PhotoOf(*id), RandomBytes(&rng_, 64), {RandomFace(&rng_)});
+  ASSERT_TRUE(kept.ok());
+  const std::string kept_file = catalog_->GetPhoto(kept->photo_id)->photo.file_name;
+  catalog_.reset();
+
+  // State after a crash between DeleteCase's commit and its unlinks: the rows are gone, the
+  // journal names the file, the file is still there.
+  const std::string orphan_bytes = "deleted child's photo";
+  const std::string orphan = internal::FileNameForHash(internal::Sha256Hex(orphan_bytes));
+  ASSERT_TRUE(internal::WriteFileDurably(photos_dir().string(), orphan, orphan_bytes).ok());
+  ASSERT_EQ(RawExec(db_path(),
+                    "INSERT INTO pending_unlink VALUES ('" + orphan + "'), ('" + kept_file + "')"),
+            SQLITE_OK);
+  // A temp file from a write that never committed, and junk no row names.
+  std::ofstream(photos_dir() / (orphan + ".123.0.tmp")) << "partial";
+  std::ofstream(photos_dir() / "junk.jpg") << "junk";
+
+  OpenCatalog();
+  // The still-referenced file named in the journal is kept; everything else is gone.
+  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{kept_file});
+  EXPECT_TRUE(catalog_->GetPhoto(kept->photo_id).ok());
+  catalog_.reset();
+  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+}
+
+TEST_F(CatalogTest, MigratesAVersion1File) {
+  const std::string v1_bytes = "a photo from the v1 days";
+  const std::string sha = internal::Sha256Hex(v1_bytes);
+  std::vector<float> descriptor = RandomDescriptor(&rng_);
+  std::string blob(reinterpret_cast<const char*>(descriptor.data()),
+                   descriptor.size() * sizeof(float));
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, R"sql(
+      CREATE TABLE schema_version (version INTEGER NOT NULL);
+      INSERT INTO schema_version VALUES (1);
+      CREATE TABLE cases (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, display_name TEXT NOT NULL,
+        sex INTEGER NOT NULL DEFAULT 0, date_of_birth TEXT, birth_year_min INTEGER,
+        birth_year_max INTEGER, event_date TEXT, place TEXT, notes TEXT, reporter_contact TEXT,
+        status INTEGER NOT NULL DEFAULT 1, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+      CREATE TABLE photos (id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),
+        date_taken TEXT, age_min REAL, age_max REAL, age_estimated INTEGER NOT NULL DEFAULT 0,
+        source TEXT, sha256 TEXT NOT NULL, file_name TEXT NOT NULL, width INTEGER, height INTEGER,
+        created_ms INTEGER NOT NULL);
+      CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INTEGER NOT NULL REFERENCES photos(id),
+        box_x INTEGER, box_y INTEGER, box_w INTEGER, box_h INTEGER, landmarks BLOB,
+        width_px REAL, sharpness REAL, yaw REAL, usable INTEGER NOT NULL DEFAULT 1,
+        detector_score REAL, descriptor BLOB NOT NULL, model_id TEXT);
+      INSERT INTO cases (id, kind, display_name, sex, event_date, place, status, created_ms,
+        updated_ms) VALUES (7, 3, 'sighting near station', 2, '2019-04-02', 'Accra', 1, 1, 1);
+    )sql",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "INSERT INTO photos (id, case_id, age_min, age_max, "
+                                 "age_estimated, sha256, file_name, created_ms) "
+                                 "VALUES (3, 7, 8, 11, 1, ?1, ?2, 1)",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    const std::string file_name = internal::FileNameForHash(sha);
+    sqlite3_bind_text(st, 1, sha.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, file_name.c_str(), -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db, "INSERT INTO faces (id, photo_id, descriptor) VALUES (11, 3, ?1)",
+                           -1, &st, nullptr),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    fs::create_directories(photos_dir());
+    ASSERT_TRUE(internal::WriteFileDurably(photos_dir().string(), file_name, v1_bytes).ok());
+  }
+
+  OpenCatalog();
+  auto c = catalog_->GetCase(7);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->kind, CaseKind::kSighting);
+  EXPECT_EQ(c->owner_key_id, "");
+  auto photo = catalog_->GetPhoto(3);
+  ASSERT_TRUE(photo.ok()) << photo.status();
+  EXPECT_EQ(photo->bytes, v1_bytes);
+  EXPECT_TRUE(photo->photo.age_estimated);
+  // The v1 face is in the change log so an index can be caught up from seq 0.
+  auto changes = catalog_->ChangesAfter(0, 10);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_THAT(*changes, SizeIs(1));
+  EXPECT_EQ((*changes)[0].face_id, 11);
+  EXPECT_EQ((*changes)[0].kind, CaseKind::kSighting);
+  auto attrs = catalog_->GetFaceAttributes({11});
+  ASSERT_TRUE(attrs.ok());
+  ASSERT_THAT(*attrs, SizeIs(1));
+  EXPECT_EQ((*attrs)[0].age_max, 11);
+  // v2 features work on the upgraded file.
+  AuditEntry e;
+  e.actor = "migrator";
+  e.action = "check";
+  EXPECT_TRUE(catalog_->AppendAudit(e).ok());
+  auto next = catalog_->AddPhoto(PhotoOf(7), "new bytes", {RandomFace(&rng_)});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->face_ids, std::vector<int64_t>{12});
+  catalog_.reset();
+  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), 2);
+  // Reopening an up-to-date file is a no-op.
+  OpenCatalog();
+  EXPECT_THAT(*catalog_->ChangesAfter(0, 10), SizeIs(2));
+}
+
+TEST_F(CatalogTest, RefusesANewerSchemaAndASecondOpener) {
+  OpenCatalog();
+  auto second = Catalog::Open(dir_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  catalog_.reset();
+  ASSERT_EQ(RawExec(db_path(), "UPDATE schema_version SET version = 99"), SQLITE_OK);
+  EXPECT_EQ(Catalog::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(CatalogTest, AuditIsAppendOnly) {
+  OpenCatalog();
+  AuditEntry e;
+  e.actor = "officer-12";
+  e.role = "police";
+  e.action = "view_case";
+  e.target_type = "case";
+  e.target_id = 5;
+  e.detail = "opened from search";
+  auto first = catalog_->AppendAudit(e);
+  e.target_id = 6;
+  auto second = catalog_->AppendAudit(e);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_GT(*second, *first);
+  auto all = catalog_->ListAudit(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_THAT(*all, SizeIs(2));
+  EXPECT_EQ((*all)[0].role, "police");
+  EXPECT_GT((*all)[0].time_ms, 0);
+  auto for_case = catalog_->ListAudit(0, 100, "case", 6);
+  ASSERT_TRUE(for_case.ok());
+  ASSERT_THAT(*for_case, SizeIs(1));
+  EXPECT_EQ((*for_case)[0].id, *second);
+
+  // Even raw SQL cannot rewrite history.
+  EXPECT_EQ(RawExec(db_path(), "UPDATE audit SET actor = 'someone else'"), SQLITE_CONSTRAINT);
+  EXPECT_EQ(RawExec(db_path(), "DELETE FROM audit"), SQLITE_CONSTRAINT);
+  EXPECT_THAT(*catalog_->ListAudit(0, 100), SizeIs(2));
+  EXPECT_EQ((*catalog_->ListAudit(0, 100))[0].actor, "officer-12");
+}
+
+// ---- concurrency and crashes
+// ---------------------------------------------------------------------
+
+TEST_F(CatalogTest, ConcurrentWritersAndReaders) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("a"));
+  ASSERT_TRUE(id.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 15; ++i) {
+        auto r = catalog_->AddPhoto(PhotoOf(*id), RandomBytes(&rng, 128), {RandomFace(&rng)});
+        if (!r.ok()) ++failures;
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!done) {
+      if (!catalog_->ForEachFace([](const FaceRecord&) { return absl::OkStatus(); }).ok()) {
+        ++failures;
+      }
+      if (!catalog_->ListPhotos(*id).ok()) ++failures;
+    }
+  });
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_THAT(*catalog_->ListPhotos(*id), SizeIs(45));
+  EXPECT_THAT(*catalog_->ChangesAfter(0, 1000), SizeIs(45));
+}
+
+// A child adds photos in a loop and reports each acknowledged photo id through a pipe; the
+// parent SIGKILLs it mid-flight. Every acknowledged photo must survive with its faces and
+// change rows, and no file may be left that no row references.
+TEST_F(CatalogTest, AcknowledgedPhotosSurviveKill9) {
+  OpenCatalog();
+  auto case_id = catalog_->AddCase(MissingChild("crash"));
+  ASSERT_TRUE(case_id.ok());
+  catalog_.reset();
+
+  std::vector<int64_t> acked;
+  for (int round = 0; round < 3; ++round) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      auto c = Catalog::Open(dir_);
+      if (!c.ok()) ::_exit(2);
+      std::mt19937 rng(1000 + round);
+      for (int i = 0;; ++i) {
+        auto r = (*c)->AddPhoto(PhotoOf(*case_id), RandomBytes(&rng, 2048 + i),
+                                {RandomFace(&rng), RandomFace(&rng)});
+        if (!r.ok()) ::_exit(3);
+        if (::write(fds[1], &r->photo_id, sizeof(int64_t)) != sizeof(int64_t)) ::_exit(4);
+      }
+    }
+    ::close(fds[1]);
+    // Let it run a while (at least a few acknowledged writes), then kill it mid-flight.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(300 + 150 * round);
+    int64_t id;
+    int got_this_round = 0;
+    while (std::chrono::steady_clock::now() < deadline || got_this_round < 3) {
+      if (::read(fds[0], &id, sizeof(id)) != sizeof(id)) break;
+      acked.push_back(id);
+      ++got_this_round;
+    }
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with status " << status;
+    while (::read(fds[0], &id, sizeof(id)) == sizeof(id)) acked.push_back(id);
+    ::close(fds[0]);
+    ASSERT_GE(got_this_round, 3);
+  }
+
+  OpenCatalog();
+  std::set<int64_t> faces_with_add;
+  auto changes = catalog_->ChangesAfter(0, 100000);
+  ASSERT_TRUE(changes.ok());
+  for (const Change& ch : *changes) {
+    if (ch.op == ChangeOp::kAdd) faces_with_add.insert(ch.face_id);
+  }
+  for (int64_t photo_id : acked) {
+    SCOPED_TRACE(photo_id);
+    auto photo = catalog_->GetPhoto(photo_id);
+    ASSERT_TRUE(photo.ok()) << photo.status();
+    auto faces = catalog_->ListFaces(photo_id);
+    ASSERT_TRUE(faces.ok());
+    ASSERT_THAT(*faces, SizeIs(2));
+    for (const Face& f : *faces) {
+      EXPECT_EQ(f.descriptor.size(), static_cast<size_t>(kDescriptorDim));
+      EXPECT_EQ(faces_with_add.count(f.id), 1u);
+    }
+  }
+  // No orphan: the files on disk are exactly the files the photo rows name.
+  std::set<std::string> named;
+  auto photos = catalog_->ListPhotos(*case_id);
+  ASSERT_TRUE(photos.ok());
+  EXPECT_GE(photos->size(), acked.size());
+  for (const Photo& p : *photos) named.insert(p.file_name);
+  EXPECT_EQ(FilesUnder(photos_dir()), named);
+  std::cerr << "[          ] " << acked.size() << " acknowledged photos over 3 kills, "
+            << photos->size() << " committed\n";
+}
+
+// A child deletes photos one by one, reporting each acknowledged deletion; the parent kills
+// it. After reopening, acknowledged deletions stay deleted, the rest are intact, and the
+// files on disk are exactly those the remaining rows name.
+TEST_F(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
+  OpenCatalog();
+  auto case_id = catalog_->AddCase(MissingChild("delete me"));
+  ASSERT_TRUE(case_id.ok());
+  std::vector<int64_t> photo_ids;
+  for (int i = 0; i < 400; ++i) {
+    auto r = catalog_->AddPhoto(PhotoOf(*case_id), RandomBytes(&rng_, 256), {RandomFace(&rng_)});
+    ASSERT_TRUE(r.ok());
+    photo_ids.push_back(r->photo_id);
+  }
+  catalog_.reset();
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto c = Catalog::Open(dir_);
+    if (!c.ok()) ::_exit(2);
+    for (int64_t id : photo_ids) {
+      if (!(*c)->DeletePhoto(id).ok()) ::_exit(3);
+      if (::write(fds[1], &id, sizeof(id)) != sizeof(id)) ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::set<int64_t> deleted;
+  int64_t id;
+  while (deleted.size() < 20 && ::read(fds[0], &id, sizeof(id)) == sizeof(id)) deleted.insert(id);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  while (::read(fds[0], &id, sizeof(id)) == sizeof(id)) deleted.insert(id);
+  ::close(fds[0]);
+  ASSERT_GE(deleted.size(), 20u);
+
+  OpenCatalog();
+  auto photos = catalog_->ListPhotos(*case_id);
+  ASSERT_TRUE(photos.ok());
+  std::set<std::string> named;
+  for (const Photo& p : *photos) {
+    EXPECT_EQ(deleted.count(p.id), 0u) << "acknowledged deletion of " << p.id << " came back";
+    named.insert(p.file_name);
+    EXPECT_TRUE(catalog_->GetPhoto(p.id).ok());
+  }
+  // At most one deletion committed without being acknowledged.
+  EXPECT_LE(photos->size() + deleted.size(), photo_ids.size());
+  EXPECT_GE(photos->size() + deleted.size() + 1, photo_ids.size());
+  EXPECT_EQ(FilesUnder(photos_dir()), named);
+  auto changes = catalog_->ChangesAfter(0, 100000);
+  ASSERT_TRUE(changes.ok());
+  size_t removes = 0;
+  for (const Change& ch : *changes) removes += ch.op == ChangeOp::kRemove;
+  EXPECT_EQ(removes, photo_ids.size() - photos->size());
+  catalog_.reset();
+  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+}
+
+}  // namespace
+}  // namespace homeward::store

@@ -1,0 +1,64 @@
+#include "tests/embed_test_util.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <opencv2/imgcodecs.hpp>
+
+namespace homeward::testing {
+
+std::string RecognitionModelPath() {
+  if (const char* env = std::getenv("HOMEWARD_RECOGNITION_MODEL")) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceapi_1.7.15_resnet.dat";
+}
+
+std::string DemoDir() {
+  if (const char* env = std::getenv("HOMEWARD_DEMO_DIR")) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo";
+}
+
+std::string SharedDataDir() {
+  if (const char* env = std::getenv("HOMEWARD_SHARED_DATA")) return env;
+  return std::string(HOMEWARD_SOURCE_DIR) + "/../shared/data";
+}
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path + " (run scripts/setup.sh models)");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string EncodeJpeg(const cv::Mat& bgr, int quality) {
+  std::vector<uchar> buf;
+  cv::imencode(".jpg", bgr, buf, {cv::IMWRITE_JPEG_QUALITY, quality});
+  return std::string(buf.begin(), buf.end());
+}
+
+std::string EncodePng(const cv::Mat& img) {
+  std::vector<uchar> buf;
+  cv::imencode(".png", img, buf);
+  return std::string(buf.begin(), buf.end());
+}
+
+cv::Mat DecodeBgr(const std::string& bytes) {
+  return cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
+                              const_cast<char*>(bytes.data())),
+                      cv::IMREAD_COLOR);
+}
+
+const embed::FacePipeline& SharedPipeline() {
+  static const embed::FacePipeline* pipeline = [] {
+    embed::PipelineOptions o;
+    o.recognition_model_path = RecognitionModelPath();
+    auto p = embed::FacePipeline::Create(o);
+    if (!p.ok()) throw std::runtime_error(std::string(p.status().message()));
+    return p->release();
+  }();
+  return *pipeline;
+}
+
+}  // namespace homeward::testing

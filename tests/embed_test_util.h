@@ -1,0 +1,27 @@
+// Shared fixtures for the embed tests: model paths, demo photos, image helpers.
+#ifndef HOMEWARD_TESTS_EMBED_TEST_UTIL_H_
+#define HOMEWARD_TESTS_EMBED_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "embed/face_pipeline.h"
+
+namespace homeward::testing {
+
+std::string RecognitionModelPath();
+std::string DemoDir();          // face-api's demo/ folder (sample1..6.jpg), fetched at set-up
+std::string SharedDataDir();    // ../shared/data, may be absent
+std::string ReadFileOrDie(const std::string& path);
+std::string EncodeJpeg(const cv::Mat& bgr, int quality = 95);
+std::string EncodePng(const cv::Mat& img);
+cv::Mat DecodeBgr(const std::string& bytes);
+
+// One pipeline per test binary (loading models costs ~0.5 s).
+const embed::FacePipeline& SharedPipeline();
+
+}  // namespace homeward::testing
+
+#endif  // HOMEWARD_TESTS_EMBED_TEST_UTIL_H_

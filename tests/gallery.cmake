@@ -1,0 +1,3 @@
+homeward_test(gallery_test
+  SOURCES gallery_test.cc embed_test_util.cc
+  LIBS homeward_gallery ${OpenCV_LIBS})

@@ -1,0 +1,252 @@
+// The gallery on real photos, a real SQLite file and real Faiss indexes.
+#include "gallery/gallery.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+
+#include "tests/embed_test_util.h"
+
+namespace homeward::gallery {
+namespace {
+
+namespace fs = std::filesystem;
+using ::homeward::testing::DecodeBgr;
+using ::homeward::testing::DemoDir;
+using ::homeward::testing::EncodeJpeg;
+using ::homeward::testing::ReadFileOrDie;
+using store::CaseKind;
+
+class GalleryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("hw_gallery_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    gallery_.reset();
+    fs::remove_all(dir_);
+  }
+  void Reopen() {
+    gallery_.reset();
+    GalleryOptions o;
+    o.data_dir = dir_.string();
+    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+    auto g = Gallery::Open(o);
+    ASSERT_TRUE(g.ok()) << g.status();
+    gallery_ = std::move(*g);
+  }
+  int64_t NewCase(CaseKind kind, const std::string& name, store::Sex sex = store::Sex::kUnknown) {
+    store::Case c;
+    c.kind = kind;
+    c.display_name = name;
+    c.sex = sex;
+    c.date_of_birth = "2010-01-01";
+    auto id = gallery_->catalog().AddCase(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.ok() ? *id : 0;
+  }
+  AddPhotoOutcome Add(int64_t case_id, const std::string& bytes, std::optional<int> face = {}) {
+    PhotoInput in;
+    in.case_id = case_id;
+    in.bytes = bytes;
+    in.taken_on = "2016-06-01";
+    in.face_index = face;
+    auto r = gallery_->AddPhoto(in);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : AddPhotoOutcome{};
+  }
+  static std::string Demo(int i) { return ReadFileOrDie(DemoDir() + "/sample" + std::to_string(i) + ".jpg"); }
+  static std::string Reencoded(int i) {
+    cv::Mat m = DecodeBgr(Demo(i)), small;
+    cv::resize(m, small, cv::Size(), 0.7, 0.7, cv::INTER_AREA);
+    return EncodeJpeg(small, 80);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Gallery> gallery_;
+};
+
+TEST_F(GalleryTest, RegisteredChildIsTopCandidateForAnotherPhoto) {
+  const int64_t child = NewCase(CaseKind::kMissing, "Amina");
+  AddPhotoOutcome added = Add(child, Demo(2));
+  ASSERT_EQ(added.faces.size(), 1u);
+  EXPECT_GT(added.faces[0].face_id, 0);
+  for (int i : {1, 3, 5}) {  // distractors: every face of the group photos, as FOUND children
+    const int64_t c = NewCase(CaseKind::kFound, "group " + std::to_string(i));
+    PhotoInput in;
+    in.case_id = c;
+    in.bytes = Demo(i);
+    auto r = gallery_->AddPhoto(in);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);  // several faces
+    in.face_index = 0;
+    ASSERT_TRUE(gallery_->AddPhoto(in).ok());
+  }
+  SearchQuery q;
+  q.top_k = 3;
+  auto found = gallery_->SearchImage(Reencoded(2), q);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->results.size(), 1u);
+  const auto& cands = found->results[0].candidates;
+  ASSERT_FALSE(cands.empty());
+  EXPECT_EQ(cands[0].face.case_id, child);
+  EXPECT_LT(cands[0].distance, 0.4);
+  EXPECT_EQ(cands.back().caveats.back().code, "DNA_CONFIRMATION_REQUIRED");
+  for (size_t i = 1; i < cands.size(); ++i) EXPECT_LE(cands[i - 1].distance, cands[i].distance);
+}
+
+TEST_F(GalleryTest, SightingStoresEveryUsableFaceAndSearchesEach) {
+  const int64_t child = NewCase(CaseKind::kMissing, "Bo");
+  Add(child, Demo(6), 1);
+  SightingInput s;
+  s.bytes = Reencoded(6);
+  s.seen_on = "2026-11-01";
+  s.place = "Central market";
+  s.estimated_age = {8, 10, true};
+  auto r = gallery_->SubmitSighting(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->case_id, 0);
+  ASSERT_EQ(r->results.size(), 4u);
+  int stored = 0, hits = 0;
+  for (const auto& q : r->results) {
+    stored += q.query.face_id > 0;
+    for (const auto& c : q.candidates) hits += c.face.case_id == child && c.distance < 0.4;
+  }
+  EXPECT_EQ(stored, 4);
+  EXPECT_EQ(hits, 1);
+  auto sighting = gallery_->catalog().GetCase(r->case_id);
+  ASSERT_TRUE(sighting.ok());
+  EXPECT_EQ(sighting->kind, CaseKind::kSighting);
+  EXPECT_EQ(sighting->place, "Central market");
+}
+
+TEST_F(GalleryTest, FilteredSearchEqualsBruteForceOverTheFilteredSubset) {
+  // Every face of all six demo photos, alternating sex, as FOUND cases.
+  std::vector<std::pair<int64_t, store::Sex>> faces;
+  for (int i = 1; i <= 6; ++i) {
+    auto p = gallery_->pipeline().Process(Demo(i));
+    ASSERT_TRUE(p.ok());
+    for (size_t k = 0; k < p->faces.size(); ++k) {
+      store::Sex sex = faces.size() % 2 ? store::Sex::kFemale : store::Sex::kMale;
+      int64_t c = NewCase(CaseKind::kFound, "f", sex);
+      AddPhotoOutcome out = Add(c, Demo(i), static_cast<int>(k));
+      faces.push_back({out.faces[k].face_id, sex});
+    }
+  }
+  ASSERT_GE(faces.size(), 15u);
+  auto query = gallery_->pipeline().Process(Reencoded(1));
+  ASSERT_TRUE(query.ok());
+  const embed::Descriptor& d = query->faces[0].descriptor;
+  SearchQuery q;
+  q.top_k = 4;
+  q.sex = store::Sex::kFemale;
+  auto got = gallery_->SearchImage(Reencoded(1), q);
+  ASSERT_TRUE(got.ok());
+  // Brute force over the female faces.
+  std::vector<std::pair<double, int64_t>> brute;
+  for (const auto& [id, sex] : faces) {
+    if (sex != store::Sex::kFemale) continue;
+    auto f = gallery_->SearchFace(id, SearchQuery{});  // loads the stored descriptor
+    ASSERT_TRUE(f.ok());
+    brute.push_back({embed::DescriptorDistance(d, f->query.face.descriptor), id});
+  }
+  std::sort(brute.begin(), brute.end());
+  const auto& cands = got->results[0].candidates;
+  ASSERT_EQ(cands.size(), 4u);
+  for (size_t i = 0; i < cands.size(); ++i) {
+    EXPECT_EQ(cands[i].face.face_id, brute[i].second);
+    EXPECT_NEAR(cands[i].distance, brute[i].first, 1e-4);
+  }
+}
+
+TEST_F(GalleryTest, DeleteCaseRemovesItFromSearchAndDisk) {
+  const int64_t child = NewCase(CaseKind::kMissing, "Chen");
+  AddPhotoOutcome added = Add(child, Demo(2));
+  auto deleted = gallery_->DeleteCase(child);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->photos, 1);
+  EXPECT_EQ(deleted->faces, 1);
+  auto found = gallery_->SearchImage(Demo(2), SearchQuery{});
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->results[0].candidates.empty());
+  EXPECT_EQ(gallery_->catalog().GetPhoto(added.photo_id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(gallery_->DeleteCase(child).status().code(), absl::StatusCode::kNotFound);
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "photos"))
+    files += e.is_regular_file();
+  EXPECT_EQ(files, 0);
+}
+
+TEST_F(GalleryTest, RestartLoadsSnapshotsReplaysLaterChangesAndRebuildsCorruptOnes) {
+  const int64_t a = NewCase(CaseKind::kMissing, "A");
+  Add(a, Demo(2));
+  ASSERT_TRUE(gallery_->SaveSnapshots().ok());
+  const fs::path snap = dir_ / "index" / "missing.snap";
+  const fs::path old = dir_ / "old.snap";
+  fs::copy_file(snap, old);
+  const int64_t b = NewCase(CaseKind::kMissing, "B");
+  Add(b, Demo(6), 0);
+  gallery_.reset();
+  fs::copy_file(old, snap, fs::copy_options::overwrite_existing);  // a snapshot missing B
+  Reopen();
+  auto stats = gallery_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((*stats)[0].indexed, 2);  // B replayed from the catalog's change log
+  gallery_.reset();
+  { std::ofstream(snap, std::ios::binary | std::ios::trunc) << "garbage"; }
+  Reopen();  // corrupt: rebuilt, never a crash
+  stats = gallery_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((*stats)[0].indexed, 2);
+  auto found = gallery_->SearchImage(Reencoded(2), SearchQuery{});
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->results[0].candidates[0].face.case_id, a);
+}
+
+TEST_F(GalleryTest, BadQueriesAreInvalidArgument) {
+  SearchQuery q;
+  q.top_k = 0;
+  EXPECT_EQ(gallery_->SearchImage(Demo(2), q).status().code(), absl::StatusCode::kInvalidArgument);
+  q.top_k = 101;
+  EXPECT_EQ(gallery_->SearchImage(Demo(2), q).status().code(), absl::StatusCode::kInvalidArgument);
+  q.top_k = 5;
+  q.min_score = -1;
+  EXPECT_EQ(gallery_->SearchImage(Demo(2), q).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(gallery_->SearchFace(12345, SearchQuery{}).status().code(), absl::StatusCode::kNotFound);
+  PhotoInput in;
+  in.case_id = 999;
+  in.bytes = Demo(2);
+  EXPECT_EQ(gallery_->AddPhoto(in).status().code(), absl::StatusCode::kNotFound);
+  in.case_id = NewCase(CaseKind::kMissing, "D");
+  in.bytes = "not an image";
+  EXPECT_EQ(gallery_->AddPhoto(in).status().code(), absl::StatusCode::kInvalidArgument);
+  in.bytes = Demo(1);
+  in.face_index = 7;
+  EXPECT_EQ(gallery_->AddPhoto(in).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(GalleryTest, CompareAndFaceCrop) {
+  auto same = gallery_->Compare({Demo(2), 0, {}}, {Reencoded(2), 0, {}});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_TRUE(same->possible_match);
+  auto diff = gallery_->Compare({Demo(2), 0, {}}, {Demo(1), 0, {}});
+  ASSERT_TRUE(diff.ok());
+  EXPECT_FALSE(diff->possible_match);
+  const int64_t c = NewCase(CaseKind::kMissing, "E");
+  AddPhotoOutcome added = Add(c, Demo(2));
+  auto png = gallery_->FaceCropPng(added.faces[0].face_id, 64);
+  ASSERT_TRUE(png.ok()) << png.status();
+  cv::Mat crop = DecodeBgr(*png);
+  EXPECT_EQ(crop.cols, 64);
+  EXPECT_EQ(crop.rows, 64);
+  EXPECT_EQ(gallery_->FaceCropPng(added.faces[0].face_id, 9999).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace homeward::gallery

@@ -1,0 +1,8 @@
+homeward_test(server_test
+  SOURCES server_test.cc embed_test_util.cc
+  LIBS homeward_service ${OpenCV_LIBS})
+if(TARGET server_test)
+  add_dependencies(server_test homeward-server)
+  target_compile_definitions(server_test PRIVATE
+    HOMEWARD_SERVER_BINARY="$<TARGET_FILE:homeward-server>")
+endif()
