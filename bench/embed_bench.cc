@@ -1,7 +1,7 @@
 // embed_bench: accuracy and speed of the face pipeline, each next to raw dlib doing the
 // same work in the same run.
 //
-//   embed_bench lfw    [--data DIR] [--mirror]   verification accuracy on LFW's development view
+//   embed_bench lfw    [--data DIR]              LFW development-view accuracy, with and without mirror
 //   embed_bench speed  [--demo DIR]              descriptors/s, detection ms, photos/s vs raw dlib
 //   embed_bench detect [--data DIR] [--demo DIR] faces found with and without the small-face policy
 //
@@ -125,7 +125,7 @@ int Lfw(int argc, char** argv) {
   for (bool mirror : {false, true}) {
     PipelineOptions o;
     o.mirror_augment = mirror;
-    auto pipeline = MakePipeline(o);
+    auto pipeline = MakePipeline(o);  // mirror: the default
     // Per image: descriptor of the detected face nearest the centre, and of the largest one.
     std::map<std::string, std::pair<Descriptor, Descriptor>> desc;
     int no_face = 0;

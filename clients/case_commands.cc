@@ -68,8 +68,8 @@ int RunCreate(const CreateOptions& opt, const GlobalOptions& global) {
   auto client = Client(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::Case reply;
-  grpc::Status s = (*client)->stub().CreateCase(
-      (*client)->NewContext(CallKind::kQuick).get(), req, &reply);
+  grpc::Status s =
+      (*client)->stub().CreateCase((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
   if (!s.ok()) return PrintRpcError(s);
   if (global.json) {
     PrintJson(reply);
@@ -118,8 +118,8 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
   v1::ListCasesResponse all;
   while (true) {
     v1::ListCasesResponse page;
-    grpc::Status s = (*client)->stub().ListCases(
-        (*client)->NewContext(CallKind::kQuick).get(), req, &page);
+    grpc::Status s =
+        (*client)->stub().ListCases((*client)->NewContext(CallKind::kQuick).get(), req, &page);
     if (!s.ok()) return PrintRpcError(s);
     all.mutable_cases()->MergeFrom(page.cases());
     all.set_next_page_token(page.next_page_token());
@@ -130,8 +130,8 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
     PrintJson(all);
     return 0;
   }
-  std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %s\n", "ID", "KIND",
-                               "STATUS", "NAME", "SEX", "EVENT", "PLACE", "PHOTOS");
+  std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %s\n", "ID", "KIND", "STATUS",
+                               "NAME", "SEX", "EVENT", "PLACE", "PHOTOS");
   for (const v1::Case& c : all.cases()) {
     std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %d\n", c.id(),
                                  KindName(c.kind()), StatusName(c.status()),
@@ -153,8 +153,8 @@ int RunDelete(const std::string& id, const GlobalOptions& global) {
   v1::DeleteCaseRequest req;
   req.set_id(id);
   v1::DeleteCaseResponse reply;
-  grpc::Status s = (*client)->stub().DeleteCase(
-      (*client)->NewContext(CallKind::kQuick).get(), req, &reply);
+  grpc::Status s =
+      (*client)->stub().DeleteCase((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
   if (!s.ok()) return PrintRpcError(s);
   if (global.json) {
     PrintJson(reply);
@@ -186,7 +186,7 @@ Runner RegisterCase(CLI::App& app, const GlobalOptions& global) {
   show->add_option("case_id", *show_id, "case id")->required();
 
   auto list = std::make_shared<ListOptions>();
-  CLI::App* l = group->add_subcommand("list", "list cases, newest first");
+  CLI::App* l = group->add_subcommand("list", "list cases, oldest first");
   l->add_option("--kind", list->kind, "missing, found or sighting (default: all)");
   l->add_option("--status", list->status, "open, reunited, closed or withdrawn (default: all)");
   l->add_option("--place", list->place, "place contains (case-insensitive)");
@@ -196,15 +196,15 @@ Runner RegisterCase(CLI::App& app, const GlobalOptions& global) {
   l->add_flag("--all", list->all, "follow every page");
 
   auto delete_id = std::make_shared<std::string>();
-  CLI::App* del = group->add_subcommand(
-      "delete", "delete a case with its photos and faces (cannot be undone)");
+  CLI::App* del =
+      group->add_subcommand("delete", "delete a case with its photos and faces (cannot be undone)");
   del->add_option("case_id", *delete_id, "case id")->required();
 
-  return DispatchChildren(
-      group, {{c, [create, &global] { return RunCreate(*create, global); }},
-              {show, [show_id, &global] { return RunShow(*show_id, global); }},
-              {l, [list, &global] { return RunList(*list, global); }},
-              {del, [delete_id, &global] { return RunDelete(*delete_id, global); }}});
+  return DispatchChildren(group,
+                          {{c, [create, &global] { return RunCreate(*create, global); }},
+                           {show, [show_id, &global] { return RunShow(*show_id, global); }},
+                           {l, [list, &global] { return RunList(*list, global); }},
+                           {del, [delete_id, &global] { return RunDelete(*delete_id, global); }}});
 }
 
 }  // namespace homeward::cli

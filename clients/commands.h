@@ -24,14 +24,15 @@ struct GlobalOptions {
 using Runner = std::function<int()>;
 
 Runner RegisterEmbed(CLI::App& app, const GlobalOptions& global);
-// gRPC subcommands (they need --server).
-Runner RegisterCase(CLI::App& app, const GlobalOptions& global);      // case create|show|list|delete
-Runner RegisterPhoto(CLI::App& app, const GlobalOptions& global);     // photo add
-Runner RegisterSighting(CLI::App& app, const GlobalOptions& global);  // sighting submit
-Runner RegisterSearch(CLI::App& app, const GlobalOptions& global);    // search
-Runner RegisterCompare(CLI::App& app, const GlobalOptions& global);   // compare
-Runner RegisterStats(CLI::App& app, const GlobalOptions& global);     // stats
-Runner RegisterImport(CLI::App& app, const GlobalOptions& global);    // import
+// gRPC subcommands (they need --server): case create|show|list|delete, photo add,
+// sighting submit, search, compare, stats, import.
+Runner RegisterCase(CLI::App& app, const GlobalOptions& global);
+Runner RegisterPhoto(CLI::App& app, const GlobalOptions& global);
+Runner RegisterSighting(CLI::App& app, const GlobalOptions& global);
+Runner RegisterSearch(CLI::App& app, const GlobalOptions& global);
+Runner RegisterCompare(CLI::App& app, const GlobalOptions& global);
+Runner RegisterStats(CLI::App& app, const GlobalOptions& global);
+Runner RegisterImport(CLI::App& app, const GlobalOptions& global);
 
 // For a command group (`case create`, ...): runs the runner of whichever child was parsed.
 Runner DispatchChildren(CLI::App* group, std::vector<std::pair<CLI::App*, Runner>> children);

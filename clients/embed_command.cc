@@ -22,7 +22,7 @@ struct EmbedOptions {
   std::string recognition_model;
   std::string landmark_model;
   int workers = 0;
-  bool mirror = false;
+  bool no_mirror = false;
 };
 
 std::string DefaultRecognitionModel() {
@@ -67,7 +67,7 @@ int RunEmbed(const EmbedOptions& opt, const GlobalOptions& global) {
   po.recognition_model_path = opt.recognition_model;
   if (!opt.landmark_model.empty()) po.landmark_model_path = opt.landmark_model;
   po.workers = opt.workers;
-  po.mirror_augment = opt.mirror;
+  po.mirror_augment = !opt.no_mirror;
   auto pipeline = embed::FacePipeline::Create(po);
   if (!pipeline.ok()) {
     std::cerr << "homeward embed: " << pipeline.status().message() << "\n";
@@ -140,7 +140,8 @@ Runner RegisterEmbed(CLI::App& app, const GlobalOptions& global) {
                   "dlib face-recognition network (.dat)")->capture_default_str();
   sub->add_option("--landmark-model", opt->landmark_model, "dlib 68-point shape predictor");
   sub->add_option("--workers", opt->workers, "worker threads (0 = one per core)");
-  sub->add_flag("--mirror", opt->mirror, "average each descriptor with its mirror image's");
+  sub->add_flag("--no-mirror", opt->no_mirror,
+                "skip averaging each descriptor with its mirror image's (faster, less accurate)");
   sub->add_flag("--json", const_cast<GlobalOptions&>(global).json, "one JSON object per face");
   return [opt, &global] { return RunEmbed(*opt, global); };
 }

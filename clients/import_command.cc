@@ -10,6 +10,8 @@
 // after AddPhoto, "done" at the end of the row. --resume replays it: done rows are skipped,
 // a row whose case exists gets only its missing photos, so nothing is created twice.
 // Ctrl-C stops after the current row (a second one kills).
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,8 +26,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -59,7 +59,7 @@ struct ImportOptions {
 
 // One case to create.
 struct Row {
-  std::string key;   // "line 3" (CSV) or the file name (folder); stable across runs
+  std::string key;  // "line 3" (CSV) or the file name (folder); stable across runs
   std::string name;
   v1::Sex sex = v1::SEX_UNSPECIFIED;
   std::string birth_date, place, event_date, notes, contact, taken_on, age;
@@ -168,9 +168,9 @@ absl::StatusOr<std::vector<Row>> ReadCsv(const fs::path& csv) {
   }
   for (const char* required : {"name", "photo"}) {
     if (!col.count(required)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          csv.string(), ": the header has no '", required,
-          "' column (expected name,sex,birth_date,place,event_date,photo[,age])"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(csv.string(), ": the header has no '", required,
+                       "' column (expected name,sex,birth_date,place,event_date,photo[,age])"));
     }
   }
   const fs::path base = csv.parent_path();
@@ -241,8 +241,8 @@ class StateFile {
           first = false;
           if (j.value("kind", "") != kind) {
             return absl::FailedPreconditionError(absl::StrCat(
-                path.string(), " was written by an import of kind ", j.value("kind", "?"),
-                ", not ", kind, "; use --restart or another --state"));
+                path.string(), " was written by an import of kind ", j.value("kind", "?"), ", not ",
+                kind, "; use --restart or another --state"));
           }
           continue;
         }
@@ -283,15 +283,21 @@ class StateFile {
 class Progress {
  public:
   Progress(size_t total, bool enabled)
-      : total_(total), enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0),
-        start_(Clock::now()), last_(start_) {}
+      : total_(total),
+        enabled_(enabled),
+        tty_(isatty(STDERR_FILENO) != 0),
+        start_(Clock::now()),
+        last_(start_) {}
 
   // `done` rows handled so far (including skipped), `worked` of them in this run.
   void Update(size_t done, size_t worked, size_t failed, bool final = false) {
     if (!enabled_) return;
     const auto now = Clock::now();
     if (!final && !tty_ && now - last_ < std::chrono::seconds(2)) return;
+    if (final && !tty_ && done == last_done_ && printed_) return;  // already on screen
     last_ = now;
+    last_done_ = done;
+    printed_ = true;
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double rate = secs > 0 ? worked / secs : 0;
     std::string eta = "--:--";
@@ -314,6 +320,8 @@ class Progress {
   size_t total_;
   bool enabled_, tty_;
   Clock::time_point start_, last_;
+  size_t last_done_ = 0;
+  bool printed_ = false;
 };
 
 // ---- Interruption ------------------------------------------------------------------------
@@ -328,8 +336,8 @@ extern "C" void OnSignal(int sig) {
 // ---- The import --------------------------------------------------------------------------
 
 std::string RpcText(const grpc::Status& s) {
-  return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
-                      ": ", s.error_message());
+  return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())), ": ",
+                      s.error_message());
 }
 
 bool IsFatal(const grpc::Status& s) {
@@ -386,8 +394,7 @@ class Importer {
       c.set_reporter_contact(row.contact);
       v1::Case reply;
       grpc::Status s = WithRetries([&] {
-        return client_.stub().CreateCase(client_.NewContext(CallKind::kQuick).get(), req,
-                                         &reply);
+        return client_.stub().CreateCase(client_.NewContext(CallKind::kQuick).get(), req, &reply);
       });
       if (!s.ok()) {
         *fatal = IsFatal(s);
@@ -410,8 +417,7 @@ class Importer {
       if (!row.age.empty()) *req.mutable_age() = *ParseAge(row.age, false);
       v1::AddPhotoResponse reply;
       grpc::Status s = WithRetries([&] {
-        return client_.stub().AddPhoto(client_.NewContext(CallKind::kUpload).get(), req,
-                                       &reply);
+        return client_.stub().AddPhoto(client_.NewContext(CallKind::kUpload).get(), req, &reply);
       });
       if (!s.ok()) {
         *fatal = IsFatal(s);
@@ -461,11 +467,10 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
   const fs::path input(opt.input);
   std::error_code ec;
   absl::StatusOr<std::vector<Row>> rows =
-      fs::is_directory(input, ec) ? ReadFolder(input)
-      : fs::is_regular_file(input, ec)
-          ? ReadCsv(input)
-          : absl::StatusOr<std::vector<Row>>(
-                absl::NotFoundError(opt.input + ": no such folder or CSV file"));
+      fs::is_directory(input, ec)      ? ReadFolder(input)
+      : fs::is_regular_file(input, ec) ? ReadCsv(input)
+                                       : absl::StatusOr<std::vector<Row>>(absl::NotFoundError(
+                                             opt.input + ": no such folder or CSV file"));
   if (!rows.ok()) return PrintError(rows.status().message());
 
   const fs::path state_path = opt.state.empty() ? DefaultStatePath(input) : fs::path(opt.state);
@@ -485,10 +490,10 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
   for (const Row& row : *rows) {
     const RowState* st = state.Find(row.key);
     if (st && !st->name.empty() && st->name != row.name) {
-      return PrintError(absl::StrCat(state_path.string(), " does not match ", opt.input, ": ",
-                                     row.key, " was '", st->name, "', now '", row.name,
-                                     "'; use --restart or another --state"),
-                        2);
+      return PrintError(
+          absl::StrCat(state_path.string(), " does not match ", opt.input, ": ", row.key, " was '",
+                       st->name, "', now '", row.name, "'; use --restart or another --state"),
+          2);
     }
   }
 
@@ -509,8 +514,8 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
     if (st && st->done) {
       ++skipped;
       ++done;
-      cases.push_back({{"key", row.key}, {"name", row.name}, {"caseId", st->case_id},
-                       {"status", "skipped"}});
+      cases.push_back(
+          {{"key", row.key}, {"name", row.name}, {"caseId", st->case_id}, {"status", "skipped"}});
       continue;
     }
     if (g_stop) {
@@ -536,7 +541,9 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
       --done;
       break;
     } else {
-      failures.push_back({{"key", row.key}, {"name", row.name}, {"caseId", case_id},
+      failures.push_back({{"key", row.key},
+                          {"name", row.name},
+                          {"caseId", case_id},
                           {"reason", std::string(s.message())}});
     }
     progress.Update(done, worked, failures.size());

@@ -24,8 +24,8 @@ void PrintDetectedFaces(const v1::AddPhotoResponse& r) {
                                r.duplicate() ? " (already uploaded)" : "", r.faces_size());
   for (const v1::DetectedFace& f : r.faces()) {
     const v1::Box& b = f.box();
-    std::string state = f.stored() ? "stored as face " + f.face_id()
-                                   : "not stored: " + f.not_stored_reason();
+    std::string state =
+        f.stored() ? "stored as face " + f.face_id() : "not stored: " + f.not_stored_reason();
     if (!f.quality().usable() && !f.quality().reason().empty()) {
       state += " (" + f.quality().reason() + ")";
     }
@@ -58,8 +58,8 @@ int RunAdd(const AddOptions& opt, const GlobalOptions& global) {
   auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::AddPhotoResponse reply;
-  grpc::Status s = (*client)->stub().AddPhoto(
-      (*client)->NewContext(CallKind::kUpload).get(), req, &reply);
+  grpc::Status s =
+      (*client)->stub().AddPhoto((*client)->NewContext(CallKind::kUpload).get(), req, &reply);
   if (!s.ok()) return PrintRpcError(s);
   if (global.json) {
     PrintJson(reply);
@@ -77,8 +77,7 @@ Runner RegisterPhoto(CLI::App& app, const GlobalOptions& global) {
   CLI::App* add = group->add_subcommand(
       "add", "upload a photo of the case's child; its face is stored and indexed");
   add->add_option("case_id", opt->case_id, "case id")->required();
-  add->add_option("photo", opt->photo, "JPEG, PNG, WebP or BMP file (at most 20 MB)")
-      ->required();
+  add->add_option("photo", opt->photo, "JPEG, PNG, WebP or BMP file (at most 20 MB)")->required();
   add->add_option("--taken", opt->taken, "date the photo was taken (YYYY-MM-DD)");
   add->add_option("--age", opt->age,
                   "child's age in the photo: N (exact) or MIN-MAX (estimated); "

@@ -1,14 +1,14 @@
 // Channel, deadlines, auth and error printing for the `homeward` gRPC subcommands.
 #include "clients/rpc_client.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -35,14 +35,12 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
 
 }  // namespace
 
-RpcClient::RpcClient(std::unique_ptr<v1::Homeward::Stub> stub, std::string api_key,
-                     double timeout)
+RpcClient::RpcClient(std::unique_ptr<v1::Homeward::Stub> stub, std::string api_key, double timeout)
     : stub_(std::move(stub)), api_key_(std::move(api_key)), timeout_seconds_(timeout) {}
 
 absl::StatusOr<std::unique_ptr<RpcClient>> RpcClient::Connect(const GlobalOptions& global) {
   if (global.server.empty()) {
-    return absl::InvalidArgumentError(
-        "no server: pass --server HOST:PORT or set HOMEWARD_SERVER");
+    return absl::InvalidArgumentError("no server: pass --server HOST:PORT or set HOMEWARD_SERVER");
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (global.tls || !global.ca_cert.empty()) {
@@ -66,7 +64,7 @@ absl::StatusOr<std::unique_ptr<RpcClient>> RpcClient::Connect(const GlobalOption
 
 std::unique_ptr<grpc::ClientContext> RpcClient::NewContext(CallKind kind) const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  double seconds = timeout_seconds_ > 0 ? timeout_seconds_
+  double seconds = timeout_seconds_ > 0        ? timeout_seconds_
                    : kind == CallKind::kUpload ? kUploadCallSeconds
                                                : kQuickCallSeconds;
   ctx->set_deadline(std::chrono::system_clock::now() +
@@ -77,8 +75,8 @@ std::unique_ptr<grpc::ClientContext> RpcClient::NewContext(CallKind kind) const 
 
 int PrintRpcError(const grpc::Status& status) {
   std::cerr << "error: "
-            << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))
-            << ": " << status.error_message() << "\n";
+            << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) << ": "
+            << status.error_message() << "\n";
   return 1;
 }
 
@@ -95,9 +93,9 @@ absl::StatusOr<std::string> ReadImageFile(const std::string& path) {
   const auto size = fs::file_size(path, ec);
   if (ec) return absl::NotFoundError(absl::StrCat(path, ": cannot read file: ", ec.message()));
   if (static_cast<int64_t>(size) > kMaxImageBytes) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%s: file is %.1f MB; the limit is %d MB", path, size / (1024.0 * 1024.0),
-        kMaxImageBytes / (1024 * 1024)));
+    return absl::ResourceExhaustedError(absl::StrFormat("%s: file is %.1f MB; the limit is %d MB",
+                                                        path, size / (1024.0 * 1024.0),
+                                                        kMaxImageBytes / (1024 * 1024)));
   }
   if (size == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": file is empty"));
   std::ifstream in(path, std::ios::binary);
@@ -110,8 +108,8 @@ absl::StatusOr<std::string> ReadImageFile(const std::string& path) {
 
 absl::StatusOr<v1::Age> ParseAge(absl::string_view text, bool always_estimated) {
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "age '", text, "': expected years as N or MIN-MAX (e.g. 7 or 8-10)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("age '", text, "': expected years as N or MIN-MAX (e.g. 7 or 8-10)"));
   };
   std::vector<absl::string_view> parts = absl::StrSplit(text, '-');
   float lo = 0, hi = 0;
@@ -172,28 +170,40 @@ absl::StatusOr<v1::Sex> ParseSex(absl::string_view text) {
 
 std::string KindName(v1::CaseKind kind) {
   switch (kind) {
-    case v1::MISSING: return "missing";
-    case v1::FOUND: return "found";
-    case v1::SIGHTING: return "sighting";
-    default: return "-";
+    case v1::MISSING:
+      return "missing";
+    case v1::FOUND:
+      return "found";
+    case v1::SIGHTING:
+      return "sighting";
+    default:
+      return "-";
   }
 }
 
 std::string StatusName(v1::CaseStatus status) {
   switch (status) {
-    case v1::OPEN: return "open";
-    case v1::REUNITED: return "reunited";
-    case v1::CLOSED: return "closed";
-    case v1::WITHDRAWN: return "withdrawn";
-    default: return "-";
+    case v1::OPEN:
+      return "open";
+    case v1::REUNITED:
+      return "reunited";
+    case v1::CLOSED:
+      return "closed";
+    case v1::WITHDRAWN:
+      return "withdrawn";
+    default:
+      return "-";
   }
 }
 
 std::string SexName(v1::Sex sex) {
   switch (sex) {
-    case v1::FEMALE: return "f";
-    case v1::MALE: return "m";
-    default: return "-";
+    case v1::FEMALE:
+      return "f";
+    case v1::MALE:
+      return "m";
+    default:
+      return "-";
   }
 }
 
@@ -212,17 +222,6 @@ void PrintJson(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::util::MessageToJsonString(message, &out, options);
   std::cout << out << "\n";
-}
-
-Runner DispatchChildren(CLI::App* group, std::vector<std::pair<CLI::App*, Runner>> children) {
-  group->require_subcommand(1);
-  return [group, children = std::move(children)] {
-    for (const auto& [child, run] : children) {
-      if (child->parsed()) return run();
-    }
-    std::cerr << group->help();
-    return 2;
-  };
 }
 
 }  // namespace homeward::cli

@@ -56,8 +56,7 @@ void PrintCaveats(const google::protobuf::RepeatedPtrField<v1::Caveat>& caveats,
 void PrintResults(const google::protobuf::RepeatedPtrField<v1::QueryResult>& results,
                   const std::string& no_face_reason) {
   if (results.empty()) {
-    std::cout << "no face: " << (no_face_reason.empty() ? "none detected" : no_face_reason)
-              << "\n";
+    std::cout << "no face: " << (no_face_reason.empty() ? "none detected" : no_face_reason) << "\n";
   }
   for (const v1::QueryResult& r : results) {
     const v1::DetectedFace& q = r.query_face();
@@ -151,8 +150,8 @@ int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
   auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::SubmitSightingResponse reply;
-  grpc::Status s = (*client)->stub().SubmitSighting(
-      (*client)->NewContext(CallKind::kUpload).get(), req, &reply);
+  grpc::Status s =
+      (*client)->stub().SubmitSighting((*client)->NewContext(CallKind::kUpload).get(), req, &reply);
   if (!s.ok()) return PrintRpcError(s);
   if (global.json) {
     PrintJson(reply);
@@ -201,9 +200,9 @@ int RunCompare(const CompareOptions& opt, const GlobalOptions& global) {
   if (global.json) {
     PrintJson(reply);
   } else {
-    std::cout << absl::StrFormat(
-        "distance %.3f  score %.3f  threshold %.3f  %s\n", reply.distance(), reply.score(),
-        reply.threshold(), reply.possible_match() ? "POSSIBLE MATCH" : "not a match");
+    std::cout << absl::StrFormat("distance %.3f  score %.3f  threshold %.3f  %s\n",
+                                 reply.distance(), reply.score(), reply.threshold(),
+                                 reply.possible_match() ? "POSSIBLE MATCH" : "not a match");
     if (reply.age_gap().known()) std::cout << "age gap " << AgeGapText(reply.age_gap()) << "\n";
     PrintCaveats(reply.caveats(), "");
   }
@@ -244,8 +243,7 @@ Runner RegisterSighting(CLI::App& app, const GlobalOptions& global) {
   submit->add_option("--notes", opt->notes, "free text");
   submit->add_option("--top", opt->top, "candidates per face, 1..100 (default 10)")
       ->check(CLI::Range(1, 100));
-  return DispatchChildren(group,
-                          {{submit, [opt, &global] { return RunSighting(*opt, global); }}});
+  return DispatchChildren(group, {{submit, [opt, &global] { return RunSighting(*opt, global); }}});
 }
 
 Runner RegisterCompare(CLI::App& app, const GlobalOptions& global) {

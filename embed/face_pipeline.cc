@@ -12,6 +12,7 @@
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
+#include <opencv2/calib3d.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -49,13 +50,28 @@ auto Guarded(const char* what, F&& f) -> decltype(f()) {
   }
 }
 
-double YawDegrees(const dlib::full_object_detection& shape) {
-  // Nose tip (30) against the jaw ends (0, 16): equal distances for a frontal face.
-  const double left = std::abs(shape.part(30).x() - shape.part(0).x());
-  const double right = std::abs(shape.part(16).x() - shape.part(30).x());
-  if (left + right <= 0) return 90;
-  const double r = std::clamp((left - right) / (left + right), -1.0, 1.0);
-  return std::asin(r) * 180.0 / M_PI;
+// Head yaw from six landmarks and a generic 3D face (the classic solvePnP head-pose
+// recipe): a pinhole camera whose focal length is the photo's width, centred on the face so
+// the angle is measured against the line of sight (a frontal face at the edge of a wide
+// photo is still frontal).
+double YawDegrees(const dlib::full_object_detection& shape, int image_width) {
+  static const std::vector<cv::Point3d> kModel = {
+      {0.0, 0.0, 0.0},          // nose tip (30)
+      {0.0, -330.0, -65.0},     // chin (8)
+      {-225.0, 170.0, -135.0},  // left eye, outer corner (36)
+      {225.0, 170.0, -135.0},   // right eye, outer corner (45)
+      {-150.0, -150.0, -125.0}, // mouth, left corner (48)
+      {150.0, -150.0, -125.0}}; // mouth, right corner (54)
+  std::vector<cv::Point2d> image;
+  for (int k : {30, 8, 36, 45, 48, 54}) image.emplace_back(shape.part(k).x(), shape.part(k).y());
+  const double f = image_width;
+  const cv::Point2d centre = image[0];
+  cv::Mat camera = (cv::Mat_<double>(3, 3) << f, 0, centre.x, 0, f, centre.y, 0, 0, 1);
+  cv::Mat rvec, tvec, r;
+  if (!cv::solvePnP(kModel, image, camera, cv::Mat(), rvec, tvec)) return 90;
+  cv::Rodrigues(rvec, r);
+  const double sy = std::hypot(r.at<double>(0, 0), r.at<double>(1, 0));
+  return std::atan2(-r.at<double>(2, 0), sy) * 180.0 / M_PI;
 }
 
 double Sharpness(const dlib::matrix<dlib::rgb_pixel>& chip) {
@@ -239,7 +255,7 @@ struct FacePipeline::Impl {
           face.landmarks.push_back(
               {static_cast<float>(f.shape.part(k).x()), static_cast<float>(f.shape.part(k).y())});
         }
-        face.quality = Assess(options.quality, face.box.width, Sharpness(f.chip), YawDegrees(f.shape));
+        face.quality = Assess(options.quality, face.box.width, Sharpness(f.chip), YawDegrees(f.shape, rgb.cols));
         face.descriptor = descriptors[i];
         result.faces.push_back(std::move(face));
       }

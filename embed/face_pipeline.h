@@ -59,7 +59,9 @@ struct PipelineOptions {
   int64_t detect_pixel_budget = 4'000'000;
   double detector_threshold = 0.0;  // added to the HOG detector's score threshold
   // Test-time augmentation: average the descriptors of the chip and its mirror image.
-  bool mirror_augment = false;
+  // Measured on LFW's DevTest: 99.00% with it, 98.80% without (docs/ACCURACY.md); costs one
+  // more network pass per face.
+  bool mirror_augment = true;
 };
 
 struct Box {

@@ -226,7 +226,12 @@ class FaissFaceIndex final : public FaceIndex {
         kind_(kind),
         index_(std::move(index)),
         dead_(std::move(dead)),
-        dead_count_(dead_count) {}
+        dead_count_(dead_count) {
+    // Set once, before any search: the beam of unwidened HNSW searches.
+    if (kind_ == Kind::kHnsw) {
+      static_cast<faiss::IndexHNSW*>(index_->index)->hnsw.efSearch = options_.hnsw_ef_search;
+    }
+  }
 
   absl::Status Train(const float* vectors, int64_t n) override;
   absl::Status Add(const std::vector<int64_t>& ids, const float* vectors) override;
@@ -259,8 +264,11 @@ class FaissFaceIndex final : public FaceIndex {
   absl::Status ExactSearch(const float* query, idx_t k, faiss::IDSelector* sel, float* d,
                            idx_t* slots) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Approximate k-NN with search breadth scaled up by `widen` (>= 1).
+  // Faiss 1.7.3 ignores SearchParametersHNSW::efSearch (the beam is max(hnsw.efSearch, k)),
+  // so HNSW widens by asking for more results; `d` and `slots` are resized to that count.
   absl::Status ApproximateSearch(const float* query, idx_t k, faiss::IDSelector* sel,
-                                 double widen, float* d, idx_t* slots) const
+                                 double widen, std::vector<float>* d,
+                                 std::vector<idx_t>* slots) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const IndexOptions options_;
@@ -440,15 +448,21 @@ absl::Status FaissFaceIndex::ExactSearch(const float* query, idx_t k, faiss::IDS
 }
 
 absl::Status FaissFaceIndex::ApproximateSearch(const float* query, idx_t k,
-                                               faiss::IDSelector* sel, double widen, float* d,
-                                               idx_t* slots) const {
+                                               faiss::IDSelector* sel, double widen,
+                                               std::vector<float>* d,
+                                               std::vector<idx_t>* slots) const {
   return GuardedCall("faiss search", [&] {
     if (kind_ == Kind::kHnsw) {
       faiss::SearchParametersHNSW params;
       params.sel = sel;
-      const double ef = std::max<double>(options_.hnsw_ef_search, k) * widen;
-      params.efSearch = static_cast<int>(std::min<double>(ef, std::max<idx_t>(index_->ntotal, k)));
-      inner()->search(1, query, k, d, slots, &params);
+      params.efSearch = options_.hnsw_ef_search;
+      const idx_t beam =
+          widen > 1 ? static_cast<idx_t>(std::max<double>(options_.hnsw_ef_search, k) * widen)
+                    : k;
+      const idx_t n = std::max(k, std::min<idx_t>(beam, index_->ntotal));
+      d->resize(n);
+      slots->resize(n);
+      inner()->search(1, query, n, d->data(), slots->data(), &params);
     } else {
       const auto* ivf = static_cast<const faiss::IndexIVF*>(inner());
       faiss::SearchParametersIVF params;
@@ -460,7 +474,9 @@ absl::Status FaissFaceIndex::ApproximateSearch(const float* query, idx_t k,
         quantizer_params.efSearch = static_cast<int>(std::max<size_t>(2 * params.nprobe, 64));
         params.quantizer_params = &quantizer_params;
       }
-      inner()->search(1, query, k, d, slots, &params);
+      d->resize(k);
+      slots->resize(k);
+      inner()->search(1, query, k, d->data(), slots->data(), &params);
     }
     return absl::OkStatus();
   });
@@ -489,7 +505,7 @@ absl::StatusOr<std::vector<Hit>> FaissFaceIndex::Search(const float* query, int 
   if (kind_ == Kind::kFlat) {
     HW_RETURN_IF_ERROR(ExactSearch(query, kk, sel, d.data(), slots.data()));
   } else if (!restricted) {
-    HW_RETURN_IF_ERROR(ApproximateSearch(query, kk, nullptr, 1.0, d.data(), slots.data()));
+    HW_RETURN_IF_ERROR(ApproximateSearch(query, kk, nullptr, 1.0, &d, &slots));
   } else {
     // Estimate the passing fraction on evenly spaced slots; scan exactly when few pass or
     // when the widened approximate search comes back short.
@@ -499,14 +515,22 @@ absl::StatusOr<std::vector<Hit>> FaissFaceIndex::Search(const float* query, int 
     const double fraction = static_cast<double>(passed) / samples;
     bool exact = fraction < kExactScanFraction;
     if (!exact) {
-      HW_RETURN_IF_ERROR(
-          ApproximateSearch(query, kk, sel, 1.0 / fraction, d.data(), slots.data()));
-      exact = slots.back() < 0 || !(d.back() < kNoHitDistance);
+      HW_RETURN_IF_ERROR(ApproximateSearch(query, kk, sel, 1.0 / fraction, &d, &slots));
+      idx_t found = 0;
+      for (size_t i = 0; i < slots.size() && found < kk; ++i) {
+        found += slots[i] >= 0 && slots[i] < ntotal && d[i] < kNoHitDistance &&
+                 selector.is_member(slots[i]);
+      }
+      exact = found < kk;
     }
-    if (exact) HW_RETURN_IF_ERROR(ExactSearch(query, kk, sel, d.data(), slots.data()));
+    if (exact) {
+      d.resize(kk);
+      slots.resize(kk);
+      HW_RETURN_IF_ERROR(ExactSearch(query, kk, sel, d.data(), slots.data()));
+    }
   }
   hits.reserve(kk);
-  for (idx_t i = 0; i < kk; ++i) {
+  for (size_t i = 0; i < slots.size() && static_cast<idx_t>(hits.size()) < kk; ++i) {
     // Faiss 1.7.3 pads with -1, except k=1 with a selector rejecting everything, which
     // returns slot 0 at +inf: drop both, and anything the selector would reject.
     if (slots[i] < 0 || slots[i] >= ntotal || !(d[i] < kNoHitDistance)) break;

@@ -1,16 +1,15 @@
 #include "server/auth.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -42,8 +41,7 @@ bool IsSha256Hex(absl::string_view s) {
 bool IsValidKeyId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-          c == '-')) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
       return false;
     }
   }
@@ -54,10 +52,14 @@ bool IsValidKeyId(absl::string_view id) {
 
 absl::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kVolunteer: return "volunteer";
-    case Role::kFamily: return "family";
-    case Role::kInvestigator: return "investigator";
-    case Role::kAdmin: return "admin";
+    case Role::kVolunteer:
+      return "volunteer";
+    case Role::kFamily:
+      return "family";
+    case Role::kInvestigator:
+      return "investigator";
+    case Role::kAdmin:
+      return "admin";
   }
   return "unknown";
 }
@@ -66,8 +68,8 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   for (Role r : {Role::kVolunteer, Role::kFamily, Role::kInvestigator, Role::kAdmin}) {
     if (name == RoleName(r)) return r;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown role \"", name, "\": use volunteer, family, investigator or admin"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown role \"", name, "\": use volunteer, family, investigator or admin"));
 }
 
 std::string Sha256Hex(absl::string_view bytes) {
@@ -95,8 +97,8 @@ absl::StatusOr<KeyStore> KeyStore::Load(const std::string& path) {
     if (!j.is_object() || !j.contains("key_id") || !j.contains("role") ||
         !j.contains("key_sha256") || !j["key_id"].is_string() || !j["role"].is_string() ||
         !j["key_sha256"].is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where(), "expected {\"key_id\": ..., \"role\": ..., \"key_sha256\": ...}"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where(), "expected {\"key_id\": ..., \"role\": ..., \"key_sha256\": ...}"));
     }
     Caller caller;
     caller.key_id = j["key_id"].get<std::string>();
@@ -105,7 +107,8 @@ absl::StatusOr<KeyStore> KeyStore::Load(const std::string& path) {
           absl::StrCat(where(), "key_id must be 1..64 characters of [A-Za-z0-9._-]"));
     }
     auto role = ParseRole(j["role"].get<std::string>());
-    if (!role.ok()) return absl::InvalidArgumentError(absl::StrCat(where(), role.status().message()));
+    if (!role.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where(), role.status().message()));
     caller.role = *role;
     std::string hash = j["key_sha256"].get<std::string>();
     if (!IsSha256Hex(hash)) {
@@ -134,8 +137,7 @@ absl::StatusOr<Caller> KeyStore::Authenticate(absl::string_view bearer_token) co
   return it->second;
 }
 
-absl::StatusOr<std::string> AddKey(const std::string& path, const std::string& key_id,
-                                   Role role) {
+absl::StatusOr<std::string> AddKey(const std::string& path, const std::string& key_id, Role role) {
   if (!IsValidKeyId(key_id)) {
     return absl::InvalidArgumentError("--key-id must be 1..64 characters of [A-Za-z0-9._-]");
   }
@@ -147,9 +149,8 @@ absl::StatusOr<std::string> AddKey(const std::string& path, const std::string& k
     while (std::getline(in, line)) {
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_object() && j.value("key_id", "") == key_id) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("key id \"", key_id, "\" already exists in ", path,
-                         ": choose another --key-id"));
+        return absl::InvalidArgumentError(absl::StrCat("key id \"", key_id, "\" already exists in ",
+                                                       path, ": choose another --key-id"));
       }
     }
   }
@@ -158,19 +159,19 @@ absl::StatusOr<std::string> AddKey(const std::string& path, const std::string& k
     return absl::InternalError("the system random generator failed; retry");
   }
   std::string key = "hwk_" + Hex(raw, sizeof(raw));
-  nlohmann::json j = {{"key_id", key_id},
-                      {"role", std::string(RoleName(role))},
-                      {"key_sha256", Sha256Hex(key)}};
+  nlohmann::json j = {
+      {"key_id", key_id}, {"role", std::string(RoleName(role))}, {"key_sha256", Sha256Hex(key)}};
   std::string line = j.dump() + "\n";
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-            fsync(fd) == 0;
+  bool ok =
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
   int err = errno;
   close(fd);
-  if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
+  if (!ok)
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
   return key;
 }
 

@@ -1,12 +1,11 @@
 #include "server/config.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"

@@ -18,11 +18,11 @@ namespace homeward::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
   std::string data_dir = "homeward-data";
-  bool insecure_dev = false;     // no API keys, every caller is admin "dev"; loopback only
-  std::string api_keys_file;     // required unless insecure_dev
+  bool insecure_dev = false;      // no API keys, every caller is admin "dev"; loopback only
+  std::string api_keys_file;      // required unless insecure_dev
   std::string recognition_model;  // default: $HOMEWARD_RECOGNITION_MODEL or models/...
   std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
-  int workers = 0;                // pipeline workers; 0 = one per hardware thread
+  int workers = 0;  // pipeline workers; 0 = one per hardware thread
   std::string index_factory = "IDMap2,Flat";
   int64_t max_request_bytes = 20 << 20;  // larger messages: RESOURCE_EXHAUSTED
   int max_queue = 32;             // heavy calls in flight (running + queued); more: UNAVAILABLE

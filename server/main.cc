@@ -1,12 +1,11 @@
 // homeward-server: serves the Homeward API. See docs/API.md and `homeward-server --help`.
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <iostream>
-
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "server/auth.h"
 #include "server/config.h"

@@ -1,15 +1,15 @@
 #include "server/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -45,8 +45,10 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   std::unique_ptr<HomewardServer> s(new HomewardServer());
   s->config_ = config;
   if (config.insecure_dev) {
-    spdlog::warn("*** --insecure-dev: NO API KEYS, every caller is admin \"dev\" ({}); never use "
-                 "this with real data ***", config.listen);
+    spdlog::warn(
+        "*** --insecure-dev: NO API KEYS, every caller is admin \"dev\" ({}); never use "
+        "this with real data ***",
+        config.listen);
   } else {
     HW_ASSIGN_OR_RETURN(KeyStore keys, KeyStore::Load(config.api_keys_file));
     spdlog::info("loaded {} API keys from {}", keys.size(), config.api_keys_file);
@@ -82,9 +84,9 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   if (!s->server_ || s->port_ == 0) {
     if (s->server_) s->server_->Shutdown();
     s->server_.reset();
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", config.listen, ": the address is in use or not local; choose "
-        "another --listen"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen,
+                                               ": the address is in use or not local; choose "
+                                               "another --listen"));
   }
   std::string host = config.listen.substr(0, config.listen.rfind(':'));
   s->address_ = absl::StrCat(host, ":", s->port_);

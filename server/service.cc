@@ -1,15 +1,15 @@
 #include "server/service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <exception>
-#include "absl/strings/string_view.h"
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "server/internal/convert.h"
@@ -95,20 +95,18 @@ absl::StatusOr<Caller> HomewardService::Authenticate(grpc::CallbackServerContext
   constexpr absl::string_view kBearer("bearer ");
   if (value.size() <= kBearer.size() ||
       !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
-    return absl::UnauthenticatedError(
-        "the authorization metadata must read `Bearer <key>`");
+    return absl::UnauthenticatedError("the authorization metadata must read `Bearer <key>`");
   }
   return keys_->Authenticate(absl::StripAsciiWhitespace(value.substr(kBearer.size())));
 }
 
-grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
-                                               const char* method, bool heavy, Handler handler) {
+grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx, const char* method,
+                                               bool heavy, Handler handler) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
   auto finish = [reactor, method, start](const Caller* caller, const absl::Status& status) {
     spdlog::info("rpc method={} key_id={} role={} code={} latency_ms={:.1f}", method,
-                 caller ? caller->key_id : "-",
-                 caller ? std::string(RoleName(caller->role)) : "-",
+                 caller ? caller->key_id : "-", caller ? std::string(RoleName(caller->role)) : "-",
                  absl::StatusCodeToString(status.code()),
                  absl::ToDoubleMilliseconds(absl::Now() - start));
     reactor->Finish(internal::ToGrpcStatus(status));
@@ -235,8 +233,7 @@ grpc::ServerUnaryReactor* HomewardService::CreateCase(grpc::CallbackServerContex
 }
 
 grpc::ServerUnaryReactor* HomewardService::GetCase(grpc::CallbackServerContext* ctx,
-                                                   const pb::GetCaseRequest* req,
-                                                   pb::Case* resp) {
+                                                   const pb::GetCaseRequest* req, pb::Case* resp) {
   return Run(ctx, "GetCase", false, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"GetCase", "case", ""};
     HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
@@ -286,12 +283,13 @@ grpc::ServerUnaryReactor* HomewardService::ListCases(grpc::CallbackServerContext
       return absl::InvalidArgumentError("kind must be unset, MISSING, FOUND or SIGHTING");
     }
     if (req->status() < pb::CASE_STATUS_UNSPECIFIED || req->status() > pb::WITHDRAWN) {
-      return absl::InvalidArgumentError("status must be unset, OPEN, REUNITED, CLOSED or WITHDRAWN");
+      return absl::InvalidArgumentError(
+          "status must be unset, OPEN, REUNITED, CLOSED or WITHDRAWN");
     }
     if (req->page_size() < 0 || req->page_size() > kMaxPageSize) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "page_size is ", req->page_size(), ": use 1..", kMaxPageSize, " (or 0 for ",
-          kDefaultPageSize, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("page_size is ", req->page_size(), ": use 1..",
+                                                     kMaxPageSize, " (or 0 for ", kDefaultPageSize,
+                                                     ")"));
     }
     HW_RETURN_IF_ERROR(CheckDate("event_from", req->event_from()));
     HW_RETURN_IF_ERROR(CheckDate("event_to", req->event_to()));

@@ -32,8 +32,8 @@ class WorkerPool;
 struct ServiceOptions {
   bool insecure_dev = false;  // every caller is admin "dev"
   int64_t max_request_bytes = 20 << 20;
-  int threads = 4;            // worker pool threads
-  int max_queue = 32;         // heavy calls in flight
+  int threads = 4;     // worker pool threads
+  int max_queue = 32;  // heavy calls in flight
 };
 
 class HomewardService final : public homeward::v1::Homeward::CallbackService {
@@ -47,8 +47,8 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
 
   grpc::ServerUnaryReactor* CreateCase(grpc::CallbackServerContext* ctx,
                                        const v1::CreateCaseRequest* req, v1::Case* resp) override;
-  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* ctx,
-                                    const v1::GetCaseRequest* req, v1::Case* resp) override;
+  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* ctx, const v1::GetCaseRequest* req,
+                                    v1::Case* resp) override;
   grpc::ServerUnaryReactor* UpdateCase(grpc::CallbackServerContext* ctx,
                                        const v1::UpdateCaseRequest* req, v1::Case* resp) override;
   grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* ctx,
@@ -69,11 +69,9 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   grpc::ServerUnaryReactor* SubmitSighting(grpc::CallbackServerContext* ctx,
                                            const v1::SubmitSightingRequest* req,
                                            v1::SubmitSightingResponse* resp) override;
-  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
-                                   const v1::SearchRequest* req,
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx, const v1::SearchRequest* req,
                                    v1::SearchResponse* resp) override;
-  grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* ctx,
-                                    const v1::CompareRequest* req,
+  grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* ctx, const v1::CompareRequest* req,
                                     v1::CompareResponse* resp) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
                                      const v1::GetStatsRequest* req,
@@ -87,13 +85,12 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   };
   using Handler = std::function<absl::Status(const Caller&, Audit&)>;
 
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method,
-                                bool heavy, Handler handler);
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, bool heavy,
+                                Handler handler);
   absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* ctx) const;
 
   // The case, if the caller may see it in full (its owner, investigators, admins).
-  absl::StatusOr<store::Case> OwnedCase(const Caller& caller, int64_t case_id,
-                                        const char* what);
+  absl::StatusOr<store::Case> OwnedCase(const Caller& caller, int64_t case_id, const char* what);
   absl::StatusOr<store::FaceAttributes> FaceOf(int64_t face_id);
   // Converts results, blanking the candidate fields the caller may not see.
   static void AddResults(const Caller& caller, const std::vector<gallery::QueryResult>& results,

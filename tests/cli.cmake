@@ -34,5 +34,5 @@ elseif(TARGET homeward_python_stubs)
             --photo ${PROJECT_SOURCE_DIR}/models/cache/face-api-1.7.15/demo/sample2.jpg)
   set_tests_properties(python_client_test PROPERTIES
     TIMEOUT 600
-    ENVIRONMENT "PYTHONPATH=${CMAKE_BINARY_DIR}/python:${PROJECT_SOURCE_DIR}/clients/python;OMP_WAIT_POLICY=PASSIVE")
+    ENVIRONMENT "PYTHONPATH=${CMAKE_BINARY_DIR}/python:${PROJECT_SOURCE_DIR}/clients/python;PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE")
 endif()

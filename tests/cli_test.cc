@@ -130,8 +130,9 @@ class CliTest : public ::testing::Test {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      std::vector<std::string> args = {kServerBin, "--listen", *address_, "--data-dir",
-                                       (*tmp_ / "data").string(), "--insecure-dev"};
+      std::vector<std::string> args = {
+          kServerBin,      "--listen", *address_, "--data-dir", (*tmp_ / "data").string(),
+          "--insecure-dev"};
       auto argv = Argv(args);
       execv(argv[0], argv.data());
       _exit(127);
@@ -205,9 +206,9 @@ class CliTest : public ::testing::Test {
   }
 
   static std::string CreateCase(const std::string& kind, const std::string& name) {
-    Json c = CliJson({"case", "create", "--kind", kind, "--name", name, "--sex", "f",
-                      "--birth-date", "2015-03-02", "--place", "Lisbon", "--event-date",
-                      "2023-06-01"});
+    Json c =
+        CliJson({"case", "create", "--kind", kind, "--name", name, "--sex", "f", "--birth-date",
+                 "2015-03-02", "--place", "Lisbon", "--event-date", "2023-06-01"});
     EXPECT_TRUE(c["id"].is_string());
     return c.value("id", "");
   }
@@ -233,13 +234,13 @@ TEST_F(CliTest, SightingOfMissingChildListsTheCase) {
   EXPECT_TRUE(photo["faces"][0]["stored"].get<bool>());
   EXPECT_TRUE(photo["photoId"].is_string());
 
-  Json sighting = CliJson({"sighting", "submit", OneFacePhoto().string(), "--seen-at",
-                           "2024-01-15", "--place", "Porto", "--age", "8-10", "--top", "5"});
+  Json sighting = CliJson({"sighting", "submit", OneFacePhoto().string(), "--seen-at", "2024-01-15",
+                           "--place", "Porto", "--age", "8-10", "--top", "5"});
   EXPECT_TRUE(sighting["caseId"].is_string());
   EXPECT_TRUE(HasCandidate(sighting, id)) << sighting.dump();
 
-  Json search = CliJson({"search", OneFacePhoto().string(), "--kind", "missing,found", "--top",
-                         "5", "--age", "9-11"});
+  Json search = CliJson({"search", OneFacePhoto().string(), "--kind", "missing,found", "--top", "5",
+                         "--age", "9-11"});
   EXPECT_TRUE(HasCandidate(search, id)) << search.dump();
 
   const std::string face_id = photo["faces"][0].value("faceId", "");
@@ -331,10 +332,9 @@ TEST_F(CliTest, ImportCsvReportsFailuresAndResumesWithoutDuplicates) {
   fs::copy_file(OneFacePhoto(), dir / "photos/one.jpg");
   const std::string a = UniqueName("Fia"), b = UniqueName("Gil"), c = UniqueName("Hana");
   const fs::path csv = dir / "cases.csv";
-  WriteFile(csv, "name,sex,birth_date,place,event_date,photo,age\n" +
-                     a + ",f,2014-05-01,\"Faro, PT\",2023-01-02,photos/one.jpg,8\n" +
-                     b + ",m,,Braga,,photos/absent.jpg,\n" +
-                     c + ",f,,,,photos/one.jpg,7-9\n");
+  WriteFile(csv, "name,sex,birth_date,place,event_date,photo,age\n" + a +
+                     ",f,2014-05-01,\"Faro, PT\",2023-01-02,photos/one.jpg,8\n" + b +
+                     ",m,,Braga,,photos/absent.jpg,\n" + c + ",f,,,,photos/one.jpg,7-9\n");
 
   // Interrupted after the first row.
   Json first = CliJson({"import", csv.string(), "--kind", "missing", "--limit", "1"});

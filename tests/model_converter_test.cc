@@ -43,8 +43,13 @@ Chip SyntheticChip(char which) {
 TEST(ModelConverter, ReproducesFaceApiTfjsDescriptors) {
   auto ref = nlohmann::json::parse(
       ReadFileOrDie(std::string(HOMEWARD_SOURCE_DIR) + "/tests/data/tfjs_reference.json"));
-  const FacePipeline& pipeline = ::homeward::testing::SharedPipeline();
-  auto got = pipeline.DescribeChips({SyntheticChip('A'), SyntheticChip('B')});
+  PipelineOptions o;  // the plain network: no mirror averaging
+  o.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+  o.mirror_augment = false;
+  o.workers = 1;
+  auto pipeline = FacePipeline::Create(o);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  auto got = (*pipeline)->DescribeChips({SyntheticChip('A'), SyntheticChip('B')});
   ASSERT_TRUE(got.ok()) << got.status();
   double worst = 0;
   for (int i = 0; i < 2; ++i) {

@@ -47,15 +47,14 @@ absl::Status CheckLength(absl::string_view field, const std::string& s, size_t m
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 absl::StatusOr<int64_t> ParseId(absl::string_view field, absl::string_view text) {
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " must be a positive decimal integer id such as \"42\" (got \"",
-        text.substr(0, 40), text.size() > 40 ? "...\")" : "\")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a positive decimal integer id such as \"42\" (got \"",
+                     text.substr(0, 40), text.size() > 40 ? "...\")" : "\")"));
   };
   if (text.empty() || text.size() > 19 || text[0] == '0') return bad();
   int64_t v = 0;
@@ -111,9 +110,8 @@ absl::Status CheckImage(absl::string_view field, const std::string& bytes, int64
 absl::StatusOr<gallery::AgeInfo> ToAgeInfo(absl::string_view field, const pb::Age& age) {
   gallery::AgeInfo out;
   if (!age.known()) return out;
-  if (!std::isfinite(age.min_years()) || !std::isfinite(age.max_years()) ||
-      age.min_years() < 0 || age.max_years() < age.min_years() ||
-      age.max_years() > kMaxAgeYears) {
+  if (!std::isfinite(age.min_years()) || !std::isfinite(age.max_years()) || age.min_years() < 0 ||
+      age.max_years() < age.min_years() || age.max_years() > kMaxAgeYears) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": need 0 <= min_years <= max_years <= ", kMaxAgeYears, " when known is true"));
   }
@@ -126,9 +124,15 @@ absl::StatusOr<gallery::AgeInfo> ToAgeInfo(absl::string_view field, const pb::Ag
 absl::StatusOr<store::Case> ToStoreCase(const pb::Case& c) {
   store::Case out;
   switch (c.kind()) {
-    case pb::MISSING: out.kind = store::CaseKind::kMissing; break;
-    case pb::FOUND: out.kind = store::CaseKind::kFound; break;
-    case pb::SIGHTING: out.kind = store::CaseKind::kSighting; break;
+    case pb::MISSING:
+      out.kind = store::CaseKind::kMissing;
+      break;
+    case pb::FOUND:
+      out.kind = store::CaseKind::kFound;
+      break;
+    case pb::SIGHTING:
+      out.kind = store::CaseKind::kSighting;
+      break;
     default:
       return absl::InvalidArgumentError("case.kind must be MISSING, FOUND or SIGHTING");
   }

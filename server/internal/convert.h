@@ -4,14 +4,14 @@
 #ifndef HOMEWARD_SERVER_INTERNAL_CONVERT_H_
 #define HOMEWARD_SERVER_INTERNAL_CONVERT_H_
 
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
-
-#include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gallery/gallery.h"
 #include "homeward/v1/homeward.pb.h"
 

@@ -20,7 +20,8 @@ namespace homeward::server::internal {
 class WorkerPool {
  public:
   // `max_heavy` / `max_light`: tasks of each class accepted and not yet finished.
-  WorkerPool(int threads, int max_heavy, int max_light) : max_heavy_(max_heavy), max_light_(max_light) {
+  WorkerPool(int threads, int max_heavy, int max_light)
+      : max_heavy_(max_heavy), max_light_(max_light) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
   }
   ~WorkerPool() {

@@ -1,0 +1,570 @@
+// homeward-server end to end: a real server on a free loopback port, a temp data dir, the
+// real models and demo photos, and a real channel (as gRPC's end2end tests do).
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <opencv2/imgproc.hpp>
+#include <string>
+
+#include "gallery/gallery.h"
+#include "homeward/v1/homeward.grpc.pb.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/internal/convert.h"
+#include "tests/embed_test_util.h"
+
+namespace homeward::server {
+namespace {
+
+namespace pb = ::homeward::v1;
+using grpc::StatusCode;
+using homeward::testing::DecodeBgr;
+using homeward::testing::DemoDir;
+using homeward::testing::EncodeJpeg;
+using homeward::testing::ReadFileOrDie;
+
+constexpr int64_t kMaxRequestBytes = 2 << 20;
+
+std::string MakeTempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "hw_server_XXXXXX").string();
+  char* dir = mkdtemp(tmpl.data());
+  if (dir == nullptr) throw std::runtime_error("mkdtemp failed");
+  return dir;
+}
+
+// sample2.jpg (one face), cropped by 8% on each side and re-encoded: other bytes, same child.
+std::string ReencodedSample2() {
+  cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  int dx = img.cols * 8 / 100, dy = img.rows * 8 / 100;
+  cv::Mat crop = img(cv::Rect(dx, dy, img.cols - 2 * dx, img.rows - 2 * dy)).clone();
+  return EncodeJpeg(crop, 85);
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(MakeTempDir());
+    keys_ = new std::map<std::string, std::string>();
+    std::string keys_file = *dir_ + "/keys.jsonl";
+    for (auto [id, role] : std::map<std::string, Role>{{"vol", Role::kVolunteer},
+                                                       {"vol2", Role::kVolunteer},
+                                                       {"fam", Role::kFamily},
+                                                       {"fam2", Role::kFamily},
+                                                       {"inv", Role::kInvestigator},
+                                                       {"adm", Role::kAdmin}}) {
+      auto key = AddKey(keys_file, id, role);
+      ASSERT_TRUE(key.ok()) << key.status();
+      (*keys_)[id] = *key;
+    }
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.data_dir = *dir_ + "/data";
+    config.api_keys_file = keys_file;
+    config.workers = 2;
+    config.max_request_bytes = kMaxRequestBytes;
+    config.shutdown_grace_ms = 2000;
+    auto server = HomewardServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetMaxSendMessageSize(64 << 20);
+    channel_ = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
+    stub_ = pb::Homeward::NewStub(*channel_).release();
+  }
+
+  static void TearDownTestSuite() {
+    delete stub_;
+    delete channel_;
+    delete server_;
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete keys_;
+  }
+
+  // Calls stub->*method as `who` (a key id, "" for no key, or "bogus" for a wrong key).
+  template <typename Req, typename Resp>
+  static grpc::Status Call(grpc::Status (pb::Homeward::Stub::*method)(grpc::ClientContext*,
+                                                                      const Req&, Resp*),
+                           const std::string& who, const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (who == "bogus") {
+      ctx.AddMetadata("authorization", "Bearer hwk_0000");
+    } else if (!who.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + keys_->at(who));
+    }
+    return (stub_->*method)(&ctx, req, resp);
+  }
+
+  // A MISSING case owned by `who` with sample2.jpg as its photo; returns {case id, face id}.
+  static std::pair<std::string, std::string> MissingCaseWithPhoto(const std::string& who,
+                                                                  std::string* photo_id = nullptr) {
+    pb::CreateCaseRequest create;
+    create.mutable_case_()->set_kind(pb::MISSING);
+    create.mutable_case_()->set_display_name("Test Child");
+    create.mutable_case_()->set_reporter_contact("+1 555 0100");
+    create.mutable_case_()->set_place("Springfield");
+    create.mutable_case_()->set_event_date("2024-03-01");
+    pb::Case created;
+    grpc::Status s = Call(&pb::Homeward::Stub::CreateCase, who, create, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    pb::AddPhotoRequest add;
+    add.set_case_id(created.id());
+    add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+    add.set_taken_on("2023-06-01");
+    pb::AddPhotoResponse added;
+    s = Call(&pb::Homeward::Stub::AddPhoto, who, add, &added);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(added.faces_size(), 1);
+    if (photo_id) *photo_id = added.photo_id();
+    return {created.id(), added.faces_size() > 0 ? added.faces(0).face_id() : ""};
+  }
+
+  static std::string* dir_;
+  static std::map<std::string, std::string>* keys_;
+  static HomewardServer* server_;
+  static std::shared_ptr<grpc::Channel>* channel_;
+  static pb::Homeward::Stub* stub_;
+};
+
+std::string* ServerTest::dir_ = nullptr;
+std::map<std::string, std::string>* ServerTest::keys_ = nullptr;
+HomewardServer* ServerTest::server_ = nullptr;
+std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
+pb::Homeward::Stub* ServerTest::stub_ = nullptr;
+
+using Stub = pb::Homeward::Stub;
+
+TEST_F(ServerTest, HealthCheckIsServing) {
+  grpc::GenericStub generic(*channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request, response;  // HealthCheckRequest{service: ""} is empty
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&done](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
+  std::string photo_id;
+  auto [case_id, face_id] = MissingCaseWithPhoto("fam", &photo_id);
+  ASSERT_FALSE(face_id.empty());
+
+  // A volunteer's street photo of the same child: the missing case comes first.
+  pb::SubmitSightingRequest sighting;
+  sighting.set_image(ReencodedSample2());
+  sighting.set_seen_on("2024-04-02");
+  sighting.set_place("Main Street");
+  pb::SubmitSightingResponse seen;
+  grpc::Status s = Call(&Stub::SubmitSighting, "vol", sighting, &seen);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(seen.results_size(), 1);
+  ASSERT_GE(seen.results(0).candidates_size(), 1) << seen.results(0).query_face().DebugString();
+  const pb::Candidate& top = seen.results(0).candidates(0);
+  EXPECT_EQ(top.case_().id(), case_id);
+  EXPECT_LT(top.distance(), 0.6);
+  EXPECT_EQ(top.case_().display_name(), "");  // volunteers see case ids only
+  EXPECT_EQ(top.case_().place(), "");
+  EXPECT_EQ(top.photo_id(), "");
+  EXPECT_FALSE(seen.caveats().empty());
+  std::string sighting_face = seen.results(0).query_face().face_id();
+  ASSERT_FALSE(sighting_face.empty());
+
+  // Investigators search by image and see names.
+  pb::SearchRequest by_image;
+  by_image.set_image(ReencodedSample2());
+  pb::SearchResponse found;
+  s = Call(&Stub::Search, "inv", by_image, &found);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(found.results_size(), 1);
+  ASSERT_GE(found.results(0).candidates_size(), 1);
+  EXPECT_EQ(found.results(0).candidates(0).case_().id(), case_id);
+  EXPECT_EQ(found.results(0).candidates(0).case_().display_name(), "Test Child");
+  EXPECT_EQ(found.results(0).candidates(0).photo_id(), photo_id);
+
+  // The family searches the sightings with its child's face.
+  pb::SearchRequest by_face;
+  by_face.set_face_id(face_id);
+  by_face.add_kinds(pb::SIGHTING);
+  by_face.set_top_k(5);
+  s = Call(&Stub::Search, "fam", by_face, &found);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(found.results_size(), 1);
+  ASSERT_GE(found.results(0).candidates_size(), 1);
+  EXPECT_EQ(found.results(0).candidates(0).case_().id(), seen.case_id());
+
+  pb::CompareRequest compare;
+  compare.mutable_a()->set_face_id(face_id);
+  compare.mutable_b()->set_image(ReencodedSample2());
+  pb::CompareResponse compared;
+  s = Call(&Stub::Compare, "inv", compare, &compared);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(compared.possible_match());
+  EXPECT_LT(compared.distance(), compared.threshold());
+
+  pb::GetStatsResponse stats;
+  s = Call(&Stub::GetStats, "vol", pb::GetStatsRequest(), &stats);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stats.index_type(), "IDMap2,Flat");
+  EXPECT_FALSE(stats.model_id().empty());
+  EXPECT_GE(stats.index_size(), 2);
+
+  pb::GetFaceCropRequest crop_req;
+  crop_req.set_face_id(face_id);
+  crop_req.set_size(64);
+  pb::GetFaceCropResponse crop;
+  s = Call(&Stub::GetFaceCrop, "vol", crop_req, &crop);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(crop.png().substr(0, 4), "\x89PNG");
+  EXPECT_EQ(crop.case_id(), case_id);
+
+  pb::GetPhotoRequest photo_req;
+  photo_req.set_photo_id(photo_id);
+  pb::GetPhotoResponse photo;
+  s = Call(&Stub::GetPhoto, "inv", photo_req, &photo);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(photo.image(), ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  EXPECT_EQ(photo.content_type(), "image/jpeg");
+
+  pb::DeleteCaseRequest del;
+  del.set_id(case_id);
+  pb::DeleteCaseResponse deleted;
+  s = Call(&Stub::DeleteCase, "adm", del, &deleted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(deleted.photos_deleted(), 1);
+  EXPECT_EQ(deleted.faces_deleted(), 1);
+
+  s = Call(&Stub::Search, "inv", by_image, &found);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  for (const auto& r : found.results()) {
+    for (const auto& c : r.candidates()) EXPECT_NE(c.case_().id(), case_id);
+  }
+  EXPECT_EQ(Call(&Stub::GetPhoto, "inv", photo_req, &photo).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Call(&Stub::Search, "inv", by_face, &found).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Call(&Stub::GetFaceCrop, "inv", crop_req, &crop).error_code(), StatusCode::NOT_FOUND);
+
+  // The audit trail names who did what.
+  auto audit = server_->gallery()->catalog().ListAudit(0, 10000);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  std::map<std::string, std::string> actor_of;
+  for (const auto& e : *audit) actor_of[e.action] = e.actor + "/" + e.role;
+  EXPECT_EQ(actor_of["SubmitSighting"], "vol/volunteer");
+  EXPECT_EQ(actor_of["DeleteCase"], "adm/admin");
+  EXPECT_EQ(actor_of["GetPhoto"], "inv/investigator");
+  EXPECT_EQ(actor_of["GetFaceCrop"], "inv/investigator");
+  EXPECT_EQ(actor_of["CreateCase"], "fam/family");
+  EXPECT_NE(actor_of["Search"], "");
+}
+
+TEST_F(ServerTest, UnknownOrMissingKeysAreUnauthenticated) {
+  pb::GetStatsResponse stats;
+  EXPECT_EQ(Call(&Stub::GetStats, "", pb::GetStatsRequest(), &stats).error_code(),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(&Stub::GetStats, "bogus", pb::GetStatsRequest(), &stats).error_code(),
+            StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServerTest, EachRoleIsRefusedWhereItMustBe) {
+  std::string photo_id;
+  auto [case_id, face_id] = MissingCaseWithPhoto("fam", &photo_id);
+  ASSERT_FALSE(face_id.empty());
+  const auto denied = StatusCode::PERMISSION_DENIED;
+
+  pb::CreateCaseRequest create;
+  create.mutable_case_()->set_kind(pb::MISSING);
+  create.mutable_case_()->set_display_name("X");
+  pb::Case c;
+  EXPECT_EQ(Call(&Stub::CreateCase, "vol", create, &c).error_code(), denied);
+  create.mutable_case_()->set_kind(pb::FOUND);
+  EXPECT_EQ(Call(&Stub::CreateCase, "fam", create, &c).error_code(), denied);
+  EXPECT_TRUE(Call(&Stub::CreateCase, "inv", create, &c).ok());
+
+  pb::GetCaseRequest get;
+  get.set_id(case_id);
+  EXPECT_EQ(Call(&Stub::GetCase, "vol", get, &c).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::GetCase, "fam2", get, &c).error_code(), denied);
+  ASSERT_TRUE(Call(&Stub::GetCase, "fam", get, &c).ok());
+  EXPECT_EQ(c.reporter_contact(), "+1 555 0100");
+  EXPECT_EQ(c.photo_count(), 1);
+  ASSERT_TRUE(Call(&Stub::GetCase, "inv", get, &c).ok());
+  EXPECT_EQ(c.reporter_contact(), "+1 555 0100");
+
+  pb::UpdateCaseRequest update;
+  *update.mutable_case_() = c;
+  update.mutable_case_()->set_notes("seen near the station");
+  EXPECT_EQ(Call(&Stub::UpdateCase, "fam2", update, &c).error_code(), denied);
+  ASSERT_TRUE(Call(&Stub::UpdateCase, "fam", update, &c).ok());
+  EXPECT_EQ(c.notes(), "seen near the station");
+
+  pb::ListCasesRequest list;
+  pb::ListCasesResponse listed;
+  ASSERT_TRUE(Call(&Stub::ListCases, "fam2", list, &listed).ok());
+  EXPECT_EQ(listed.cases_size(), 0);  // fam2 owns nothing
+  ASSERT_TRUE(Call(&Stub::ListCases, "fam", list, &listed).ok());
+  for (const auto& lc : listed.cases()) EXPECT_EQ(lc.kind(), pb::MISSING);
+  EXPECT_GE(listed.cases_size(), 1);
+
+  pb::AddPhotoRequest add;
+  add.set_case_id(case_id);
+  add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  pb::AddPhotoResponse added;
+  EXPECT_EQ(Call(&Stub::AddPhoto, "vol", add, &added).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::AddPhoto, "fam2", add, &added).error_code(), denied);
+
+  pb::GetPhotoRequest photo_req;
+  photo_req.set_photo_id(photo_id);
+  pb::GetPhotoResponse photo;
+  EXPECT_EQ(Call(&Stub::GetPhoto, "vol", photo_req, &photo).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::GetPhoto, "fam2", photo_req, &photo).error_code(), denied);
+  EXPECT_TRUE(Call(&Stub::GetPhoto, "fam", photo_req, &photo).ok());
+
+  pb::SearchRequest by_image;
+  by_image.set_image(ReencodedSample2());
+  pb::SearchResponse found;
+  EXPECT_EQ(Call(&Stub::Search, "vol", by_image, &found).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::Search, "fam", by_image, &found).error_code(), denied);
+  pb::SearchRequest by_face;
+  by_face.set_face_id(face_id);
+  EXPECT_EQ(Call(&Stub::Search, "fam2", by_face, &found).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::Search, "vol", by_face, &found).error_code(), denied);
+
+  pb::CompareRequest compare;
+  compare.mutable_a()->set_face_id(face_id);
+  compare.mutable_b()->set_face_id(face_id);
+  pb::CompareResponse compared;
+  EXPECT_EQ(Call(&Stub::Compare, "vol", compare, &compared).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::Compare, "fam", compare, &compared).error_code(), denied);
+
+  // A volunteer searches with its own sighting's face, and sees no names.
+  pb::SubmitSightingRequest sighting;
+  sighting.set_image(ReencodedSample2());
+  pb::SubmitSightingResponse seen;
+  ASSERT_TRUE(Call(&Stub::SubmitSighting, "vol2", sighting, &seen).ok());
+  ASSERT_EQ(seen.results_size(), 1);
+  pb::SearchRequest own;
+  own.set_face_id(seen.results(0).query_face().face_id());
+  ASSERT_TRUE(Call(&Stub::Search, "vol2", own, &found).ok());
+  ASSERT_EQ(found.results_size(), 1);
+  ASSERT_GE(found.results(0).candidates_size(), 1);
+  for (const auto& cand : found.results(0).candidates()) {
+    EXPECT_EQ(cand.case_().display_name(), "");
+    EXPECT_EQ(cand.photo_id(), "");
+  }
+  EXPECT_EQ(Call(&Stub::Search, "vol", own, &found).error_code(), denied);  // not vol's
+  own.add_kinds(pb::SIGHTING);
+  EXPECT_EQ(Call(&Stub::Search, "vol2", own, &found).error_code(), denied);
+
+  pb::DeleteCaseRequest del;
+  del.set_id(case_id);
+  pb::DeleteCaseResponse deleted;
+  EXPECT_EQ(Call(&Stub::DeleteCase, "vol", del, &deleted).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::DeleteCase, "fam2", del, &deleted).error_code(), denied);
+  EXPECT_EQ(Call(&Stub::DeleteCase, "inv", del, &deleted).error_code(), denied);
+  ASSERT_TRUE(Call(&Stub::DeleteCase, "fam", del, &deleted).ok());  // the owner may
+}
+
+TEST_F(ServerTest, BadRequestsGetExactCodes) {
+  const auto invalid = StatusCode::INVALID_ARGUMENT;
+  pb::SearchRequest search;
+  pb::SearchResponse found;
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);  // no query
+  search.set_image("");
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);  // empty image
+  search.set_image("this is not a photo at all, just some garbage bytes");
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.set_image(ReencodedSample2());
+  search.set_top_k(1000);
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.set_top_k(-1);
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.set_top_k(5);
+  search.set_min_score(1.5);
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.set_min_score(0);
+  search.mutable_filter()->set_date_from("2024-13-01");
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.clear_filter();
+  search.set_face_id("12abc");
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), invalid);
+  search.set_face_id("987654321");
+  EXPECT_EQ(Call(&Stub::Search, "inv", search, &found).error_code(), StatusCode::NOT_FOUND);
+
+  pb::ListCasesRequest list;
+  list.set_page_size(-1);
+  pb::ListCasesResponse listed;
+  EXPECT_EQ(Call(&Stub::ListCases, "inv", list, &listed).error_code(), invalid);
+  list.set_page_size(1001);
+  EXPECT_EQ(Call(&Stub::ListCases, "inv", list, &listed).error_code(), invalid);
+
+  pb::GetCaseRequest get;
+  pb::Case c;
+  for (const char* id : {"", "abc", "-5", "+5", " 5", "05", "99999999999999999999"}) {
+    get.set_id(id);
+    EXPECT_EQ(Call(&Stub::GetCase, "inv", get, &c).error_code(), invalid) << id;
+  }
+  get.set_id("987654321");
+  EXPECT_EQ(Call(&Stub::GetCase, "inv", get, &c).error_code(), StatusCode::NOT_FOUND);
+
+  pb::GetFaceCropRequest crop;
+  crop.set_face_id("1");
+  crop.set_size(10);
+  pb::GetFaceCropResponse cropped;
+  EXPECT_EQ(Call(&Stub::GetFaceCrop, "inv", crop, &cropped).error_code(), invalid);
+
+  pb::CreateCaseRequest create;
+  create.mutable_case_()->set_kind(pb::MISSING);
+  EXPECT_EQ(Call(&Stub::CreateCase, "inv", create, &c).error_code(), invalid);  // no name
+  create.mutable_case_()->set_display_name("Y");
+  create.mutable_case_()->set_birth_date("2020-02-30");
+  EXPECT_EQ(Call(&Stub::CreateCase, "inv", create, &c).error_code(), invalid);
+  create.mutable_case_()->set_birth_date("");
+  create.mutable_case_()->set_kind(pb::SIGHTING);
+  EXPECT_EQ(Call(&Stub::CreateCase, "inv", create, &c).error_code(), invalid);
+
+  pb::AddPhotoRequest add;
+  add.set_case_id("987654321");
+  pb::AddPhotoResponse added;
+  EXPECT_EQ(Call(&Stub::AddPhoto, "inv", add, &added).error_code(), invalid);  // no image
+  add.set_image("garbage");
+  EXPECT_EQ(Call(&Stub::AddPhoto, "inv", add, &added).error_code(), StatusCode::NOT_FOUND);
+
+  pb::SubmitSightingRequest sighting;
+  pb::SubmitSightingResponse seen;
+  EXPECT_EQ(Call(&Stub::SubmitSighting, "vol", sighting, &seen).error_code(), invalid);
+  sighting.set_image("\xff\xd8\xff garbage that claims to be a JPEG");
+  EXPECT_EQ(Call(&Stub::SubmitSighting, "vol", sighting, &seen).error_code(), invalid);
+
+  // A message over --max-request-bytes is refused by gRPC itself.
+  sighting.set_image(std::string(kMaxRequestBytes + 1024, 'x'));
+  EXPECT_EQ(Call(&Stub::SubmitSighting, "vol", sighting, &seen).error_code(),
+            StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(ServerTest, ExpiredDeadlineIsNotServed) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
+  ctx.AddMetadata("authorization", "Bearer " + keys_->at("inv"));
+  pb::GetStatsResponse stats;
+  EXPECT_EQ(stub_->GetStats(&ctx, pb::GetStatsRequest(), &stats).error_code(),
+            StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST(ServerConfig, InsecureDevOnlyOnLoopback) {
+  ServerConfig c;
+  c.insecure_dev = true;
+  for (const char* ok : {"127.0.0.1:0", "localhost:5000", "[::1]:5000", "127.1.2.3:1"}) {
+    c.listen = ok;
+    EXPECT_TRUE(ValidateConfig(c).ok()) << ok;
+  }
+  for (const char* bad : {"0.0.0.0:5000", "[::]:5000", "10.0.0.1:5000", "example.org:5000"}) {
+    c.listen = bad;
+    EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  c.insecure_dev = false;
+  c.listen = "0.0.0.0:5000";
+  EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);  // no keys file
+  c.api_keys_file = "keys.jsonl";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.tls_cert = "cert.pem";
+  EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);  // half a pair
+}
+
+TEST(ServerKeys, MalformedKeyFilesAreRefusedWithTheLine) {
+  std::string dir = MakeTempDir();
+  std::string path = dir + "/keys.jsonl";
+  FILE* f = fopen(path.c_str(), "w");
+  fputs("# comment\n{\"key_id\":\"a\",\"role\":\"wizard\",\"key_sha256\":\"00\"}\n", f);
+  fclose(f);
+  auto keys = KeyStore::Load(path);
+  EXPECT_EQ(keys.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(keys.status().message().find(":2:"), std::string::npos) << keys.status();
+  EXPECT_EQ(KeyStore::Load(dir + "/absent").status().code(), absl::StatusCode::kNotFound);
+  auto key = AddKey(dir + "/new.jsonl", "ok-id", Role::kFamily);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto loaded = KeyStore::Load(dir + "/new.jsonl");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto caller = loaded->Authenticate(*key);
+  ASSERT_TRUE(caller.ok());
+  EXPECT_EQ(caller->key_id, "ok-id");
+  EXPECT_EQ(caller->role, Role::kFamily);
+  EXPECT_EQ(AddKey(dir + "/new.jsonl", "ok-id", Role::kAdmin).status().code(),
+            absl::StatusCode::kInvalidArgument);  // repeated id
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ServerStatus, CodesMatchOneToOne) {
+  for (int code = 0; code <= 16; ++code) {
+    grpc::Status s = internal::ToGrpcStatus(
+        absl::Status(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why"));
+    EXPECT_EQ(static_cast<int>(s.error_code()), code);
+  }
+}
+
+// The binary: prints one `listening on` line, serves in --insecure-dev, stops on SIGTERM.
+TEST(ServerBinary, ListensThenStopsCleanlyOnSigterm) {
+  std::string dir = MakeTempDir();
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    std::string data = dir + "/data";
+    execl(HOMEWARD_SERVER_BINARY, HOMEWARD_SERVER_BINARY, "--insecure-dev", "--listen",
+          "127.0.0.1:0", "--data-dir", data.c_str(), "--workers", "1", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char ch;
+  while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
+  close(out[0]);
+  ASSERT_EQ(line.rfind("listening on 127.0.0.1:", 0), 0u) << line;
+  std::string address = line.substr(strlen("listening on "));
+
+  auto stub =
+      pb::Homeward::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;  // no key: --insecure-dev makes the caller admin "dev"
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::GetStatsResponse stats;
+  grpc::Status s = stub->GetStats(&ctx, pb::GetStatsRequest(), &stats);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  stub.reset();  // an idle client connection would only delay the server's exit
+
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace homeward::server
