@@ -147,25 +147,35 @@ class Gallery::Impl {
   }
 
   // Rebuilds the indexes of `kinds` from the catalog; returns the change seq they include.
+  // An index that needs training (IVF) is trained on all of its kind's descriptors; with too
+  // few of them it falls back to exact search (logged) until the next rebuild.
   absl::StatusOr<int64_t> Rebuild(const std::set<CaseKind>& kinds) {
     std::map<CaseKind, std::vector<int64_t>> ids;
     std::map<CaseKind, std::vector<float>> vectors;
-    auto flush = [&](CaseKind k) -> absl::Status {
-      if (ids[k].empty()) return absl::OkStatus();
-      HW_RETURN_IF_ERROR(indexes[k]->Add(ids[k], vectors[k].data()));
-      ids[k].clear();
-      vectors[k].clear();
-      return absl::OkStatus();
-    };
     HW_ASSIGN_OR_RETURN(int64_t seq, catalog->ForEachFace([&](const store::FaceRecord& r) -> absl::Status {
       CaseKind k = r.attributes.kind;
       if (!kinds.count(k)) return absl::OkStatus();
       ids[k].push_back(r.attributes.face_id);
       vectors[k].insert(vectors[k].end(), r.descriptor, r.descriptor + store::kDescriptorDim);
-      if (ids[k].size() >= 65536) return flush(k);
       return absl::OkStatus();
     }));
-    for (CaseKind k : kinds) HW_RETURN_IF_ERROR(flush(k));
+    for (CaseKind k : kinds) {
+      const int64_t n = static_cast<int64_t>(ids[k].size());
+      absl::Status trained = indexes[k]->Train(vectors[k].data(), n);
+      if (!trained.ok()) {
+        std::fprintf(stderr,
+                     "homeward: %s index '%s' cannot be trained on %lld faces (%s); using exact "
+                     "search until a rebuild with more faces\n",
+                     KindName(k), options.index.factory.c_str(), static_cast<long long>(n),
+                     std::string(trained.message()).c_str());
+        index::IndexOptions exact = options.index;
+        exact.factory = "Flat";
+        HW_ASSIGN_OR_RETURN(indexes[k], index::FaceIndex::Create(exact));
+      }
+      if (n > 0) HW_RETURN_IF_ERROR(indexes[k]->Add(ids[k], vectors[k].data()));
+      ids[k] = {};
+      vectors[k] = {};
+    }
     return seq;
   }
 
@@ -176,7 +186,10 @@ class Gallery::Impl {
     std::map<CaseKind, int64_t> last;
     for (CaseKind k : kKinds) {
       uint64_t change = 0;
-      auto loaded = index::FaceIndex::Load(SnapshotPath(k), options.index, &change);
+      auto loaded = options.rebuild_indexes
+                        ? absl::StatusOr<std::unique_ptr<index::FaceIndex>>(
+                              absl::NotFoundError("rebuild requested"))
+                        : index::FaceIndex::Load(SnapshotPath(k), options.index, &change);
       if (loaded.ok()) {
         indexes[k] = std::move(*loaded);
         last[k] = static_cast<int64_t>(change);

@@ -36,6 +36,9 @@ struct GalleryOptions {
   index::IndexOptions index;        // one index per kind, all built from this factory
   int64_t snapshot_every = 10000;   // save the snapshots after this many index changes
   double match_threshold = embed::kSamePersonDistance;
+  // Ignore the snapshots and rebuild every index from the catalog (e.g. after changing the
+  // index factory, or to train an approximate index on the faces gathered since).
+  bool rebuild_indexes = false;
 };
 
 // Age of the child in a photo, in years. Unknown when min < 0.
