@@ -210,8 +210,8 @@ std::string SexName(v1::Sex sex) {
 std::string AgeText(const v1::Age& age) {
   if (!age.known()) return "-";
   std::string s = age.min_years() == age.max_years()
-                      ? absl::StrFormat("%g", age.min_years())
-                      : absl::StrFormat("%g-%g", age.min_years(), age.max_years());
+                      ? absl::StrFormat("%.3g", age.min_years())
+                      : absl::StrFormat("%.3g-%.3g", age.min_years(), age.max_years());
   if (age.estimated()) absl::StrAppend(&s, " est.");
   return s;
 }
