@@ -33,6 +33,8 @@ Runner RegisterSearch(CLI::App& app, const GlobalOptions& global);
 Runner RegisterCompare(CLI::App& app, const GlobalOptions& global);
 Runner RegisterStats(CLI::App& app, const GlobalOptions& global);
 Runner RegisterImport(CLI::App& app, const GlobalOptions& global);
+// leads list|show|review (investigators and admins).
+Runner RegisterLeads(CLI::App& app, const GlobalOptions& global);
 
 // For a command group (`case create`, ...): runs the runner of whichever child was parsed.
 Runner DispatchChildren(CLI::App* group, std::vector<std::pair<CLI::App*, Runner>> children);

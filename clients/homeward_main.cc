@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   add(homeward::cli::RegisterCompare(app, global));
   add(homeward::cli::RegisterStats(app, global));
   add(homeward::cli::RegisterImport(app, global));
+  add(homeward::cli::RegisterLeads(app, global));
   CLI11_PARSE(app, argc, argv);
   for (CLI::App* sub : app.get_subcommands()) {
     auto it = runners.find(sub);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "gallery/calibration.h"
 
 namespace homeward::gallery {
 namespace {
@@ -64,20 +65,35 @@ void FaceCaveats(const char* which, bool usable, double width_px, double yaw,
   }
 }
 
-void AgeCaveats(const AgeGap& gap, std::vector<Caveat>* out) {
+// `cal` (may be null) supplies the measured numbers the caveats cite.
+void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* out) {
   if (!gap.known) {
     out->push_back({"UNKNOWN_AGE", "The age of one face is unknown, so the age gap is unknown."});
     return;
   }
-  if (gap.younger_age < 5) {
-    out->push_back({"YOUNG_CHILD",
-                    "A face is of a child under 5: scores between young children are unreliable."});
+  const double young_age = cal ? cal->young_child_age() : 5;
+  if (gap.younger_age < young_age) {
+    out->push_back(
+        {"YOUNG_CHILD",
+         cal ? absl::StrFormat("A face is of a child under %.0f: young children look alike to the "
+                               "model (%.0f%% of pairs of two different children under %.0f in our "
+                               "age test set are closer than %.1f), so scores are unreliable.",
+                               young_age, 100 * cal->child_impostor_rate(), cal->child_impostor_age(),
+                               cal->child_impostor_threshold())
+             : "A face is of a child under 5: scores between young children are unreliable."});
   }
-  if (gap.min > 5) {
-    out->push_back({"LARGE_AGE_GAP",
-                    absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children "
-                                    "grow, so a true match can score low.",
-                                    gap.min, gap.max)});
+  const double mid_gap = (gap.min + gap.max) / 2;
+  if (cal ? mid_gap >= cal->large_gap_years() : gap.min > 5) {
+    out->push_back(
+        {"LARGE_AGE_GAP",
+         cal ? absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children grow; "
+                               "at a gap of %.0f+ years the true child ranked in the top 10 for only "
+                               "%.0f%% of the photos in our age test, so a true match can score and "
+                               "rank low.",
+                               gap.min, gap.max, cal->large_gap_years(), 100 * cal->large_gap_rank10())
+             : absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children "
+                               "grow, so a true match can score low.",
+                               gap.min, gap.max)});
   }
   if (gap.estimated) {
     out->push_back({"ESTIMATED_AGE", "At least one age is an estimate, so the age gap is approximate."});
@@ -98,6 +114,7 @@ class Gallery::Impl {
   GalleryOptions options;
   std::unique_ptr<store::Catalog> catalog;
   std::unique_ptr<embed::FacePipeline> pipeline;
+  std::unique_ptr<Calibration> calibration;  // null: rank by distance, confidence = score
   std::map<CaseKind, std::unique_ptr<index::FaceIndex>> indexes;
   // Serializes catalog writes with their index updates, so a snapshot tagged with the
   // catalog's last change includes exactly the changes up to it.
@@ -365,12 +382,15 @@ class Gallery::Impl {
   // The top_k faces passing the query's filters in one kind's index: the search widens
   // until it has top_k passing faces or has seen the whole index, so a selective filter
   // loses nothing.
+  // `want` (default top_k) passing faces are collected; fewer means the kind is exhausted.
   absl::Status SearchKind(CaseKind kind, const float* q, const SearchQuery& query,
-                          std::vector<std::pair<index::Hit, store::FaceAttributes>>* out) {
+                          std::vector<std::pair<index::Hit, store::FaceAttributes>>* out,
+                          int want = 0) {
+    if (want <= 0) want = query.top_k;
     index::FaceIndex& idx = *indexes[kind];
     const int64_t size = idx.size();
     if (size == 0) return absl::OkStatus();
-    int k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{query.top_k} * 4}));
+    int k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{want} * 4}));
     for (;;) {
       HW_ASSIGN_OR_RETURN(std::vector<index::Hit> hits, idx.Search(q, k));
       std::vector<int64_t> ids;
@@ -382,14 +402,55 @@ class Gallery::Impl {
       for (const auto& h : hits) {
         auto it = by_id.find(h.id);
         if (it != by_id.end() && Passes(*it->second, query)) passing.push_back({h, *it->second});
-        if (static_cast<int>(passing.size()) == query.top_k) break;
+        if (static_cast<int>(passing.size()) == want) break;
       }
       const bool exhausted = static_cast<int>(hits.size()) < k || k >= size || k >= kMaxIndexK;
-      if (static_cast<int>(passing.size()) >= query.top_k || exhausted) {
+      if (static_cast<int>(passing.size()) >= want || exhausted) {
         out->insert(out->end(), passing.begin(), passing.end());
         return absl::OkStatus();
       }
       k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{k} * 4}));
+    }
+  }
+
+  // The passing faces of `kinds`, best calibrated confidence first, enough of them that the
+  // first top_k are exact: each kind is searched by distance for 4 x top_k passing faces (then
+  // 16x, ...) until no face farther than the last one fetched could still enter the top_k, since
+  // the calibration's best possible logit at that distance is below the top_k-th logit found.
+  absl::Status CalibratedHits(const embed::Descriptor& d, const SearchQuery& query,
+                              const std::vector<CaseKind>& kinds,
+                              std::vector<std::pair<index::Hit, store::FaceAttributes>>* out) {
+    auto logit = [&](const std::pair<index::Hit, store::FaceAttributes>& h) {
+      return calibration->Logit(h.first.distance, GapBetween(query.query_age, AgeOf(h.second)));
+    };
+    for (int want = query.top_k * 4;; want *= 4) {
+      out->clear();
+      std::vector<double> open_bounds;  // best possible logit beyond each unexhausted kind
+      for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
+        std::vector<std::pair<index::Hit, store::FaceAttributes>> kind_hits;
+        HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &kind_hits, want));
+        if (static_cast<int>(kind_hits.size()) >= want && want < kMaxIndexK) {
+          open_bounds.push_back(calibration->MaxLogit(kind_hits.back().first.distance));
+        }
+        out->insert(out->end(), kind_hits.begin(), kind_hits.end());
+      }
+      std::vector<std::pair<double, size_t>> order;
+      for (size_t i = 0; i < out->size(); ++i) order.push_back({logit((*out)[i]), i});
+      std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+        if (a.first != b.first) return a.first > b.first;
+        return (*out)[a.second].first.distance < (*out)[b.second].first.distance;
+      });
+      const bool exact =
+          std::all_of(open_bounds.begin(), open_bounds.end(), [&](double bound) {
+            return static_cast<int>(order.size()) >= query.top_k &&
+                   bound <= order[query.top_k - 1].first;
+          });
+      if (exact || want >= kMaxIndexK) {
+        std::vector<std::pair<index::Hit, store::FaceAttributes>> sorted;
+        for (const auto& [l, i] : order) sorted.push_back(std::move((*out)[i]));
+        *out = std::move(sorted);
+        return absl::OkStatus();
+      }
     }
   }
 
@@ -400,11 +461,15 @@ class Gallery::Impl {
     std::vector<CaseKind> kinds = query.kinds;
     if (kinds.empty()) kinds = {CaseKind::kMissing, CaseKind::kFound};
     std::vector<std::pair<index::Hit, store::FaceAttributes>> hits;
-    for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
-      HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &hits));
+    if (calibration == nullptr) {
+      for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
+        HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &hits));
+      }
+      std::sort(hits.begin(), hits.end(),
+                [](const auto& a, const auto& b) { return a.first.distance < b.first.distance; });
+    } else {
+      HW_RETURN_IF_ERROR(CalibratedHits(d, query, kinds, &hits));
     }
-    std::sort(hits.begin(), hits.end(),
-              [](const auto& a, const auto& b) { return a.first.distance < b.first.distance; });
     std::vector<Candidate> out;
     std::map<int64_t, store::Case> cases;
     for (const auto& [hit, attrs] : hits) {
@@ -413,7 +478,9 @@ class Gallery::Impl {
       c.face = attrs;
       c.distance = hit.distance;
       c.score = Score(hit.distance);
-      c.confidence = c.score;
+      c.candidate_age = AgeOf(attrs);
+      c.age_gap = GapBetween(query.query_age, c.candidate_age);
+      c.confidence = calibration ? calibration->Confidence(hit.distance, c.age_gap) : c.score;
       if (c.score < query.min_score) continue;
       auto it = cases.find(attrs.case_id);
       if (it == cases.end()) {
@@ -430,14 +497,12 @@ class Gallery::Impl {
         width = f.width_px;
         yaw = f.yaw_deg;
       }
-      c.candidate_age = AgeOf(attrs);
-      c.age_gap = GapBetween(query.query_age, c.candidate_age);
       if (query_face != nullptr) {
         FaceCaveats("query", query_face->quality.usable, query_face->quality.face_width_px,
                     query_face->quality.yaw_degrees, &c.caveats);
       }
       FaceCaveats("candidate", attrs.usable, width, yaw, &c.caveats);
-      AgeCaveats(c.age_gap, &c.caveats);
+      AgeCaveats(c.age_gap, calibration.get(), &c.caveats);
       c.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
       out.push_back(std::move(c));
     }
@@ -470,6 +535,105 @@ class Gallery::Impl {
     }
     return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
   }
+
+  // Cross-matching, after a photo's faces are stored and outside write_mu: each stored face is
+  // searched against the two other collections and the candidates at or above
+  // lead_min_confidence become leads; a SIGHTING face also joins the cluster of the earlier
+  // sightings it matches. Failures are logged, never returned: the upload itself succeeded.
+  void CrossMatch(const store::Case& c, const AgeInfo& age, const std::vector<PhotoFace>& faces) {
+    if (!options.cross_match) return;
+    for (const PhotoFace& f : faces) {
+      if (f.face_id <= 0) continue;
+      absl::Status s = CrossMatchFace(c, age, f);
+      if (!s.ok()) {
+        std::fprintf(stderr, "homeward: cross-matching face %lld failed: %s\n",
+                     static_cast<long long>(f.face_id), std::string(s.message()).c_str());
+      }
+    }
+  }
+
+  absl::Status CrossMatchFace(const store::Case& c, const AgeInfo& age, const PhotoFace& f) {
+    SearchQuery q;
+    for (CaseKind k : kKinds) {
+      if (k != c.kind) q.kinds.push_back(k);
+    }
+    q.top_k = std::clamp(options.lead_top_k, 1, kMaxTopK);
+    q.exclude_case_id = c.id;
+    q.query_age = age;
+    if (!q.query_age.known()) {  // derived from the case's birth date, if any
+      HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
+                          catalog->GetFaceAttributes({f.face_id}));
+      if (attrs.empty()) return absl::OkStatus();  // deleted meanwhile
+      q.query_age = AgeOf(attrs[0]);
+    }
+    HW_ASSIGN_OR_RETURN(std::vector<Candidate> candidates,
+                        SearchDescriptor(f.face.descriptor, q, &f.face));
+    for (const Candidate& cand : candidates) {
+      if (cand.confidence < options.lead_min_confidence) continue;
+      HW_RETURN_IF_ERROR(
+          catalog->UpsertLead(f.face_id, cand.face.face_id, cand.distance, cand.confidence)
+              .status());
+    }
+    if (c.kind != CaseKind::kSighting) return absl::OkStatus();
+    SearchQuery sq;
+    sq.kinds = {CaseKind::kSighting};
+    sq.top_k = kMaxTopK;
+    sq.exclude_case_id = c.id;  // two children in one photo are two children
+    sq.include_closed = true;
+    std::vector<std::pair<index::Hit, store::FaceAttributes>> hits;
+    HW_RETURN_IF_ERROR(SearchKind(CaseKind::kSighting, f.face.descriptor.data(), sq, &hits));
+    std::vector<int64_t> near;
+    for (const auto& [hit, attrs] : hits) {
+      if (hit.distance < options.match_threshold) near.push_back(hit.id);
+    }
+    return catalog->ClusterSightingFace(f.face_id, near).status();
+  }
+
+  // A lead with both sides, the best pair's age gap and caveats, and the sighting cluster.
+  absl::StatusOr<LeadView> ViewOf(store::Lead lead) {
+    LeadView v;
+    v.lead = std::move(lead);
+    struct Quality {
+      bool usable = true;
+      double width = 0, yaw = 0;
+    };
+    auto side = [&](int64_t case_id, int64_t face_id, LeadSide* out, Quality* q) -> absl::Status {
+      HW_ASSIGN_OR_RETURN(out->case_info, catalog->GetCase(case_id));
+      HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
+                          catalog->GetFaceAttributes({face_id}));
+      if (attrs.empty()) return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
+      out->face = attrs[0];
+      out->age = AgeOf(attrs[0]);
+      HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs[0].photo_id));
+      for (const auto& f : faces) {
+        if (f.id != face_id) continue;
+        out->box = {f.box_x, f.box_y, f.box_w, f.box_h};
+        *q = {f.usable, f.width_px, f.yaw_deg};
+      }
+      HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, catalog->ListPhotos(case_id));
+      for (const auto& p : photos) {
+        if (p.id == attrs[0].photo_id) out->age.estimated = p.age_estimated && out->age.known();
+      }
+      return absl::OkStatus();
+    };
+    Quality qa, qb;
+    HW_RETURN_IF_ERROR(side(v.lead.case_a, v.lead.face_a, &v.a, &qa));
+    HW_RETURN_IF_ERROR(side(v.lead.case_b, v.lead.face_b, &v.b, &qb));
+    v.age_gap = GapBetween(v.a.age, v.b.age);
+    FaceCaveats(KindName(v.a.face.kind), qa.usable, qa.width, qa.yaw, &v.caveats);
+    FaceCaveats(KindName(v.b.face.kind), qb.usable, qb.width, qb.yaw, &v.caveats);
+    AgeCaveats(v.age_gap, calibration.get(), &v.caveats);
+    v.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
+    for (const LeadSide* s : {&v.a, &v.b}) {
+      if (s->face.kind != CaseKind::kSighting) continue;
+      HW_ASSIGN_OR_RETURN(std::vector<int64_t> cases,
+                          catalog->SightingClusterCases(s->face.face_id));
+      if (cases.empty()) cases.push_back(s->face.case_id);
+      v.sighting_cluster_case_ids.insert(v.sighting_cluster_case_ids.end(), cases.begin(),
+                                         cases.end());
+    }
+    return v;
+  }
 };
 
 Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -491,6 +655,9 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& opt
   }
   HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
   HW_ASSIGN_OR_RETURN(impl->pipeline, embed::FacePipeline::Create(options.pipeline));
+  if (!options.calibration_path.empty()) {
+    HW_ASSIGN_OR_RETURN(impl->calibration, Calibration::Load(options.calibration_path));
+  }
   HW_RETURN_IF_ERROR(impl->OpenIndexes());
   return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
 }
@@ -506,7 +673,9 @@ absl::StatusOr<AddPhotoOutcome> Gallery::AddPhoto(const PhotoInput& input) {
           ? impl_->pipeline->ProcessBox(input.bytes, *input.face_box)
           : impl_->pipeline->Process(input.bytes);
   if (!analysed.ok()) return analysed.status();
-  return impl_->Store(c, input, *analysed);
+  HW_ASSIGN_OR_RETURN(AddPhotoOutcome out, impl_->Store(c, input, *analysed));
+  if (!out.duplicate) impl_->CrossMatch(c, input.age, out.faces);
+  return out;
 }
 
 absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& input) {
@@ -536,6 +705,7 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   photo.age.estimated = input.estimated_age.known();
   photo.source = "volunteer";
   HW_ASSIGN_OR_RETURN(AddPhotoOutcome stored, impl_->Store(c, photo, analysed));
+  if (!stored.duplicate) impl_->CrossMatch(c, photo.age, stored.faces);
   out.case_id = c.id;
   out.photo_id = stored.photo_id;
   query.query_age = photo.age;
@@ -606,11 +776,13 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
   out.threshold = impl_->options.match_threshold;
   out.possible_match = out.distance < out.threshold;
   out.age_gap = GapBetween(fa.second, fb.second);
+  out.confidence = impl_->calibration ? impl_->calibration->Confidence(out.distance, out.age_gap)
+                                      : out.score;
   FaceCaveats("first", fa.first.quality.usable, fa.first.quality.face_width_px,
               fa.first.quality.yaw_degrees, &out.caveats);
   FaceCaveats("second", fb.first.quality.usable, fb.first.quality.face_width_px,
               fb.first.quality.yaw_degrees, &out.caveats);
-  AgeCaveats(out.age_gap, &out.caveats);
+  AgeCaveats(out.age_gap, impl_->calibration.get(), &out.caveats);
   out.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
   return out;
 }
@@ -655,6 +827,32 @@ absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {
     out.push_back(s);
   }
   return out;
+}
+
+absl::StatusOr<LeadViewPage> Gallery::ListLeads(const store::LeadQuery& query) {
+  HW_ASSIGN_OR_RETURN(store::LeadPage page, impl_->catalog->ListLeads(query));
+  LeadViewPage out;
+  out.next_page_token = page.next_page_token;
+  for (store::Lead& lead : page.leads) {
+    absl::StatusOr<LeadView> v = impl_->ViewOf(std::move(lead));
+    if (absl::IsNotFound(v.status())) continue;  // a case deleted meanwhile
+    HW_RETURN_IF_ERROR(v.status());
+    out.leads.push_back(*std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<LeadView> Gallery::GetLead(int64_t lead_id) {
+  HW_ASSIGN_OR_RETURN(store::Lead lead, impl_->catalog->GetLead(lead_id));
+  return impl_->ViewOf(std::move(lead));
+}
+
+absl::StatusOr<LeadView> Gallery::ReviewLead(int64_t lead_id, store::LeadStatus decision,
+                                             const std::string& note, const std::string& reviewer,
+                                             const std::string& role) {
+  HW_ASSIGN_OR_RETURN(store::Lead lead,
+                      impl_->catalog->ReviewLead(lead_id, decision, note, reviewer, role));
+  return impl_->ViewOf(std::move(lead));
 }
 
 absl::Status Gallery::SaveSnapshots() { return impl_->SaveSnapshots(); }

@@ -39,6 +39,17 @@ struct GalleryOptions {
   // Ignore the snapshots and rebuild every index from the catalog (e.g. after changing the
   // index factory, or to train an approximate index on the faces gathered since).
   bool rebuild_indexes = false;
+  // Age-aware calibration file (gallery/calibration.h), e.g. models/age_calibration_v1.json.
+  // "" (default): none, confidence = score and ranking by distance. When set, Open fails if it
+  // is missing (NOT_FOUND) or unusable (INVALID_ARGUMENT), and searches rank by confidence.
+  std::string calibration_path;
+  // Cross-matching: every new face is searched against the two other collections; the
+  // candidates (up to lead_top_k per face) whose confidence is >= lead_min_confidence become
+  // leads for investigators (store::Catalog::UpsertLead). A new SIGHTING face within
+  // match_threshold of earlier SIGHTING faces joins their cluster.
+  bool cross_match = true;
+  double lead_min_confidence = 0.5;
+  int lead_top_k = 10;
 };
 
 // Age of the child in a photo, in years. Unknown when min < 0.
@@ -105,7 +116,7 @@ struct Candidate {
   embed::Box box;
   double distance = 0;
   double score = 0;       // 1 - distance/1.2, clipped to [0,1]
-  double confidence = 0;  // calibrated when available, else = score
+  double confidence = 0;  // calibrated for the age gap when available (the ranking key), else = score
   AgeInfo candidate_age;
   AgeGap age_gap;
   std::vector<Caveat> caveats;
@@ -140,6 +151,7 @@ struct SightingOutcome {
 
 struct CompareOutcome {
   double distance = 0, score = 0, threshold = 0;
+  double confidence = 0;  // calibrated for the age gap when a calibration is loaded, else = score
   bool possible_match = false;
   AgeGap age_gap;
   std::vector<Caveat> caveats;
@@ -159,6 +171,28 @@ struct KindStats {
 
 struct DeleteCounts {
   int photos = 0, faces = 0;
+};
+
+// One side of a lead, for review: the case, the face and its photo, the child's age there.
+struct LeadSide {
+  store::Case case_info;
+  store::FaceAttributes face;  // face_id, photo_id, case_id, kind, age, date, place
+  embed::Box box;
+  AgeInfo age;
+};
+
+// A lead with what an investigator needs to review it.
+struct LeadView {
+  store::Lead lead;  // ids, best pair, status, evidence (score history) and reviews
+  LeadSide a, b;     // case_a's and case_b's side of the best face pair
+  AgeGap age_gap;
+  std::vector<Caveat> caveats;                // of the best pair, DNA reminder last
+  std::vector<int64_t> sighting_cluster_case_ids;  // every SIGHTING case seen as this child
+};
+
+struct LeadViewPage {
+  std::vector<LeadView> leads;  // confidence descending
+  std::string next_page_token;
 };
 
 // The reminder that goes with every result.
@@ -196,6 +230,14 @@ class Gallery {
 
   // The aligned face as a PNG of size x size pixels (32..512).
   absl::StatusOr<std::string> FaceCropPng(int64_t face_id, int size);
+
+  // Leads found by cross-matching (see GalleryOptions::cross_match), enriched for review.
+  // Errors as store::Catalog::ListLeads / GetLead / ReviewLead.
+  absl::StatusOr<LeadViewPage> ListLeads(const store::LeadQuery& query);
+  absl::StatusOr<LeadView> GetLead(int64_t lead_id);
+  absl::StatusOr<LeadView> ReviewLead(int64_t lead_id, store::LeadStatus decision,
+                                      const std::string& note, const std::string& reviewer,
+                                      const std::string& role);
 
   absl::StatusOr<std::vector<KindStats>> Stats();
   absl::Status SaveSnapshots();

@@ -31,6 +31,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev
   python3-grpcio python3-protobuf
   nodejs npm
+  chromium chromium-driver
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -105,6 +106,16 @@ export HOMEWARD_SHARED_DATA="${HOMEWARD_SHARED_DATA:-$ROOT/../shared/data}"
 # OpenMP threads spin by default and starve OpenBLAS on small machines.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
+# tests/browser's pinned npm packages (playwright-core): `npm ci` unless node_modules already
+# matches package-lock.json.
+browser_test_deps() {
+  local dir="$ROOT/tests/browser"
+  # npm writes node_modules/.package-lock.json at install time.
+  if [[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]]; then return; fi
+  log "npm ci in tests/browser"
+  (cd "$dir" && npm ci --no-audit --no-fund --silent)
+}
+
 cmd="${1:-}"
 case "$cmd" in
   deps) deps ;;
@@ -113,6 +124,7 @@ case "$cmd" in
   test)
     deps; cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null
     models; build
+    browser_test_deps
     cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-1}" --timeout 1500
     ;;
   run)

@@ -23,6 +23,10 @@ std::string DefaultRecognitionModel() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceapi_1.7.15_resnet.dat";
 }
 
+std::string DefaultCalibration() {
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/age_calibration_v1.json";
+}
+
 std::string ListenHost(const std::string& listen) {
   size_t colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
@@ -65,11 +69,29 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_request_bytes < 1024 || c.max_request_bytes > (1LL << 30)) {
     return absl::InvalidArgumentError("--max-request-bytes must be 1024 .. 1073741824");
   }
+  if (!(c.lead_min_confidence >= 0 && c.lead_min_confidence <= 1)) {
+    return absl::InvalidArgumentError("--lead-min-confidence must be 0 .. 1");
+  }
   if (c.max_queue < 1 || c.max_queue > 100000) {
     return absl::InvalidArgumentError("--max-queue must be 1 .. 100000");
   }
   if (c.shutdown_grace_ms < 0) {
     return absl::InvalidArgumentError("--shutdown-grace-ms must be >= 0");
+  }
+  if (!c.http_listen.empty()) {
+    size_t http_colon = c.http_listen.rfind(':');
+    int http_port = -1;
+    if (http_colon == std::string::npos || http_colon == 0 ||
+        !absl::SimpleAtoi(c.http_listen.substr(http_colon + 1), &http_port) || http_port < 0 ||
+        http_port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http-listen \"", c.http_listen, "\" is not HOST:PORT (e.g. 127.0.0.1:8080)"));
+    }
+    if (c.insecure_dev && !IsLoopbackHost(ListenHost(c.http_listen))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--insecure-dev is refused with --http-listen \"", c.http_listen,
+          "\": listen on a loopback address or drop --insecure-dev"));
+    }
   }
   return absl::OkStatus();
 }
@@ -112,13 +134,23 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
       {"api-keys", str(&c.api_keys_file)},
       {"recognition-model", str(&c.recognition_model)},
       {"landmark-model", str(&c.landmark_model)},
+      {"calibration", str(&c.calibration)},
       {"workers", integer(&c.workers)},
       {"index-factory", str(&c.index_factory)},
+      {"lead-min-confidence",
+       [&c](const nlohmann::json& v) {
+         if (!v.is_number()) return false;
+         c.lead_min_confidence = v.get<double>();
+         return true;
+       }},
       {"max-request-bytes", integer(&c.max_request_bytes)},
       {"max-queue", integer(&c.max_queue)},
       {"tls-cert", str(&c.tls_cert)},
       {"tls-key", str(&c.tls_key)},
       {"shutdown-grace-ms", integer(&c.shutdown_grace_ms)},
+      {"http-listen", str(&c.http_listen)},
+      {"cors-origin", str(&c.cors_origin)},
+      {"web-dir", str(&c.web_dir)},
   };
   for (const auto& [key, value] : j.items()) {
     auto it = setters.find(key);
@@ -156,9 +188,15 @@ CommandLine ParseCommandLine(int argc, char** argv) {
                      DefaultRecognitionModel() + ")");
   app.add_option("--landmark-model", c.landmark_model, "dlib 68-point shape predictor")
       ->capture_default_str();
+  app.add_option("--calibration", c.calibration,
+                 "age-aware confidence calibration, JSON (default " + DefaultCalibration() +
+                     "; \"none\": rank by distance)");
   app.add_option("--workers", c.workers, "face pipeline workers (0: one per core)")
       ->capture_default_str();
   app.add_option("--index-factory", c.index_factory, "Faiss index factory string")
+      ->capture_default_str();
+  app.add_option("--lead-min-confidence", c.lead_min_confidence,
+                 "cross-match candidates at or above this confidence become leads (0..1)")
       ->capture_default_str();
   app.add_option("--max-request-bytes", c.max_request_bytes,
                  "largest request message; larger ones get RESOURCE_EXHAUSTED")
@@ -171,6 +209,11 @@ CommandLine ParseCommandLine(int argc, char** argv) {
   app.add_option("--shutdown-grace-ms", c.shutdown_grace_ms,
                  "time in-flight calls get at shutdown before they are cancelled")
       ->capture_default_str();
+  app.add_option("--http-listen", c.http_listen,
+                 "HOST:PORT of the JSON/HTTP gateway and web pages (default: none)");
+  app.add_option("--cors-origin", c.cors_origin,
+                 "origin allowed to call the HTTP gateway cross-origin (default: none)");
+  app.add_option("--web-dir", c.web_dir, "static pages served at / (default: <source>/web)");
   auto* add_key_opt = app.add_option("--add-key", add_key.role,
                                      "create an API key of this role, print it once and append "
                                      "its hash to --api-keys, then exit");

@@ -22,12 +22,17 @@ struct ServerConfig {
   std::string api_keys_file;      // required unless insecure_dev
   std::string recognition_model;  // default: $HOMEWARD_RECOGNITION_MODEL or models/...
   std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+  std::string calibration;  // age calibration JSON; "" = DefaultCalibration(); "none" = off
   int workers = 0;  // pipeline workers; 0 = one per hardware thread
   std::string index_factory = "IDMap2,Flat";
+  double lead_min_confidence = 0.5;  // cross-match candidates at or above become leads (0..1)
   int64_t max_request_bytes = 20 << 20;  // larger messages: RESOURCE_EXHAUSTED
   int max_queue = 32;             // heavy calls in flight (running + queued); more: UNAVAILABLE
   std::string tls_cert, tls_key;  // PEM files; both or neither
   int shutdown_grace_ms = 10000;  // in-flight calls get this long at shutdown, then cancelled
+  std::string http_listen;  // HOST:PORT of the JSON/HTTP gateway (docs/WEB.md); "" = none
+  std::string cors_origin;  // "" = no CORS; "*" or one origin such as https://app.example
+  std::string web_dir;      // static pages served at / by the gateway; "" = <source>/web
 };
 
 // `homeward-server --add-key ROLE --key-id NAME --api-keys FILE`.
@@ -55,6 +60,9 @@ bool IsLoopbackHost(const std::string& host);
 
 // The recognition model path to use when none was configured.
 std::string DefaultRecognitionModel();
+
+// The age calibration file to use when none was configured (models/age_calibration_v1.json).
+std::string DefaultCalibration();
 
 }  // namespace homeward::server
 

@@ -57,6 +57,13 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
   std::fputs(ready.c_str(), stdout);
   std::fflush(stdout);
+  if (std::string http = (*server)->http_address(); !http.empty()) {
+    std::string http_ready = "http listening on " + http + "\n";
+    std::fputs(http_ready.c_str(), stderr);
+    std::fflush(stderr);
+    std::fputs(http_ready.c_str(), stdout);
+    std::fflush(stdout);
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -15,6 +15,7 @@
 #include "base/status_macros.h"
 #include "gallery/gallery.h"
 #include "server/auth.h"
+#include "server/http_gateway.h"
 #include "server/service.h"
 
 namespace homeward::server {
@@ -61,9 +62,13 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.pipeline.recognition_model_path =
       config.recognition_model.empty() ? DefaultRecognitionModel() : config.recognition_model;
   go.pipeline.landmark_model_path = config.landmark_model;
+  if (config.calibration != "none") {
+    go.calibration_path = config.calibration.empty() ? DefaultCalibration() : config.calibration;
+  }
   go.pipeline.workers = config.workers;
   go.pipeline.limits.max_bytes = config.max_request_bytes;
   go.index.factory = config.index_factory;
+  go.lead_min_confidence = config.lead_min_confidence;
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
   ServiceOptions so;
@@ -90,6 +95,19 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   }
   std::string host = config.listen.substr(0, config.listen.rfind(':'));
   s->address_ = absl::StrCat(host, ":", s->port_);
+  if (!config.http_listen.empty()) {
+    HttpGatewayOptions ho;
+    ho.listen = config.http_listen;
+    ho.cors_origin = config.cors_origin;
+    ho.web_dir = config.web_dir;
+    ho.max_request_bytes = config.max_request_bytes;
+    grpc::ChannelArguments args;  // replies (GetPhoto) may be as large as requests
+    args.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
+    args.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
+    auto http = HttpGateway::Start(s->server_->InProcessChannel(args), ho);
+    if (!http.ok()) return http.status();  // ~HomewardServer shuts the gRPC server down
+    s->http_ = std::move(*http);
+  }
   return s;
 }
 
@@ -97,6 +115,12 @@ void HomewardServer::Shutdown() {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  if (http_) {
+    // Stops accepting and finishes the HTTP requests being served (their gRPC calls still
+    // run); the stub and its in-process channel go before the grpc::Server.
+    http_->Shutdown();
+    http_.reset();
+  }
   if (server_) {
     spdlog::info("shutting down: {} ms for in-flight calls", config_.shutdown_grace_ms);
     service_->BeginShutdown();
@@ -117,5 +141,7 @@ void HomewardServer::Shutdown() {
 }
 
 HomewardServer::~HomewardServer() { Shutdown(); }
+
+std::string HomewardServer::http_address() const { return http_ ? http_->address() : ""; }
 
 }  // namespace homeward::server

@@ -28,6 +28,7 @@ class Gallery;
 namespace homeward::server {
 
 class HomewardService;
+class HttpGateway;
 class KeyStore;
 
 class HomewardServer {
@@ -43,6 +44,8 @@ class HomewardServer {
   int port() const { return port_; }
   // HOST:PORT with the bound port, e.g. "127.0.0.1:43121".
   const std::string& address() const { return address_; }
+  // The JSON/HTTP gateway's HOST:PORT when config.http_listen is set (docs/WEB.md), else "".
+  std::string http_address() const;
   // The gallery being served (e.g. for tests reading the audit trail); null after Shutdown.
   gallery::Gallery* gallery() { return gallery_.get(); }
 
@@ -54,6 +57,7 @@ class HomewardServer {
   std::unique_ptr<gallery::Gallery> gallery_;
   std::unique_ptr<HomewardService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpGateway> http_;  // forwards to server_ over its in-process channel
   int port_ = 0;
   std::string address_;
   absl::Mutex shutdown_mu_;

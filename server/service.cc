@@ -548,4 +548,54 @@ grpc::ServerUnaryReactor* HomewardService::GetStats(grpc::CallbackServerContext*
   });
 }
 
+// Leads name children and link cases across families: investigators and admins only.
+grpc::ServerUnaryReactor* HomewardService::ListLeads(grpc::CallbackServerContext* ctx,
+                                                     const pb::ListLeadsRequest* req,
+                                                     pb::ListLeadsResponse* resp) {
+  return Run(ctx, "ListLeads", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"ListLeads", "lead", ""};
+    if (!caller.privileged()) return Denied("only investigators and admins may see leads");
+    HW_ASSIGN_OR_RETURN(store::LeadQuery q, internal::ToLeadQuery(*req));
+    HW_ASSIGN_OR_RETURN(gallery::LeadViewPage page, gallery_->ListLeads(q));
+    for (const gallery::LeadView& v : page.leads) internal::ToProtoLead(v, resp->add_leads());
+    resp->set_next_page_token(page.next_page_token);
+    audit.detail = absl::StrCat("leads=", page.leads.size());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::GetLead(grpc::CallbackServerContext* ctx,
+                                                   const pb::GetLeadRequest* req, pb::Lead* resp) {
+  return Run(ctx, "GetLead", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"GetLead", "lead", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
+    audit.target_id = id;
+    if (!caller.privileged()) return Denied("only investigators and admins may see leads");
+    HW_ASSIGN_OR_RETURN(gallery::LeadView v, gallery_->GetLead(id));
+    internal::ToProtoLead(v, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* HomewardService::ReviewLead(grpc::CallbackServerContext* ctx,
+                                                      const pb::ReviewLeadRequest* req,
+                                                      pb::Lead* resp) {
+  return Run(ctx, "ReviewLead", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"ReviewLeadCall", "lead", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
+    audit.target_id = id;
+    if (!caller.privileged()) return Denied("only investigators and admins may review leads");
+    HW_ASSIGN_OR_RETURN(store::LeadStatus decision, internal::ToLeadDecision(req->decision()));
+    HW_RETURN_IF_ERROR(CheckText("note", req->note()));
+    // The catalog appends the "ReviewLead" audit entry (reviewer, decision) in the same
+    // transaction as the review; this call's own entry records the attempt and its outcome.
+    HW_ASSIGN_OR_RETURN(gallery::LeadView v,
+                        gallery_->ReviewLead(id, decision, req->note(), caller.key_id,
+                                             std::string(RoleName(caller.role))));
+    internal::ToProtoLead(v, resp);
+    audit.detail = absl::StrCat("decision=", pb::LeadStatus_Name(req->decision()));
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace homeward::server

@@ -76,6 +76,13 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
                                      const v1::GetStatsRequest* req,
                                      v1::GetStatsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListLeads(grpc::CallbackServerContext* ctx,
+                                      const v1::ListLeadsRequest* req,
+                                      v1::ListLeadsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetLead(grpc::CallbackServerContext* ctx,
+                                    const v1::GetLeadRequest* req, v1::Lead* resp) override;
+  grpc::ServerUnaryReactor* ReviewLead(grpc::CallbackServerContext* ctx,
+                                       const v1::ReviewLeadRequest* req, v1::Lead* resp) override;
 
  private:
   // What a call leaves in the audit trail (action empty: not audited).

@@ -1,6 +1,7 @@
 // Catalog: Homeward's source of truth. It owns the cases (MISSING, FOUND, SIGHTING), their
 // photos, the faces found in them (with their 128-float descriptors), an append-only audit
-// trail, and a change log from which the face index is rebuilt or caught up.
+// trail, a change log from which the face index is rebuilt or caught up, and the leads
+// (proposed cross-collection matches, their evidence and reviews) with the sighting clusters.
 //
 // Storage: one SQLite database (<data_dir>/catalog.db, WAL, synchronous=FULL) and the photo
 // files under <data_dir>/photos/, named by the SHA-256 of their bytes; no caller-supplied
@@ -130,6 +131,59 @@ struct KindCounts {
   int64_t cases = 0, photos = 0, faces = 0;
 };
 
+// Leads: a proposed match between two cases of different kinds, found automatically and
+// reviewed by an investigator. One lead per case pair (case_a < case_b); every face pair seen
+// for it is kept as evidence, the best (highest confidence) one on the lead itself.
+enum class LeadStatus { kOpen = 1, kConfirmedForDna = 2, kRejected = 3, kNeedsBetterPhoto = 4 };
+
+struct LeadEvidence {
+  int64_t face_a = 0, face_b = 0;  // face of case_a, face of case_b
+  double distance = 0, confidence = 0;
+  int64_t time_ms = 0;  // set by the catalog
+};
+
+struct LeadReview {
+  LeadStatus decision = LeadStatus::kRejected;
+  std::string note, reviewer;
+  int64_t time_ms = 0;  // set by the catalog
+};
+
+struct Lead {
+  int64_t id = 0;
+  int64_t case_a = 0, case_b = 0;  // case_a < case_b
+  int64_t face_a = 0, face_b = 0;  // the best face pair
+  double distance = 0, confidence = 0;
+  LeadStatus status = LeadStatus::kOpen;
+  int64_t created_ms = 0, updated_ms = 0;
+  std::vector<LeadEvidence> evidence;  // oldest first; GetLead and ReviewLead only
+  std::vector<LeadReview> reviews;     // oldest first; GetLead and ReviewLead only
+};
+
+struct LeadQuery {
+  std::optional<LeadStatus> status;  // unset = any
+  double min_confidence = 0;         // 0..1
+  std::string place_contains;        // either case's place, case-insensitive (ASCII)
+  std::string event_from, event_to;  // either case's event date within, inclusive; "" = open
+  int page_size = 50;                // 1..1000
+  std::string page_token;            // "" for the first page
+};
+struct LeadPage {
+  std::vector<Lead> leads;  // confidence descending, then id ascending
+  std::string next_page_token;
+};
+
+enum class LeadUpsert {
+  kCreated,        // a new lead
+  kEvidenceAdded,  // a new face pair on an existing lead (best pair updated if better)
+  kReopened,       // a new face pair on a rejected / needs-better-photo lead: open again
+  kUnchanged,      // this face pair was already evidence of the lead
+  kSuppressed,     // the same photo content was rejected before: nothing proposed
+};
+struct LeadUpsertResult {
+  int64_t lead_id = 0;  // 0 when suppressed
+  LeadUpsert outcome = LeadUpsert::kUnchanged;
+};
+
 struct CatalogOptions {
   int busy_timeout_ms = 5000;
   int max_read_connections = 4;    // idle read connections kept open
@@ -154,7 +208,8 @@ class Catalog {
   absl::Status UpdateCase(const Case& c);
   absl::StatusOr<CasePage> ListCases(const CaseQuery& query);
   absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind();
-  // Deletes the case, its photos, faces and their files, logging a kRemove change per face.
+  // Deletes the case, its photos, faces and their files, logging a kRemove change per face;
+  // its leads (with their evidence and reviews) and cluster memberships go too.
   // Rows go in one transaction that also journals the files; the files are unlinked after it
   // commits (a crash in between is finished by the next Open). If an unlink fails, returns
   // that error with the rows already gone; the next deletion or Open retries the unlink.
@@ -166,13 +221,27 @@ class Catalog {
   // duplicate=true. The same bytes in two cases share one file and get one photo row each.
   absl::StatusOr<AddPhotoResult> AddPhoto(const Photo& meta, const std::string& bytes,
                                           const std::vector<Face>& faces);
+  // Bulk AddPhoto (imports, benchmarks): every photo's file is made durable first, then all
+  // rows go in ONE transaction, so either every photo is stored or none is. Results are in
+  // the given order; a photo whose case already holds its bytes (stored before, or earlier
+  // in this batch) gets duplicate=true. INVALID_ARGUMENT names the first malformed entry
+  // ("photos[i]: ..."); NOT_FOUND for an unknown case. The write lock is held for the whole
+  // batch: keep batches to a few thousand photos.
+  struct PhotoToAdd {
+    Photo meta;
+    std::string bytes;
+    std::vector<Face> faces;
+  };
+  absl::StatusOr<std::vector<AddPhotoResult>> AddPhotoBatch(const std::vector<PhotoToAdd>& photos);
   struct PhotoWithBytes {
     Photo photo;
     std::string bytes;
   };
   absl::StatusOr<PhotoWithBytes> GetPhoto(int64_t id);
   absl::StatusOr<std::vector<Photo>> ListPhotos(int64_t case_id);
-  absl::Status DeletePhoto(int64_t id);  // like DeleteCase, for one photo
+  // Like DeleteCase, for one photo: evidence naming its faces goes; a lead keeps its best
+  // remaining pair, or goes when none remains.
+  absl::Status DeletePhoto(int64_t id);
   absl::StatusOr<std::vector<Face>> ListFaces(int64_t photo_id);
 
   // Index support. ForEachFace visits every face (ascending id) from one consistent snapshot
@@ -184,6 +253,30 @@ class Catalog {
   // Up to `limit` (1..100000) changes with seq > after_seq, ascending.
   absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit);
   absl::StatusOr<int64_t> LastChangeSeq();  // 0 when there has been no change
+
+  // Leads. UpsertLead records that faces x and y (of two different cases) match at
+  // `distance`/`confidence` (finite, confidence in 0..1), keyed by their case pair. A face
+  // pair whose photo content (photo SHA-256 and face box, both sides) is evidence of a
+  // rejected lead is suppressed, so re-uploading a rejected photo proposes nothing; any other
+  // new pair reopens a rejected or needs-better-photo lead. NOT_FOUND for an unknown face,
+  // INVALID_ARGUMENT when both faces belong to one case.
+  absl::StatusOr<LeadUpsertResult> UpsertLead(int64_t face_x, int64_t face_y, double distance,
+                                              double confidence);
+  absl::StatusOr<LeadPage> ListLeads(const LeadQuery& query);
+  absl::StatusOr<Lead> GetLead(int64_t id);  // with evidence and reviews
+  // Sets the lead's status to `decision` (not kOpen: INVALID_ARGUMENT) and appends the review
+  // and an audit entry (actor = reviewer, action "ReviewLead") in one transaction. Returns
+  // the updated lead. INVALID_ARGUMENT if reviewer is empty.
+  absl::StatusOr<Lead> ReviewLead(int64_t id, LeadStatus decision, const std::string& note,
+                                  const std::string& reviewer, const std::string& role = "");
+
+  // Sighting clusters: a SIGHTING face joins the cluster of its near neighbours (merging
+  // their clusters; unclustered neighbours join too), or starts its own. Returns the cluster
+  // id. NOT_FOUND if face_id is unknown.
+  absl::StatusOr<int64_t> ClusterSightingFace(int64_t face_id,
+                                              const std::vector<int64_t>& neighbour_face_ids);
+  // The case ids of the faces in face_id's cluster, ascending; {} when it has none.
+  absl::StatusOr<std::vector<int64_t>> SightingClusterCases(int64_t face_id);
 
   // Audit trail: append-only; no method (and no SQL: triggers refuse) updates or deletes it.
   // INVALID_ARGUMENT if actor or action is empty.

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/internal/files.h"
+#include "store/internal/schema.h"
 #include "store/internal/sqlite.h"
 
 namespace homeward::store {
@@ -643,7 +644,7 @@ TEST_F(CatalogTest, MigratesAVersion1File) {
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->face_ids, std::vector<int64_t>{12});
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), 2);
+  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), internal::kSchemaVersion);
   // Reopening an up-to-date file is a no-op.
   OpenCatalog();
   EXPECT_THAT(*catalog_->ChangesAfter(0, 10), SizeIs(2));

@@ -308,4 +308,102 @@ void ToProtoQueryResult(const gallery::QueryResult& r, pb::QueryResult* out) {
   for (const auto& c : r.candidates) ToProtoCandidate(c, out->add_candidates());
 }
 
+absl::StatusOr<store::LeadQuery> ToLeadQuery(const pb::ListLeadsRequest& req) {
+  store::LeadQuery q;
+  if (req.status() < pb::LEAD_STATUS_UNSPECIFIED || req.status() > pb::LEAD_NEEDS_BETTER_PHOTO) {
+    return absl::InvalidArgumentError(
+        "status must be unset, LEAD_OPEN, LEAD_CONFIRMED_FOR_DNA, LEAD_REJECTED or "
+        "LEAD_NEEDS_BETTER_PHOTO");
+  }
+  if (req.status() != pb::LEAD_STATUS_UNSPECIFIED) {
+    q.status = static_cast<store::LeadStatus>(req.status());
+  }
+  if (!(req.min_confidence() >= 0 && req.min_confidence() <= 1)) {
+    return absl::InvalidArgumentError("min_confidence must be in 0..1");
+  }
+  q.min_confidence = req.min_confidence();
+  HW_RETURN_IF_ERROR(CheckLength("place_contains", req.place_contains(), kMaxPlaceChars));
+  HW_RETURN_IF_ERROR(CheckDate("event_from", req.event_from()));
+  HW_RETURN_IF_ERROR(CheckDate("event_to", req.event_to()));
+  q.place_contains = req.place_contains();
+  q.event_from = req.event_from();
+  q.event_to = req.event_to();
+  if (req.page_size() < 0 || req.page_size() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size is ", req.page_size(), ": use 1..1000 (or 0 for 50)"));
+  }
+  q.page_size = req.page_size() == 0 ? 50 : req.page_size();
+  HW_RETURN_IF_ERROR(CheckLength("page_token", req.page_token(), 100));
+  q.page_token = req.page_token();
+  return q;
+}
+
+absl::StatusOr<store::LeadStatus> ToLeadDecision(pb::LeadStatus decision) {
+  switch (decision) {
+    case pb::LEAD_CONFIRMED_FOR_DNA:
+      return store::LeadStatus::kConfirmedForDna;
+    case pb::LEAD_REJECTED:
+      return store::LeadStatus::kRejected;
+    case pb::LEAD_NEEDS_BETTER_PHOTO:
+      return store::LeadStatus::kNeedsBetterPhoto;
+    default:
+      return absl::InvalidArgumentError(
+          "decision must be LEAD_CONFIRMED_FOR_DNA, LEAD_REJECTED or LEAD_NEEDS_BETTER_PHOTO");
+  }
+}
+
+namespace {
+
+void ToProtoLeadFace(const gallery::LeadSide& side, pb::LeadFace* out) {
+  pb::CaseSummary* s = out->mutable_case_();
+  s->set_id(absl::StrCat(side.case_info.id));
+  s->set_kind(static_cast<pb::CaseKind>(side.case_info.kind));
+  s->set_display_name(side.case_info.display_name);
+  s->set_sex(static_cast<pb::Sex>(side.case_info.sex));
+  s->set_event_date(side.case_info.event_date);
+  s->set_place(side.case_info.place);
+  s->set_status(static_cast<pb::CaseStatus>(side.case_info.status));
+  out->set_face_id(absl::StrCat(side.face.face_id));
+  out->set_photo_id(absl::StrCat(side.face.photo_id));
+  ToProtoBox(side.box, out->mutable_box());
+  ToProtoAge(side.age, out->mutable_age());
+  out->set_taken_on(side.face.date_taken);
+}
+
+}  // namespace
+
+void ToProtoLead(const gallery::LeadView& v, pb::Lead* out) {
+  const store::Lead& l = v.lead;
+  out->set_id(absl::StrCat(l.id));
+  out->set_case_a_id(absl::StrCat(l.case_a));
+  out->set_case_b_id(absl::StrCat(l.case_b));
+  ToProtoLeadFace(v.a, out->mutable_a());
+  ToProtoLeadFace(v.b, out->mutable_b());
+  out->set_distance(static_cast<float>(l.distance));
+  out->set_confidence(static_cast<float>(l.confidence));
+  ToProtoAgeGap(v.age_gap, out->mutable_age_gap());
+  for (const auto& c : v.caveats) ToProtoCaveat(c, out->add_caveats());
+  out->set_status(static_cast<pb::LeadStatus>(l.status));
+  for (const store::LeadEvidence& e : l.evidence) {
+    pb::LeadEvidence* pe = out->add_evidence();
+    pe->set_face_a_id(absl::StrCat(e.face_a));
+    pe->set_face_b_id(absl::StrCat(e.face_b));
+    pe->set_distance(static_cast<float>(e.distance));
+    pe->set_confidence(static_cast<float>(e.confidence));
+    pe->set_added_at(Rfc3339FromMs(e.time_ms));
+  }
+  for (const store::LeadReview& r : l.reviews) {
+    pb::LeadReview* pr = out->add_reviews();
+    pr->set_decision(static_cast<pb::LeadStatus>(r.decision));
+    pr->set_note(r.note);
+    pr->set_reviewer(r.reviewer);
+    pr->set_reviewed_at(Rfc3339FromMs(r.time_ms));
+  }
+  for (int64_t id : v.sighting_cluster_case_ids) {
+    out->add_sighting_cluster_case_ids(absl::StrCat(id));
+  }
+  out->set_created_at(Rfc3339FromMs(l.created_ms));
+  out->set_updated_at(Rfc3339FromMs(l.updated_ms));
+}
+
 }  // namespace homeward::server::internal

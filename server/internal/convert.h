@@ -44,6 +44,12 @@ void ToProtoDetectedFace(const gallery::PhotoFace& face, pb::DetectedFace* out);
 void ToProtoCandidate(const gallery::Candidate& c, pb::Candidate* out);
 void ToProtoQueryResult(const gallery::QueryResult& r, pb::QueryResult* out);
 
+// Leads. ToLeadQuery validates (page_size 0 -> 50); ToLeadDecision accepts the three review
+// decisions only.
+absl::StatusOr<store::LeadQuery> ToLeadQuery(const pb::ListLeadsRequest& req);
+absl::StatusOr<store::LeadStatus> ToLeadDecision(pb::LeadStatus decision);
+void ToProtoLead(const gallery::LeadView& lead, pb::Lead* out);
+
 std::string Rfc3339FromMs(int64_t ms);
 
 }  // namespace homeward::server::internal

@@ -81,6 +81,50 @@ CREATE INDEX photos_by_hash ON photos(sha256, case_id);
 CREATE INDEX faces_by_photo ON faces(photo_id);
 CREATE INDEX cases_by_kind ON cases(kind, status);
 )sql",
+    // 2 -> 3
+    R"sql(
+CREATE TABLE leads (
+  id INTEGER PRIMARY KEY,
+  case_a INTEGER NOT NULL REFERENCES cases(id),
+  case_b INTEGER NOT NULL REFERENCES cases(id),
+  face_a INTEGER NOT NULL REFERENCES faces(id),
+  face_b INTEGER NOT NULL REFERENCES faces(id),
+  distance REAL NOT NULL,
+  confidence REAL NOT NULL,
+  status INTEGER NOT NULL DEFAULT 1 CHECK (status IN (1, 2, 3, 4)),
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  CHECK (case_a < case_b),
+  UNIQUE (case_a, case_b));
+CREATE INDEX leads_by_confidence ON leads(confidence DESC, id);
+CREATE INDEX leads_by_case_b ON leads(case_b);
+CREATE TABLE lead_evidence (
+  id INTEGER PRIMARY KEY,
+  lead_id INTEGER NOT NULL REFERENCES leads(id),
+  face_a INTEGER NOT NULL REFERENCES faces(id),
+  face_b INTEGER NOT NULL REFERENCES faces(id),
+  key_a TEXT NOT NULL,
+  key_b TEXT NOT NULL,
+  distance REAL NOT NULL,
+  confidence REAL NOT NULL,
+  time_ms INTEGER NOT NULL,
+  UNIQUE (lead_id, face_a, face_b));
+CREATE INDEX lead_evidence_by_keys ON lead_evidence(key_a, key_b);
+CREATE INDEX lead_evidence_by_face_a ON lead_evidence(face_a);
+CREATE INDEX lead_evidence_by_face_b ON lead_evidence(face_b);
+CREATE TABLE lead_reviews (
+  id INTEGER PRIMARY KEY,
+  lead_id INTEGER NOT NULL REFERENCES leads(id),
+  decision INTEGER NOT NULL CHECK (decision IN (2, 3, 4)),
+  note TEXT,
+  reviewer TEXT NOT NULL,
+  time_ms INTEGER NOT NULL);
+CREATE INDEX lead_reviews_by_lead ON lead_reviews(lead_id);
+CREATE TABLE sighting_clusters (
+  face_id INTEGER PRIMARY KEY REFERENCES faces(id),
+  cluster_id INTEGER NOT NULL);
+CREATE INDEX sighting_clusters_by_cluster ON sighting_clusters(cluster_id);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

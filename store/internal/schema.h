@@ -1,6 +1,8 @@
 // The catalog's schema and its migrations. Version 1: cases, photos, faces. Version 2: adds
 // cases.owner_key_id, the append-only audit table, the change log (seeded with one 'add' per
-// existing face), the pending_unlink journal and the lookup indexes.
+// existing face), the pending_unlink journal and the lookup indexes. Version 3: leads (one per
+// case pair, with the best face pair), lead_evidence (every face pair seen, with the photo
+// content keys that make a rejection stick), lead_reviews and sighting_clusters.
 #ifndef HOMEWARD_STORE_INTERNAL_SCHEMA_H_
 #define HOMEWARD_STORE_INTERNAL_SCHEMA_H_
 
@@ -10,7 +12,7 @@
 
 namespace homeward::store::internal {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings the database to kSchemaVersion in one IMMEDIATE transaction (a fresh file runs every
 // migration). FAILED_PRECONDITION if the file is newer than this code.

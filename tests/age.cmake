@@ -1,0 +1,4 @@
+# Age-aware calibration (gallery/calibration.h) and the gallery's calibrated ranking.
+homeward_test(calibration_test
+  SOURCES calibration_test.cc embed_test_util.cc
+  LIBS homeward_gallery ${OpenCV_LIBS})

@@ -1,0 +1,2 @@
+# Bulk paths used by the benchmarks (bench/): Catalog::AddPhotoBatch.
+homeward_test(catalog_batch_test SOURCES catalog_batch_test.cc LIBS homeward_store)

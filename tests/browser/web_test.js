@@ -1,0 +1,215 @@
+// Browser test of the Homeward pages in headless Chromium (playwright-core, Debian's
+// /usr/bin/chromium). Starts a real homeward-server with --http-listen on a free port and a
+// fresh keys file, then: a volunteer signs in (keyboard only) on a phone-sized screen,
+// uploads a street photo and sees its face with the quality verdict and a candidate; an
+// investigator searches by photo, sees ranked candidates and opens the side-by-side review.
+// Screenshots go to $HOMEWARD_TEST_OUTPUT. Exit code 0 = pass.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const SOURCE = path.resolve(__dirname, '..', '..');
+const SERVER = process.env.HOMEWARD_SERVER_BINARY ||
+  path.join(SOURCE, 'build-web', 'server', 'homeward-server');
+const CHROMIUM = process.env.HOMEWARD_CHROMIUM || '/usr/bin/chromium';
+const DEMO = process.env.HOMEWARD_DEMO_DIR ||
+  path.join(SOURCE, 'models', 'cache', 'face-api-1.7.15', 'demo');
+const OUT = process.env.HOMEWARD_TEST_OUTPUT || path.join(os.tmpdir(), 'homeward-web-test');
+const PHOTO = path.join(DEMO, 'sample2.jpg');
+
+function addKey(keysFile, role, id) {
+  return execFileSync(SERVER, ['--add-key', role, '--key-id', id, '--api-keys', keysFile],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+}
+
+// Starts the server; resolves with {proc, base} once it prints "http listening on".
+function startServer(dir, keysFile) {
+  const proc = spawn(SERVER, [
+    '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'data'),
+    '--api-keys', keysFile, '--workers', '2', '--shutdown-grace-ms', '2000',
+  ].concat(fs.existsSync(path.join(SOURCE, 'models', 'age_calibration_v1.json')) ? []
+    : ['--calibration', 'none']),  // the pages do not depend on calibration
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d; });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('server did not start:\n' + log)), 120000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http listening on (\S+)/);
+      if (m) { clearTimeout(timer); resolve({ proc, base: 'http://' + m[1], log: () => log }); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
+  });
+}
+
+async function api(base, key, method, p, body) {
+  const res = await fetch(base + p, {
+    method, headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  assert.equal(res.status, 200, `${method} ${p}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function signIn(page, base, key) {
+  await page.goto(base + '/');
+  await page.getByLabel('API key').focus();
+  await page.keyboard.type(key);
+  await page.keyboard.press('Enter');  // the form submits from the keyboard
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 1);
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'the key stays out of localStorage');
+}
+
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hw_web_'));
+  const keysFile = path.join(dir, 'keys.jsonl');
+  const keys = {
+    vol: addKey(keysFile, 'volunteer', 'vol'),
+    inv: addKey(keysFile, 'investigator', 'inv'),
+  };
+  const server = await startServer(dir, keysFile);
+  let context;
+  try {
+    const { base } = server;
+    // Seed: an investigator registers a MISSING child with a photo, through the gateway.
+    const created = await api(base, keys.inv, 'POST', '/v1/cases',
+      { kind: 'MISSING', displayName: 'Test Child', place: 'Springfield', eventDate: '2024-03-01' });
+    const jpeg = fs.readFileSync(PHOTO);
+    const added = await api(base, keys.inv, 'POST', `/v1/cases/${created.id}/photos`,
+      { image: jpeg.toString('base64'), takenOn: '2023-06-01' });
+    assert.equal(added.faces.length, 1);
+
+    // The page itself carries the security headers.
+    const home = await fetch(base + '/');
+    assert.match(home.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.equal(home.headers.get('x-frame-options'), 'DENY');
+
+    context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 390, height: 844 },  // a phone
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(String(e)));
+
+    // Volunteer: phone-sized, keyboard sign-in, upload, faces with verdicts and a candidate.
+    await signIn(page, base, keys.vol);
+    const file = page.getByLabel('Photo of the child');
+    assert.equal(await file.getAttribute('capture'), 'environment');
+    await file.setInputFiles(PHOTO);
+    await page.getByLabel('Where').fill('Main Street, Springfield');
+    await page.getByLabel('When').fill('2024-04-02');
+    await page.getByLabel('From', { exact: true }).fill('6');
+    await page.getByLabel('To', { exact: true }).fill('9');
+    await page.getByRole('button', { name: 'Send sighting' }).click();
+    const face = page.getByRole('article', { name: 'Face 1' });
+    await face.waitFor({ timeout: 120000 });
+    await face.getByText('Good face photo').waitFor();
+    await face.getByText(`Case ${created.id}`).waitFor();
+    assert.equal(await face.getByText('Test Child').count(), 0, 'volunteers see case ids only');
+    // Crops arrive through fetch + blob: URLs.
+    await page.waitForFunction(() => [...document.querySelectorAll('#sighting-results img')]
+      .every((i) => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0));
+    await page.screenshot({ path: path.join(OUT, 'volunteer-sighting.png'), fullPage: true });
+
+    // Investigator: the sighting made a lead; open it, confirm it for DNA with a note.
+    const leads = await api(base, keys.inv, 'GET', '/v1/leads');
+    assert.ok((leads.leads || []).length >= 1, 'the sighting made no lead: ' + JSON.stringify(leads));
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await signIn(page, base, keys.inv);
+    await page.getByRole('button', { name: 'Investigate' }).click();
+    const open = page.getByRole('button', { name: /^Open lead \d+$/ }).first();
+    await open.waitFor({ timeout: 90000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('#lead-list img')]
+      .every((i) => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0));
+    await page.screenshot({ path: path.join(OUT, 'investigator-leads.png'), fullPage: true });
+    const leadId = (await open.textContent()).match(/\d+/)[0];
+    await open.click();
+    const lead = page.getByRole('region', { name: `Lead ${leadId}` });
+    await lead.waitFor();
+    await lead.getByText('Awaiting review', { exact: true }).waitFor();
+    await lead.getByText('Age gap', { exact: true }).waitFor();
+    await lead.getByText(/Main Street, Springfield/).first().waitFor();
+    assert.ok(await page.locator('#lead-caveats li').count() >= 1, 'caveats are listed');
+    await page.waitForFunction(() =>
+      document.getElementById('lead-a-crop').naturalWidth === 200 &&
+      document.getElementById('lead-b-crop').naturalWidth === 200 &&
+      document.getElementById('lead-a-photo').naturalWidth > 0 &&
+      document.getElementById('lead-b-photo').naturalWidth > 0);
+    await page.getByLabel('Note', { exact: true }).fill('Same child; request DNA kit from the family.');
+    await page.getByRole('button', { name: 'Confirm for DNA test' }).click();
+    await lead.getByText('Confirmed for a DNA test', { exact: true }).waitFor();
+    await lead.getByText(/Confirmed for a DNA test by inv/).waitFor();
+    await page.waitForFunction(() => ['lead-a-crop', 'lead-b-crop', 'lead-a-photo', 'lead-b-photo']
+      .every((id) => document.getElementById(id).complete &&
+        document.getElementById(id).naturalWidth > 0));
+    await page.screenshot({ path: path.join(OUT, 'investigator-lead-confirmed.png'),
+      fullPage: true });
+    // The review is on record, by the investigator's key, through the API.
+    const recorded = await api(base, keys.inv, 'GET', `/v1/leads/${leadId}`);
+    assert.equal(recorded.status, 'LEAD_CONFIRMED_FOR_DNA');
+    assert.equal(recorded.reviews.length, 1);
+    assert.equal(recorded.reviews[0].reviewer, 'inv');
+    assert.equal(recorded.reviews[0].decision, 'LEAD_CONFIRMED_FOR_DNA');
+    assert.match(recorded.reviews[0].note, /DNA kit/);
+
+    // Search by photo: ranked candidates and the side-by-side review.
+    await page.getByLabel('Photo', { exact: true }).setInputFiles(PHOTO);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const ranked = page.getByRole('list', { name: 'Ranked candidates' });
+    await ranked.waitFor({ timeout: 120000 });
+    await ranked.getByText('Test Child').first().waitFor();
+    await page.screenshot({ path: path.join(OUT, 'investigator-search.png'), fullPage: true });
+    const firstReview = ranked.getByRole('button', { name: 'Review' }).first();
+    await firstReview.focus();
+    await page.keyboard.press('Enter');
+    const review = page.getByRole('region', { name: 'Candidate review' });
+    await review.waitFor();
+    await review.getByText('Confidence', { exact: true }).waitFor();
+    await review.getByText('Age gap', { exact: true }).waitFor();
+    assert.ok(await page.locator('#review-caveats li').count() >= 1, 'caveats are listed');
+    await page.waitForFunction(() => {
+      const a = document.getElementById('review-query-crop');
+      const b = document.getElementById('review-candidate-crop');
+      return a.naturalWidth === 200 && b.naturalWidth === 200;  // same size crops
+    });
+    await page.waitForFunction(() => document.getElementById('review-candidate-photo')
+      .naturalWidth > 0);
+    await page.screenshot({ path: path.join(OUT, 'investigator-review.png'), fullPage: true });
+
+    // The photo bytes were fetched with the key and never cached.
+    const photo = await fetch(`${base}/v1/photos/${added.photoId}`,
+      { headers: { Authorization: 'Bearer ' + keys.inv } });
+    assert.equal(photo.headers.get('cache-control'), 'no-store');
+    const csp = problems.filter((p) => /Content Security Policy/i.test(p));
+    assert.deepEqual(csp, [], 'no CSP violations');
+    assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), [],
+      'no page errors');
+    console.log(`PASS web_browser_test; screenshots in ${OUT}`);
+  } finally {
+    if (context) await context.close();
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => server.proc.once('exit', r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error('FAIL web_browser_test:', e);
+  process.exit(1);
+});
