@@ -489,19 +489,12 @@ class Gallery::Impl {
         it = cases.emplace(attrs.case_id, *got).first;
       }
       c.case_info = it->second;
-      HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs.photo_id));
-      double width = 0, yaw = 0;
-      for (const auto& f : faces) {
-        if (f.id != hit.id) continue;
-        c.box = {f.box_x, f.box_y, f.box_w, f.box_h};
-        width = f.width_px;
-        yaw = f.yaw_deg;
-      }
+      c.box = {attrs.box_x, attrs.box_y, attrs.box_w, attrs.box_h};
       if (query_face != nullptr) {
         FaceCaveats("query", query_face->quality.usable, query_face->quality.face_width_px,
                     query_face->quality.yaw_degrees, &c.caveats);
       }
-      FaceCaveats("candidate", attrs.usable, width, yaw, &c.caveats);
+      FaceCaveats("candidate", attrs.usable, attrs.width_px, attrs.yaw_deg, &c.caveats);
       AgeCaveats(c.age_gap, calibration.get(), &c.caveats);
       c.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
       out.push_back(std::move(c));

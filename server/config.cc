@@ -66,6 +66,10 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.workers < 0 || c.workers > 256) {
     return absl::InvalidArgumentError("--workers must be 0 (auto) .. 256");
   }
+  if (c.ivf_nprobe < 1 || c.ivf_nprobe > 65536 || c.hnsw_ef_search < 1 ||
+      c.hnsw_ef_search > 65536) {
+    return absl::InvalidArgumentError("--ivf-nprobe and --hnsw-ef-search must be 1 .. 65536");
+  }
   if (c.max_request_bytes < 1024 || c.max_request_bytes > (1LL << 30)) {
     return absl::InvalidArgumentError("--max-request-bytes must be 1024 .. 1073741824");
   }
@@ -137,6 +141,8 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
       {"calibration", str(&c.calibration)},
       {"workers", integer(&c.workers)},
       {"index-factory", str(&c.index_factory)},
+      {"ivf-nprobe", integer(&c.ivf_nprobe)},
+      {"hnsw-ef-search", integer(&c.hnsw_ef_search)},
       {"lead-min-confidence",
        [&c](const nlohmann::json& v) {
          if (!v.is_number()) return false;
@@ -195,6 +201,12 @@ CommandLine ParseCommandLine(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--index-factory", c.index_factory, "Faiss index factory string")
       ->capture_default_str();
+  app.add_option("--ivf-nprobe", c.ivf_nprobe, "IVF lists probed per search (1..65536)")
+      ->capture_default_str();
+  app.add_option("--hnsw-ef-search", c.hnsw_ef_search, "HNSW search breadth (1..65536)")
+      ->capture_default_str();
+  app.add_flag("--rebuild-index", c.rebuild_index,
+               "ignore the index snapshots and rebuild (and train) from the catalog");
   app.add_option("--lead-min-confidence", c.lead_min_confidence,
                  "cross-match candidates at or above this confidence become leads (0..1)")
       ->capture_default_str();

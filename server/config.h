@@ -25,6 +25,10 @@ struct ServerConfig {
   std::string calibration;  // age calibration JSON; "" = DefaultCalibration(); "none" = off
   int workers = 0;  // pipeline workers; 0 = one per hardware thread
   std::string index_factory = "IDMap2,Flat";
+  int ivf_nprobe = 16;       // IVF lists probed per search (IVF1024,Flat: 16 found every
+                             // in-radius neighbour at 1M faces, docs/BENCHMARKS.md)
+  int hnsw_ef_search = 128;  // HNSW search breadth
+  bool rebuild_index = false;
   double lead_min_confidence = 0.5;  // cross-match candidates at or above become leads (0..1)
   int64_t max_request_bytes = 20 << 20;  // larger messages: RESOURCE_EXHAUSTED
   int max_queue = 32;             // heavy calls in flight (running + queued); more: UNAVAILABLE

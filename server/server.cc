@@ -68,6 +68,9 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.pipeline.workers = config.workers;
   go.pipeline.limits.max_bytes = config.max_request_bytes;
   go.index.factory = config.index_factory;
+  go.index.ivf_nprobe = config.ivf_nprobe;
+  go.index.hnsw_ef_search = config.hnsw_ef_search;
+  go.rebuild_indexes = config.rebuild_index;
   go.lead_min_confidence = config.lead_min_confidence;
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 

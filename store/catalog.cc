@@ -275,11 +275,13 @@ Face ReadFace(const Statement& q) {
   return f;
 }
 
-// Face attributes joined with their photo and case; column 14 is the descriptor.
+// Face attributes joined with their photo and case; column 14 is the descriptor, 15-20 the
+// box and quality.
 constexpr char kAttributesSelect[] =
     "SELECT f.id, f.photo_id, p.case_id, c.kind, c.status, c.sex, p.age_min, p.age_max, "
     "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, "
-    "f.descriptor FROM faces f JOIN photos p ON p.id = f.photo_id "
+    "f.descriptor, f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw "
+    "FROM faces f JOIN photos p ON p.id = f.photo_id "
     "JOIN cases c ON c.id = p.case_id ";
 
 FaceAttributes ReadAttributes(const Statement& q) {
@@ -295,6 +297,12 @@ FaceAttributes ReadAttributes(const Statement& q) {
   a.date_taken = q.Text(8);
   a.place = q.Text(9);
   a.usable = q.Int(10) != 0;
+  a.box_x = static_cast<int>(q.Int(15));
+  a.box_y = static_cast<int>(q.Int(16));
+  a.box_w = static_cast<int>(q.Int(17));
+  a.box_h = static_cast<int>(q.Int(18));
+  a.width_px = static_cast<float>(q.Real(19));
+  a.yaw_deg = static_cast<float>(q.Real(20));
   DeriveAge(a.date_taken, q.Text(11), static_cast<int>(q.Int(12)), static_cast<int>(q.Int(13)),
             &a.age_min, &a.age_max);
   return a;

@@ -87,6 +87,8 @@ struct FaceAttributes {
   double age_min = -1, age_max = -1;  // -1 = unknown
   std::string date_taken, place;
   bool usable = true;
+  int box_x = 0, box_y = 0, box_w = 0, box_h = 0;  // the face in its photo
+  float width_px = 0, yaw_deg = 0;
 };
 
 struct FaceRecord {  // one row of ForEachFace

@@ -201,41 +201,5 @@ TEST_F(LeadsE2eTest, PastSightingSurfacesWhenTheChildIsRegistered) {
   EXPECT_DOUBLE_EQ(lead->age_gap.min, kLaterAge - kYoungAge);
 }
 
-// Prints genuine distances between a young photo and later photos of each subject, to choose
-// the test's photos: --gtest_also_run_disabled_tests --gtest_filter=*Explore*
-TEST(LeadsE2eExplore, DISABLED_GenuineDistances) {
-  if (!fs::exists(FgnetDir() + "/index.csv")) GTEST_SKIP();
-  std::ifstream csv(FgnetDir() + "/index.csv");
-  std::string line;
-  std::getline(csv, line);
-  std::map<std::string, std::vector<std::pair<int, std::string>>> by_subject;
-  while (std::getline(csv, line)) {
-    std::stringstream ss(line);
-    std::string file, subject, age;
-    std::getline(ss, file, ',');
-    std::getline(ss, subject, ',');
-    std::getline(ss, age, ',');
-    if (subject <= "012") by_subject[subject].push_back({std::stoi(age), file});
-  }
-  const embed::FacePipeline& p = ::homeward::testing::SharedPipeline();
-  for (auto& [subject, photos] : by_subject) {
-    std::map<std::string, embed::Descriptor> d;
-    for (const auto& [age, file] : photos) {
-      if (age > 16) continue;
-      auto r = p.Process(ReadFileOrDie(FgnetDir() + "/images/" + file));
-      if (r.ok() && r->faces.size() == 1) d[file] = r->faces[0].descriptor;
-    }
-    for (const auto& [a1, f1] : photos) {
-      for (const auto& [a2, f2] : photos) {
-        if (a1 < 3 || a1 > 7 || a2 < a1 + 3 || a2 > a1 + 8 || !d.count(f1) || !d.count(f2)) {
-          continue;
-        }
-        std::printf("%s (%d) - %s (%d): %.3f\n", f1.c_str(), a1, f2.c_str(), a2,
-                    embed::DescriptorDistance(d[f1], d[f2]));
-      }
-    }
-  }
-}
-
 }  // namespace
 }  // namespace homeward::gallery
