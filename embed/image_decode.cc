@@ -141,7 +141,8 @@ absl::StatusOr<ImageInfo> ProbeImage(std::string_view bytes, const DecodeLimits&
     return absl::InvalidArgumentError(absl::StrCat("image header declares an empty size (",
                                                    info->width, "x", info->height, ")"));
   }
-  if (info->width * info->height > limits.max_pixels) {
+  if (info->width > limits.max_pixels || info->height > limits.max_pixels ||
+      info->width * info->height > limits.max_pixels) {  // sides first: no overflow
     return absl::ResourceExhaustedError(absl::StrCat(
         "image declares ", info->width, "x", info->height, " pixels; the limit is ",
         limits.max_pixels, " pixels (resize the photo)"));

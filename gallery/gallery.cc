@@ -149,16 +149,32 @@ class Gallery::Impl {
     for (;;) {
       HW_ASSIGN_OR_RETURN(std::vector<store::Change> changes, catalog->ChangesAfter(after, 10000));
       if (changes.empty()) return absl::OkStatus();
-      std::vector<int64_t> adds, removes;
+      // Runs of adds and removes are applied in sequence order, so an add, remove, add of
+      // one id ends with the id present.
+      std::vector<int64_t> run;
+      store::ChangeOp run_op = store::ChangeOp::kAdd;
+      auto flush = [&]() -> absl::Status {
+        if (run.empty()) return absl::OkStatus();
+        if (run_op == store::ChangeOp::kRemove) {
+          HW_RETURN_IF_ERROR(idx.Remove(run));
+        } else {
+          std::vector<int64_t> ids;
+          std::vector<float> vectors;
+          HW_RETURN_IF_ERROR(LoadDescriptors(run, &ids, &vectors));
+          if (!ids.empty()) HW_RETURN_IF_ERROR(idx.Add(ids, vectors.data()));
+        }
+        run.clear();
+        return absl::OkStatus();
+      };
       for (const auto& c : changes) {
         if (c.kind != kind) continue;
-        (c.op == store::ChangeOp::kAdd ? adds : removes).push_back(c.face_id);
+        if (c.op != run_op) {
+          HW_RETURN_IF_ERROR(flush());
+          run_op = c.op;
+        }
+        run.push_back(c.face_id);
       }
-      std::vector<int64_t> ids;
-      std::vector<float> vectors;
-      HW_RETURN_IF_ERROR(LoadDescriptors(adds, &ids, &vectors));
-      if (!ids.empty()) HW_RETURN_IF_ERROR(idx.Add(ids, vectors.data()));
-      if (!removes.empty()) HW_RETURN_IF_ERROR(idx.Remove(removes));
+      HW_RETURN_IF_ERROR(flush());
       after = changes.back().seq;
     }
   }
@@ -511,22 +527,21 @@ class Gallery::Impl {
   absl::StatusOr<StoredFace> LoadFace(int64_t face_id) {
     HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs, catalog->GetFaceAttributes({face_id}));
     if (attrs.empty()) return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
-    HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs[0].photo_id));
-    for (const auto& f : faces) {
-      if (f.id != face_id) continue;
-      StoredFace s;
-      s.attrs = attrs[0];
-      std::copy(f.descriptor.begin(), f.descriptor.end(), s.descriptor.begin());
-      s.face.box = {f.box_x, f.box_y, f.box_w, f.box_h};
-      s.face.detector_score = f.detector_score;
-      s.face.quality.face_width_px = static_cast<int>(f.width_px);
-      s.face.quality.sharpness = f.sharpness;
-      s.face.quality.yaw_degrees = f.yaw_deg;
-      s.face.quality.usable = f.usable;
-      s.face.descriptor = s.descriptor;
-      return s;
+    HW_ASSIGN_OR_RETURN(store::Face f, catalog->GetFace(face_id));
+    if (f.descriptor.size() != embed::kDescriptorDim) {
+      return absl::DataLossError(absl::StrCat("face ", face_id, " has a malformed descriptor"));
     }
-    return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
+    StoredFace s;
+    s.attrs = attrs[0];
+    std::copy(f.descriptor.begin(), f.descriptor.end(), s.descriptor.begin());
+    s.face.box = {f.box_x, f.box_y, f.box_w, f.box_h};
+    s.face.detector_score = f.detector_score;
+    s.face.quality.face_width_px = static_cast<int>(f.width_px);
+    s.face.quality.sharpness = f.sharpness;
+    s.face.quality.yaw_degrees = f.yaw_deg;
+    s.face.quality.usable = f.usable;
+    s.face.descriptor = s.descriptor;
+    return s;
   }
 
   // Cross-matching, after a photo's faces are stored and outside write_mu: each stored face is
@@ -597,12 +612,9 @@ class Gallery::Impl {
       if (attrs.empty()) return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
       out->face = attrs[0];
       out->age = AgeOf(attrs[0]);
-      HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(attrs[0].photo_id));
-      for (const auto& f : faces) {
-        if (f.id != face_id) continue;
-        out->box = {f.box_x, f.box_y, f.box_w, f.box_h};
-        *q = {f.usable, f.width_px, f.yaw_deg};
-      }
+      const store::FaceAttributes& a = attrs[0];
+      out->box = {a.box_x, a.box_y, a.box_w, a.box_h};
+      *q = {a.usable, a.width_px, a.yaw_deg};
       HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, catalog->ListPhotos(case_id));
       for (const auto& p : photos) {
         if (p.id == attrs[0].photo_id) out->age.estimated = p.age_estimated && out->age.known();
@@ -790,8 +802,15 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
     for (const auto& f : faces) face_ids.push_back(f.id);
   }
   HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id));
-  if (!face_ids.empty()) HW_RETURN_IF_ERROR(impl_->indexes[c.kind]->Remove(face_ids));
-  impl_->changes_since_snapshot += static_cast<int64_t>(face_ids.size());
+  if (!face_ids.empty()) {
+    // Real deletion: the descriptors leave the index's memory (compaction drops the dead
+    // slots) and its snapshot on disk, not only the catalog.
+    index::FaceIndex& idx = *impl_->indexes[c.kind];
+    HW_RETURN_IF_ERROR(idx.Remove(face_ids));
+    HW_RETURN_IF_ERROR(idx.Compact());
+    HW_ASSIGN_OR_RETURN(int64_t seq, impl_->catalog->LastChangeSeq());
+    HW_RETURN_IF_ERROR(idx.Save(impl_->SnapshotPath(c.kind), static_cast<uint64_t>(seq)));
+  }
   DeleteCounts counts;
   counts.photos = static_cast<int>(photos.size());
   counts.faces = static_cast<int>(face_ids.size());
@@ -801,7 +820,15 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
 absl::StatusOr<std::string> Gallery::FaceCropPng(int64_t face_id, int size) {
   HW_ASSIGN_OR_RETURN(Impl::StoredFace s, impl_->LoadFace(face_id));
   HW_ASSIGN_OR_RETURN(store::Catalog::PhotoWithBytes photo, impl_->catalog->GetPhoto(s.attrs.photo_id));
-  return impl_->pipeline->FaceCropPng(photo.bytes, s.face.box, size);
+  // The detector may return a box reaching past the photo's edge: crop what lies inside.
+  embed::Box box = s.face.box;
+  const int right = std::min(box.x + box.width, photo.photo.width > 0 ? photo.photo.width : box.x + box.width);
+  const int bottom = std::min(box.y + box.height, photo.photo.height > 0 ? photo.photo.height : box.y + box.height);
+  box.x = std::max(0, box.x);
+  box.y = std::max(0, box.y);
+  box.width = right - box.x;
+  box.height = bottom - box.y;
+  return impl_->pipeline->FaceCropPng(photo.bytes, box, size);
 }
 
 absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {

@@ -280,10 +280,10 @@ class FaissFaceIndex final : public FaceIndex {
 };
 
 absl::Status FaissFaceIndex::Train(const float* vectors, int64_t n) {
+  if (kind_ != Kind::kIvf) return absl::OkStatus();  // nothing to train (kind_ is const)
   if (vectors == nullptr || n <= 0) return absl::InvalidArgumentError("Train needs vectors");
   HW_RETURN_IF_ERROR(CheckFinite(vectors, static_cast<size_t>(n) * options_.dim));
   internal::WriterLock lock(&mu_);
-  if (kind_ != Kind::kIvf) return absl::OkStatus();
   const auto* ivf = static_cast<const faiss::IndexIVF*>(inner());
   if (index_->is_trained && index_->ntotal > 0) {
     return absl::FailedPreconditionError("index is trained and not empty");

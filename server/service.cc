@@ -134,6 +134,9 @@ grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
       } catch (const std::exception& e) {
         spdlog::error("unexpected exception in a handler: {}", e.what());
         status = absl::InternalError("internal error; the server logged it");
+      } catch (...) {
+        spdlog::error("unexpected non-standard exception in a handler");
+        status = absl::InternalError("internal error; the server logged it");
       }
     }
     if (!audit.action.empty()) {
@@ -277,7 +280,8 @@ grpc::ServerUnaryReactor* HomewardService::UpdateCase(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* HomewardService::ListCases(grpc::CallbackServerContext* ctx,
                                                      const pb::ListCasesRequest* req,
                                                      pb::ListCasesResponse* resp) {
-  return Run(ctx, "ListCases", false, [this, req, resp](const Caller& caller, Audit&) {
+  return Run(ctx, "ListCases", false, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"ListCases", "case", ""};
     store::CaseQuery q;
     if (req->kind() < pb::CASE_KIND_UNSPECIFIED || req->kind() > pb::SIGHTING) {
       return absl::InvalidArgumentError("kind must be unset, MISSING, FOUND or SIGHTING");
@@ -305,14 +309,16 @@ grpc::ServerUnaryReactor* HomewardService::ListCases(grpc::CallbackServerContext
     q.event_to = req->event_to();
     q.page_size = req->page_size() == 0 ? kDefaultPageSize : req->page_size();
     q.page_token = req->page_token();
+    // Volunteers and families list their own cases only: the owner filter is part of the
+    // query, so filters and page tokens never reveal other owners' cases.
+    if (!caller.privileged()) q.owner_key_id = caller.key_id;
     HW_ASSIGN_OR_RETURN(store::CasePage page, gallery_->catalog().ListCases(q));
     for (const store::Case& c : page.cases) {
-      // Volunteers and families list their own cases only (a page may come back short).
-      if (!caller.privileged() && c.owner_key_id != caller.key_id) continue;
       HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(c.id));
       internal::ToProtoCase(c, static_cast<int>(photos.size()), resp->add_cases());
     }
     resp->set_next_page_token(page.next_page_token);
+    audit.detail = absl::StrCat("cases=", page.cases.size());
     return absl::OkStatus();
   });
 }

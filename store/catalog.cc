@@ -277,12 +277,16 @@ Face ReadFace(const Statement& q) {
 
 // Face attributes joined with their photo and case; column 14 is the descriptor, 15-20 the
 // box and quality.
-constexpr char kAttributesSelect[] =
-    "SELECT f.id, f.photo_id, p.case_id, c.kind, c.status, c.sex, p.age_min, p.age_max, "
-    "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, "
-    "f.descriptor, f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw "
-    "FROM faces f JOIN photos p ON p.id = f.photo_id "
-    "JOIN cases c ON c.id = p.case_id ";
+// Lookups by id select NULL instead of the 512-byte descriptor they do not need.
+std::string AttributesSelect(bool with_descriptor) {
+  return absl::StrCat(
+      "SELECT f.id, f.photo_id, p.case_id, c.kind, c.status, c.sex, p.age_min, p.age_max, "
+      "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, ",
+      with_descriptor ? "f.descriptor" : "NULL",
+      ", f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw "
+      "FROM faces f JOIN photos p ON p.id = f.photo_id "
+      "JOIN cases c ON c.id = p.case_id ");
+}
 
 FaceAttributes ReadAttributes(const Statement& q) {
   FaceAttributes a;
@@ -708,6 +712,7 @@ absl::StatusOr<CasePage> Catalog::ListCases(const CaseQuery& query) {
   }
   if (!query.event_from.empty()) absl::StrAppend(&sql, " AND event_date >= ?5");
   if (!query.event_to.empty()) absl::StrAppend(&sql, " AND event_date <= ?6");
+  if (query.owner_key_id) absl::StrAppend(&sql, " AND owner_key_id = ?8");
   absl::StrAppend(&sql, " ORDER BY id LIMIT ?7");
 
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
@@ -719,6 +724,7 @@ absl::StatusOr<CasePage> Catalog::ListCases(const CaseQuery& query) {
   if (!query.event_from.empty()) q.BindText(5, query.event_from);
   if (!query.event_to.empty()) q.BindText(6, query.event_to);
   q.Bind(7, query.page_size + 1);
+  if (query.owner_key_id) q.BindText(8, *query.owner_key_id);
   CasePage page;
   while (true) {
     HW_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -1044,6 +1050,16 @@ absl::StatusOr<std::vector<Photo>> Catalog::ListPhotos(int64_t case_id) {
   return out;
 }
 
+absl::StatusOr<Face> Catalog::GetFace(int64_t face_id) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      Statement::Prepare(r.db(), absl::StrCat("SELECT ", kFaceColumns, " FROM faces WHERE id = ?")));
+  HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, face_id).Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("face ", face_id, " does not exist"));
+  return ReadFace(q);
+}
+
 absl::StatusOr<std::vector<Face>> Catalog::ListFaces(int64_t photo_id) {
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
@@ -1079,7 +1095,7 @@ absl::StatusOr<int64_t> Catalog::ForEachFace(
     if (row) seq = q.Int(0);
   }
   HW_ASSIGN_OR_RETURN(Statement q,
-                      Statement::Prepare(r.db(), absl::StrCat(kAttributesSelect, "ORDER BY f.id")));
+                      Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(true), "ORDER BY f.id")));
   float descriptor[kDescriptorDim];
   while (true) {
     HW_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -1100,7 +1116,7 @@ absl::StatusOr<std::vector<FaceAttributes>> Catalog::GetFaceAttributes(
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
   HW_ASSIGN_OR_RETURN(
-      Statement q, Statement::Prepare(r.db(), absl::StrCat(kAttributesSelect, "WHERE f.id = ?")));
+      Statement q, Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(false), "WHERE f.id = ?")));
   std::vector<FaceAttributes> out;
   out.reserve(ids.size());
   for (int64_t id : ids) {

@@ -115,6 +115,7 @@ struct CaseQuery {
   std::optional<CaseStatus> status;
   std::string place_contains;        // case-insensitive substring (ASCII), "" = any
   std::string event_from, event_to;  // inclusive, "" = open-ended
+  std::optional<std::string> owner_key_id;  // only cases of this owner (paging stays inside)
   int page_size = 50;                // 1..1000
   std::string page_token;            // "" for the first page
 };
@@ -245,6 +246,7 @@ class Catalog {
   // remaining pair, or goes when none remains.
   absl::Status DeletePhoto(int64_t id);
   absl::StatusOr<std::vector<Face>> ListFaces(int64_t photo_id);
+  absl::StatusOr<Face> GetFace(int64_t face_id);  // NOT_FOUND if unknown
 
   // Index support. ForEachFace visits every face (ascending id) from one consistent snapshot
   // and returns the change seq that snapshot includes: replay ChangesAfter(seq) to catch up.

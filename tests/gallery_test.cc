@@ -165,21 +165,34 @@ TEST_F(GalleryTest, FilteredSearchEqualsBruteForceOverTheFilteredSubset) {
 }
 
 TEST_F(GalleryTest, DeleteCaseRemovesItFromSearchAndDisk) {
+  const int64_t keep = NewCase(CaseKind::kMissing, "Other");
+  Add(keep, Demo(6), 0);
   const int64_t child = NewCase(CaseKind::kMissing, "Chen");
   AddPhotoOutcome added = Add(child, Demo(2));
+  ASSERT_TRUE(gallery_->SaveSnapshots().ok());  // the snapshot now holds the child's descriptor
+  const embed::Descriptor d = added.faces[0].face.descriptor;
+  const std::string needle(reinterpret_cast<const char*>(d.data()), sizeof(float) * d.size());
+  ASSERT_NE(ReadFileOrDie((dir_ / "index" / "missing.snap").string()).find(needle),
+            std::string::npos);
   auto deleted = gallery_->DeleteCase(child);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->photos, 1);
   EXPECT_EQ(deleted->faces, 1);
   auto found = gallery_->SearchImage(Demo(2), SearchQuery{});
   ASSERT_TRUE(found.ok());
-  EXPECT_TRUE(found->results[0].candidates.empty());
+  for (const auto& c : found->results[0].candidates) EXPECT_NE(c.face.case_id, child);
   EXPECT_EQ(gallery_->catalog().GetPhoto(added.photo_id).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(gallery_->DeleteCase(child).status().code(), absl::StatusCode::kNotFound);
+  // No trace of the descriptor in the index snapshot either (compacted and re-saved).
+  EXPECT_EQ(ReadFileOrDie((dir_ / "index" / "missing.snap").string()).find(needle),
+            std::string::npos);
+  auto stats = gallery_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ((*stats)[0].indexed, 1);
   int files = 0;
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "photos"))
     files += e.is_regular_file();
-  EXPECT_EQ(files, 0);
+  EXPECT_EQ(files, 1);  // the other case's photo only
 }
 
 TEST_F(GalleryTest, RestartLoadsSnapshotsReplaysLaterChangesAndRebuildsCorruptOnes) {
