@@ -199,9 +199,12 @@ int RunCompare(const CompareOptions& opt, const GlobalOptions& global) {
   if (!s.ok()) return PrintRpcError(s);
   if (global.json) {
     PrintJson(reply);
+  } else if (!reply.no_face_reason().empty()) {
+    std::cout << "not compared: " << reply.no_face_reason() << "\n";
   } else {
-    std::cout << absl::StrFormat("distance %.3f  score %.3f  threshold %.3f  %s\n",
-                                 reply.distance(), reply.score(), reply.threshold(),
+    std::cout << absl::StrFormat("distance %.3f  score %.3f  confidence %.3f  threshold %.3f  %s\n",
+                                 reply.distance(), reply.score(), reply.confidence(),
+                                 reply.threshold(),
                                  reply.possible_match() ? "POSSIBLE MATCH" : "not a match");
     if (reply.age_gap().known()) std::cout << "age gap " << AgeGapText(reply.age_gap()) << "\n";
     PrintCaveats(reply.caveats(), "");

@@ -756,6 +756,8 @@ absl::StatusOr<QueryResult> Gallery::SearchFace(int64_t face_id, const SearchQue
 }
 
 absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef& b) {
+  // A photo without a face is an answer, not an error: `no_face` receives the reason.
+  std::string no_face;
   auto resolve = [&](const FaceRef& ref, const char* which) -> absl::StatusOr<std::pair<embed::Face, AgeInfo>> {
     if (ref.face_id > 0) {
       HW_ASSIGN_OR_RETURN(Impl::StoredFace s, impl_->LoadFace(ref.face_id));
@@ -766,7 +768,8 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
     }
     HW_ASSIGN_OR_RETURN(embed::PhotoFaces p, impl_->pipeline->Process(ref.image));
     if (p.faces.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("image ", which, ": ", p.no_face_reason));
+      if (no_face.empty()) no_face = absl::StrCat("image ", which, ": ", p.no_face_reason);
+      return std::make_pair(embed::Face{}, ref.age);
     }
     auto largest = std::max_element(p.faces.begin(), p.faces.end(), [](const auto& x, const auto& y) {
       return x.box.width < y.box.width;
@@ -776,9 +779,15 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
   HW_ASSIGN_OR_RETURN(auto fa, resolve(a, "a"));
   HW_ASSIGN_OR_RETURN(auto fb, resolve(b, "b"));
   CompareOutcome out;
+  out.threshold = impl_->options.match_threshold;
+  if (!no_face.empty()) {
+    out.no_face_reason = no_face;
+    out.caveats.push_back({"NO_FACE", absl::StrCat("Nothing was compared: ", no_face, ".")});
+    out.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
+    return out;
+  }
   out.distance = embed::DescriptorDistance(fa.first.descriptor, fb.first.descriptor);
   out.score = Score(out.distance);
-  out.threshold = impl_->options.match_threshold;
   out.possible_match = out.distance < out.threshold;
   out.age_gap = GapBetween(fa.second, fb.second);
   out.confidence = impl_->calibration ? impl_->calibration->Confidence(out.distance, out.age_gap)

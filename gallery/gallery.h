@@ -155,6 +155,7 @@ struct CompareOutcome {
   bool possible_match = false;
   AgeGap age_gap;
   std::vector<Caveat> caveats;
+  std::string no_face_reason;  // set (and nothing compared) when an image shows no face
 };
 
 // One side of a comparison: a photo (its largest face) or a stored face.

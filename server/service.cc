@@ -524,6 +524,8 @@ grpc::ServerUnaryReactor* HomewardService::Compare(grpc::CallbackServerContext* 
     resp->set_score(static_cast<float>(out.score));
     resp->set_threshold(static_cast<float>(out.threshold));
     resp->set_possible_match(out.possible_match);
+    resp->set_confidence(static_cast<float>(out.confidence));
+    resp->set_no_face_reason(out.no_face_reason);
     internal::ToProtoAgeGap(out.age_gap, resp->mutable_age_gap());
     for (const auto& c : out.caveats) internal::ToProtoCaveat(c, resp->add_caveats());
     AddDnaCaveat(resp->mutable_caveats());

@@ -250,6 +250,14 @@ TEST_F(GalleryTest, CompareAndFaceCrop) {
   auto diff = gallery_->Compare({Demo(2), 0, {}}, {Demo(1), 0, {}});
   ASSERT_TRUE(diff.ok());
   EXPECT_FALSE(diff->possible_match);
+  EXPECT_TRUE(diff->no_face_reason.empty());
+  // A photo without a face is an answer with a reason, not an error.
+  cv::Mat blank(200, 200, CV_8UC3, cv::Scalar(90, 120, 150));
+  auto none = gallery_->Compare({Demo(2), 0, {}}, {EncodeJpeg(blank), 0, {}});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->possible_match);
+  EXPECT_NE(none->no_face_reason.find("image b"), std::string::npos);
+  EXPECT_EQ(none->caveats.front().code, "NO_FACE");
   const int64_t c = NewCase(CaseKind::kMissing, "E");
   AddPhotoOutcome added = Add(c, Demo(2));
   auto png = gallery_->FaceCropPng(added.faces[0].face_id, 64);
