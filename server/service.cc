@@ -409,7 +409,7 @@ grpc::ServerUnaryReactor* HomewardService::GetPhoto(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* HomewardService::GetFaceCrop(grpc::CallbackServerContext* ctx,
                                                        const pb::GetFaceCropRequest* req,
                                                        pb::GetFaceCropResponse* resp) {
-  return Run(ctx, "GetFaceCrop", true, [this, req, resp](const Caller&, Audit& audit) {
+  return Run(ctx, "GetFaceCrop", true, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"GetFaceCrop", "face", ""};
     HW_ASSIGN_OR_RETURN(int64_t id, ParseId("face_id", req->face_id()));
     audit.target_id = id;
@@ -419,8 +419,13 @@ grpc::ServerUnaryReactor* HomewardService::GetFaceCrop(grpc::CallbackServerConte
                                                      kMinCropSize, "..", kMaxCropSize,
                                                      " (or 0 for ", kDefaultCropSize, ")"));
     }
-    // Every role may see face crops: they are how candidates are reviewed.
+    // Every role may see the crops of MISSING and FOUND faces: they are how candidates are
+    // reviewed. A SIGHTING face's crop is for privileged callers and the sighting's owner, so
+    // one volunteer cannot page through another's street photos by id.
     HW_ASSIGN_OR_RETURN(store::FaceAttributes face, FaceOf(id));
+    if (face.kind == store::CaseKind::kSighting) {
+      HW_RETURN_IF_ERROR(OwnedCase(caller, face.case_id, "see the face crops of").status());
+    }
     HW_ASSIGN_OR_RETURN(std::string png, gallery_->FaceCropPng(id, size));
     resp->set_png(std::move(png));
     resp->set_face_id(absl::StrCat(id));

@@ -151,7 +151,9 @@ TEST_F(LeadsE2eTest, LaterSightingOfARegisteredChildIsALeadAndARejectionSticks) 
   // Another child may look alike (young children often do), but ranks below the true one.
   for (int64_t other : {before, after1, after2}) {
     std::optional<LeadView> wrong = LeadBetween(missing, other);
-    if (wrong.has_value()) EXPECT_LT(wrong->lead.confidence, lead->lead.confidence);
+    if (wrong.has_value()) {
+      EXPECT_LT(wrong->lead.confidence, lead->lead.confidence);
+    }
   }
 
   // The review is recorded and audited.

@@ -243,6 +243,13 @@ TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(crop.png().substr(0, 4), "\x89PNG");
   EXPECT_EQ(crop.case_id(), case_id);
+  // A sighting's face: its volunteer and investigators may see it, another volunteer not.
+  pb::GetFaceCropRequest sighting_crop = crop_req;
+  sighting_crop.set_face_id(sighting_face);
+  EXPECT_TRUE(Call(&Stub::GetFaceCrop, "vol", sighting_crop, &crop).ok());
+  EXPECT_TRUE(Call(&Stub::GetFaceCrop, "inv", sighting_crop, &crop).ok());
+  EXPECT_EQ(Call(&Stub::GetFaceCrop, "vol2", sighting_crop, &crop).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 
   pb::GetPhotoRequest photo_req;
   photo_req.set_photo_id(photo_id);
