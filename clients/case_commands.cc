@@ -21,10 +21,6 @@ struct ListOptions {
   bool all = false;
 };
 
-absl::StatusOr<std::unique_ptr<RpcClient>> Client(const GlobalOptions& global) {
-  return RpcClient::Connect(global);
-}
-
 void PrintCase(const v1::Case& c) {
   auto row = [](const char* key, const std::string& value) {
     if (!value.empty()) std::cout << absl::StrFormat("%-12s %s\n", key, value);
@@ -65,7 +61,7 @@ int RunCreate(const CreateOptions& opt, const GlobalOptions& global) {
   c.set_notes(opt.notes);
   c.set_reporter_contact(opt.contact);
 
-  auto client = Client(global);
+  auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::Case reply;
   grpc::Status s =
@@ -81,7 +77,7 @@ int RunCreate(const CreateOptions& opt, const GlobalOptions& global) {
 }
 
 int RunShow(const std::string& id, const GlobalOptions& global) {
-  auto client = Client(global);
+  auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::GetCaseRequest req;
   req.set_id(id);
@@ -113,7 +109,7 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
   req.set_page_size(opt.page_size);
   req.set_page_token(opt.page_token);
 
-  auto client = Client(global);
+  auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::ListCasesResponse all;
   while (true) {
@@ -148,7 +144,7 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
 }
 
 int RunDelete(const std::string& id, const GlobalOptions& global) {
-  auto client = Client(global);
+  auto client = RpcClient::Connect(global);
   if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::DeleteCaseRequest req;
   req.set_id(id);

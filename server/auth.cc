@@ -1,7 +1,6 @@
 #include "server/auth.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,29 +13,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/sha256.h"
 
 namespace homeward::server {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-std::string Hex(const unsigned char* data, size_t n) {
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHexDigits[data[i] >> 4]);
-    out.push_back(kHexDigits[data[i] & 15]);
-  }
-  return out;
-}
-
-bool IsSha256Hex(absl::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
+using ::homeward::base::HexEncode;
+using ::homeward::base::IsSha256Hex;
 
 bool IsValidKeyId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -70,13 +53,6 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown role \"", name, "\": use volunteer, family, investigator or admin"));
-}
-
-std::string Sha256Hex(absl::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  return Hex(md, len);
 }
 
 absl::StatusOr<KeyStore> KeyStore::Load(const std::string& path) {
@@ -158,7 +134,7 @@ absl::StatusOr<std::string> AddKey(const std::string& path, const std::string& k
   if (RAND_bytes(raw, sizeof(raw)) != 1) {
     return absl::InternalError("the system random generator failed; retry");
   }
-  std::string key = "hwk_" + Hex(raw, sizeof(raw));
+  std::string key = "hwk_" + HexEncode(raw, sizeof(raw));
   nlohmann::json j = {
       {"key_id", key_id}, {"role", std::string(RoleName(role))}, {"key_sha256", Sha256Hex(key)}};
   std::string line = j.dump() + "\n";

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/sha256.h"
 
 namespace homeward::server {
 
@@ -33,8 +34,7 @@ struct Caller {
   bool privileged() const { return role == Role::kInvestigator || role == Role::kAdmin; }
 };
 
-// Lowercase hex SHA-256 of `bytes`.
-std::string Sha256Hex(absl::string_view bytes);
+using ::homeward::base::Sha256Hex;  // lowercase hex SHA-256, how keys are stored
 
 class KeyStore {
  public:

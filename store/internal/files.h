@@ -10,14 +10,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/sha256.h"
 
 namespace homeward::store::internal {
 
-// Lowercase hex SHA-256 of `bytes`.
-std::string Sha256Hex(absl::string_view bytes);
-
-// true for 64 lowercase hex digits.
-bool IsSha256Hex(absl::string_view s);
+using ::homeward::base::IsSha256Hex;  // 64 lowercase hex digits
+using ::homeward::base::Sha256Hex;    // lowercase hex SHA-256
 
 // "ab/cd/abcd...": the file name (relative to the photos root) of a digest.
 std::string FileNameForHash(const std::string& sha256_hex);
