@@ -5,17 +5,41 @@
 // `homeward embed --json`), identity centres are real dlib descriptors plus noise; without it,
 // random centres around a shared mean. Prints the measured distance statistics.
 //
-// For each size and factory: build time, RAM per face (RSS delta), single-query latency
-// p50/p99 on one thread (k=50), recall against exact search (in-radius: fraction of exact
-// neighbours nearer than 0.7 that are returned; top-50: fraction of the exact top 50),
-// snapshot save/load time, and the same numbers for raw Faiss (index_factory without the
-// FaceIndex facade) as a ratio. The floor is one pass summing the gallery's floats.
+// Ground truth: exact k=50 neighbours of every query, computed once per size with Faiss's
+// BLAS path (all queries in one knn_L2sqr call over the gallery array; no copy).
+//
+// For each size and factory: build time, RAM per face (RSS growth while building, and while
+// loading the snapshot), single-query latency p50/p99 on one thread (k=50), recall against
+// the ground truth (in-radius: fraction of exact neighbours nearer than 0.7 that are
+// returned; top-50: fraction of the exact top 50), snapshot save/load time. Latency is also
+// reported as CPU time of the searching thread (CLOCK_THREAD_CPUTIME_ID): on a shared, loaded
+// machine the wall clock mostly measures the wait for a core, while CPU time (memory stalls
+// included) is what the search itself costs. Raw Faiss
+// (index_factory with the same factory string, no FaceIndex facade) is built from the same
+// vectors and searched with the same setting; FaceIndex and raw queries are interleaved
+// (alternating which goes first) so that load on the machine hits both alike. The floor is
+// one pass summing the gallery's floats (memory bandwidth), measured in the same run (and,
+// for exact search, again right after the searches).
+//
+// Memory: the gallery array, one FaceIndex and one raw index are alive at a time; the
+// FaceIndex is saved and dropped before the raw index is built, and the gallery is freed
+// after the last factory's builds. Peak RSS (VmHWM) is printed after each factory.
 //
 // Usage: OMP_WAIT_POLICY=PASSIVE index_bench [--sizes 100000,1000000]
 //          [--factories "IDMap2,Flat;HNSW32;IVF1024,Flat"] [--queries 300]
+//          [--exact-queries N (default --queries; exact search is slow at 5M)]
 //          [--seed-file /tmp/lfw_desc.jsonl] [--train 100000] [--ef 64,128,256]
-//          [--nprobe 16,32,64] [--dir /tmp] [--no-raw-approx]
+//          [--nprobe 16,32,64] [--dir /tmp] [--no-raw-approx] [--raw-from-snapshot]
+//
+// --raw-from-snapshot: for approximate indexes, raw Faiss is the index read back with
+// faiss::read_index from the Faiss section of FaceIndex's snapshot (the inner index, without
+// the IDMap2), instead of a second build: the same graph or lists, so the search comparison
+// is exact, and an HNSW build (the slow part at 1M) happens once. No raw build time then.
+// --snapshot PATH: skip the FaceIndex build and search PATH, a snapshot this bench saved for
+// the same --sizes, --factories and --seed-file (the data are regenerated from a fixed seed);
+// a hard link to the bench's temporary snapshot keeps it. Combine with --raw-from-snapshot.
 #include <omp.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +47,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -32,9 +58,13 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
+#include "faiss/IndexIDMap.h"
 #include "faiss/IndexIVF.h"
 #include "faiss/index_factory.h"
+#include "faiss/index_io.h"
+#include "faiss/utils/distances.h"
 #include "index/face_index.h"
 #include "nlohmann/json.hpp"
 
@@ -49,10 +79,16 @@ using idx_t = faiss::Index::idx_t;
 constexpr int kDim = 128;
 constexpr int kK = 50;
 constexpr float kRadius = 0.7f;
-double g_floor_ms = 0;  // memory-bandwidth floor of the current size
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// CPU time of the calling thread: what a search costs when it is not waiting for a core.
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
 double RssBytes() {
@@ -61,16 +97,42 @@ double RssBytes() {
   return static_cast<double>(resident) * sysconf(_SC_PAGESIZE);
 }
 
+// VmHWM: the peak resident set of the process so far, in bytes.
+double PeakRssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmHWM:") {
+      double kb = 0;
+      in >> kb;
+      return kb * 1024;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+// The three load averages, as /proc/loadavg prints them.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 struct Flags {
   std::vector<int64_t> sizes = {100000};
   std::vector<std::string> factories = {"IDMap2,Flat", "HNSW32", "IVF1024,Flat"};
   int queries = 300;
+  int exact_queries = -1;  // -1: same as queries
   std::string seed_file;
   int64_t train = 100000;
   std::vector<int64_t> ef = {64, 128, 256};
   std::vector<int64_t> nprobe = {16, 32, 64};
   std::string dir = "/tmp";
   bool raw_approx = true;
+  bool raw_from_snapshot = false;
+  std::string snapshot;  // --snapshot: search this FaceIndex snapshot instead of building
 };
 
 std::vector<int64_t> ParseInts(const std::string& s) {
@@ -100,17 +162,29 @@ Flags ParseFlags(int argc, char** argv) {
     if (a == "--sizes") f.sizes = ParseInts(next());
     else if (a == "--factories") f.factories = absl::StrSplit(next(), ';', absl::SkipEmpty());
     else if (a == "--queries") f.queries = static_cast<int>(ParseInts(next()).at(0));
+    else if (a == "--exact-queries") f.exact_queries = static_cast<int>(ParseInts(next()).at(0));
     else if (a == "--seed-file") f.seed_file = next();
     else if (a == "--train") f.train = ParseInts(next()).at(0);
     else if (a == "--ef") f.ef = ParseInts(next());
     else if (a == "--nprobe") f.nprobe = ParseInts(next());
     else if (a == "--dir") f.dir = next();
     else if (a == "--no-raw-approx") f.raw_approx = false;
+    else if (a == "--raw-from-snapshot") f.raw_from_snapshot = true;
+    else if (a == "--snapshot") f.snapshot = next();
     else {
       std::fprintf(stderr, "unknown flag %s (see the comment at the top of index_bench.cc)\n",
                    a.c_str());
       std::exit(2);
     }
+  }
+  if (f.queries < 1) {
+    std::fprintf(stderr, "--queries must be >= 1\n");
+    std::exit(2);
+  }
+  if (f.exact_queries < 0 || f.exact_queries > f.queries) f.exact_queries = f.queries;
+  if (!f.snapshot.empty() && (f.sizes.size() != 1 || f.factories.size() != 1)) {
+    std::fprintf(stderr, "--snapshot needs one size and one factory (those it was built with)\n");
+    std::exit(2);
   }
   return f;
 }
@@ -134,7 +208,7 @@ void AddNoise(std::mt19937_64& rng, float norm, float* v) {
 }
 
 struct Data {
-  std::vector<float> gallery;  // n * kDim, id = row
+  std::vector<float> gallery;  // n * kDim, id = row; freed after the last build
   std::vector<float> queries;
 };
 
@@ -145,25 +219,29 @@ Data MakeData(int64_t n, int queries, const std::vector<std::vector<float>>& see
   AddNoise(rng, 0.75f, mean.data());
   Data d;
   d.gallery.resize(n * kDim);
-  std::vector<std::vector<float>> centers;
+  // Identity centres, one array (n / 5 * 512 B: 0.5 GB at 5M faces, freed on return).
+  std::vector<float> centers;
+  centers.reserve((n / 4 + 16) * kDim);
   for (int64_t row = 0; row < n;) {
-    std::vector<float> c(kDim);
+    const size_t c = centers.size();
     if (!seeds.empty()) {
-      c = seeds[rng() % seeds.size()];
-      AddNoise(rng, 0.5f, c.data());
+      const auto& seed = seeds[rng() % seeds.size()];
+      centers.insert(centers.end(), seed.begin(), seed.end());
+      AddNoise(rng, 0.5f, &centers[c]);
     } else {
-      c = mean;
-      AddNoise(rng, 0.65f, c.data());
+      centers.insert(centers.end(), mean.begin(), mean.end());
+      AddNoise(rng, 0.65f, &centers[c]);
     }
     for (int s = samples(rng); s > 0 && row < n; --s, ++row) {
       float* v = &d.gallery[row * kDim];
-      std::copy(c.begin(), c.end(), v);
+      std::copy(&centers[c], &centers[c] + kDim, v);
       AddNoise(rng, 0.28f, v);
     }
-    centers.push_back(std::move(c));
   }
+  const size_t identities = centers.size() / kDim;
   for (int q = 0; q < queries; ++q) {
-    std::vector<float> v = centers[rng() % centers.size()];
+    const float* c = &centers[(rng() % identities) * kDim];
+    std::vector<float> v(c, c + kDim);
     AddNoise(rng, 0.28f, v.data());
     d.queries.insert(d.queries.end(), v.begin(), v.end());
   }
@@ -193,23 +271,73 @@ Data MakeData(int64_t n, int queries, const std::vector<std::vector<float>>& see
   }
   std::printf("data: %lld faces, %zu identities, mean norm %.2f, within-identity %.2f, "
               "random pair %.2f (%s)\n",
-              static_cast<long long>(n), centers.size(), norm / nb, nw ? within / nw : 0.0,
+              static_cast<long long>(n), identities, norm / nb, nw ? within / nw : 0.0,
               between / nb, seeds.empty() ? "random centres" : "seeded from real descriptors");
   return d;
 }
 
-struct Stats {
-  double p50_ms = 0, p99_ms = 0, recall_radius = 0, recall_top = 0;
+// Memory-bandwidth floor, wall and thread CPU time, in ms.
+struct Floor {
+  double wall_ms = 0, cpu_ms = 0;
 };
 
-Stats Summarize(std::vector<double> lat, const std::vector<std::vector<Hit>>& got,
+// One pass summing `n` floats, best of `reps` (wall and CPU time each).
+Floor MeasureFloor(const float* v, size_t n, int reps) {
+  double floor_s = 1e9, cpu_s = 1e9;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    const double c0 = ThreadCpuSeconds();
+    // Integer adds over the raw bits: reassociable, so the compiler vectorizes and the loop
+    // is bound by memory, not by float-add latency.
+    const auto* words = reinterpret_cast<const uint64_t*>(v);
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n / 2; ++i) acc += words[i];
+    floor_s = std::min(floor_s, Seconds(t0));
+    cpu_s = std::min(cpu_s, ThreadCpuSeconds() - c0);
+    if (acc == 12345) std::printf("!");
+  }
+  return Floor{floor_s * 1e3, cpu_s * 1e3};
+}
+
+// Exact top-k of every query with Faiss's BLAS path (many queries at once, all threads).
+std::vector<std::vector<Hit>> ExactTruth(const Data& d, int64_t n, int queries) {
+  std::vector<float> dist(static_cast<size_t>(queries) * kK);
+  std::vector<int64_t> labels(dist.size());
+  faiss::knn_L2sqr(d.queries.data(), d.gallery.data(), kDim, queries, n, kK, dist.data(),
+                   labels.data());
+  std::vector<std::vector<Hit>> truth(queries);
+  for (int q = 0; q < queries; ++q) {
+    for (int i = 0; i < kK; ++i) {
+      const size_t j = static_cast<size_t>(q) * kK + i;
+      if (labels[j] >= 0) truth[q].push_back(Hit{labels[j], std::sqrt(std::max(dist[j], 0.0f))});
+    }
+  }
+  return truth;
+}
+
+// Latency percentiles: wall clock, and CPU time of the searching thread (the same search
+// without waiting for a core; on a loaded machine the wall clock mostly measures the queue).
+struct Stats {
+  double p50_ms = 0, p99_ms = 0, cpu_p50_ms = 0, cpu_p99_ms = 0;
+  double recall_radius = 0, recall_top = 0;
+};
+
+double Percentile(std::vector<double> v, int pct) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, v.size() * pct / 100)] * 1e3;
+}
+
+// Recall over the queries in `got` (a prefix of `truth`).
+Stats Summarize(const std::vector<double>& lat, const std::vector<double>& cpu,
+                const std::vector<std::vector<Hit>>& got,
                 const std::vector<std::vector<Hit>>& truth) {
   Stats s;
-  std::sort(lat.begin(), lat.end());
-  s.p50_ms = lat[lat.size() / 2] * 1e3;
-  s.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)] * 1e3;
+  s.p50_ms = Percentile(lat, 50);
+  s.p99_ms = Percentile(lat, 99);
+  s.cpu_p50_ms = Percentile(cpu, 50);
+  s.cpu_p99_ms = Percentile(cpu, 99);
   int64_t in_radius = 0, in_radius_found = 0, top = 0, top_found = 0;
-  for (size_t q = 0; q < truth.size(); ++q) {
+  for (size_t q = 0; q < got.size(); ++q) {
     std::unordered_set<int64_t> ids;
     for (const Hit& h : got[q]) ids.insert(h.id);
     for (const Hit& h : truth[q]) {
@@ -226,144 +354,240 @@ Stats Summarize(std::vector<double> lat, const std::vector<std::vector<Hit>>& go
   return s;
 }
 
-// Raw Faiss, one query at a time on one thread, k=50; labels are gallery rows.
-Stats RawSearch(const faiss::Index& index, const faiss::SearchParameters* params,
-                const Data& d, int queries, const std::vector<std::vector<Hit>>* truth,
-                std::vector<std::vector<Hit>>* out) {
+// One query's k=50 hits.
+using SearchFn = std::function<std::vector<Hit>(const float* query)>;
+
+// Times `face` and `raw` on the first `queries` queries, one thread, interleaved: even
+// queries run raw first, odd ones FaceIndex first.
+std::pair<Stats, Stats> Compare(const SearchFn& face, const SearchFn& raw, const Data& d,
+                                int queries, const std::vector<std::vector<Hit>>& truth) {
+  const int saved_threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  std::vector<double> lat;
-  std::vector<std::vector<Hit>> got(queries);
-  std::vector<float> dist(kK);
-  std::vector<idx_t> labels(kK);
+  std::vector<double> lat[2], cpu[2];
+  std::vector<std::vector<Hit>> got[2];
+  for (int side = 0; side < 2; ++side) got[side].resize(queries);
   for (int q = 0; q < queries; ++q) {
-    const auto t0 = Clock::now();
-    index.search(1, &d.queries[q * kDim], kK, dist.data(), labels.data(), params);
-    lat.push_back(Seconds(t0));
-    for (int i = 0; i < kK; ++i) {
-      if (labels[i] >= 0) got[q].push_back(Hit{labels[i], std::sqrt(std::max(dist[i], 0.0f))});
+    for (int turn = 0; turn < 2; ++turn) {
+      const int side = (q + turn) % 2;  // 0 = FaceIndex, 1 = raw
+      const SearchFn& search = side == 0 ? face : raw;
+      if (!search) continue;
+      const auto t0 = Clock::now();
+      const double c0 = ThreadCpuSeconds();
+      got[side][q] = search(&d.queries[static_cast<size_t>(q) * kDim]);
+      cpu[side].push_back(ThreadCpuSeconds() - c0);
+      lat[side].push_back(Seconds(t0));
     }
   }
-  omp_set_num_threads(omp_get_num_procs());
-  Stats s = Summarize(lat, got, truth ? *truth : got);
-  if (out) *out = std::move(got);
-  return s;
+  omp_set_num_threads(saved_threads);
+  return {Summarize(lat[0], cpu[0], got[0], truth),
+          raw ? Summarize(lat[1], cpu[1], got[1], truth) : Stats{}};
 }
 
-Stats FaceSearch(const FaceIndex& index, const Data& d, int queries,
-                 const std::vector<std::vector<Hit>>& truth) {
-  std::vector<double> lat;
-  std::vector<std::vector<Hit>> got(queries);
-  for (int q = 0; q < queries; ++q) {
-    const auto t0 = Clock::now();
-    auto hits = index.Search(&d.queries[q * kDim], kK);
-    lat.push_back(Seconds(t0));
+SearchFn FaceSearchFn(const FaceIndex& index) {
+  return [&index](const float* query) {
+    auto hits = index.Search(query, kK);
     if (!hits.ok()) {
       std::fprintf(stderr, "search: %s\n", hits.status().ToString().c_str());
       std::exit(1);
     }
-    got[q] = std::move(*hits);
-  }
-  return Summarize(lat, got, truth);
+    return std::move(*hits);
+  };
 }
 
-void Row(const std::string& name, const std::string& setting, const Stats& s, const Stats& raw,
-         bool has_raw) {
-  std::printf("  %-14s %-12s p50 %7.3f ms  p99 %7.3f ms  in-radius %.4f  top50 %.4f", name.c_str(),
+// Raw Faiss search; labels are gallery rows.
+SearchFn RawSearchFn(const faiss::Index& index, const faiss::SearchParameters* params) {
+  return [&index, params](const float* query) {
+    float dist[kK];
+    idx_t labels[kK];
+    index.search(1, query, kK, dist, labels, params);
+    std::vector<Hit> hits;
+    for (int i = 0; i < kK; ++i) {
+      if (labels[i] >= 0) hits.push_back(Hit{labels[i], std::sqrt(std::max(dist[i], 0.0f))});
+    }
+    return hits;
+  };
+}
+
+// Two lines per setting: wall clock, then thread CPU time, each next to raw Faiss and, for
+// exact search, next to the floor of the same kind.
+void Row(const std::string& setting, const Stats& s, const Stats& raw, bool has_raw,
+         const Floor& floor, bool exact) {
+  std::printf("  %-12s wall p50 %8.3f ms  p99 %8.3f ms  in-radius %.4f  top50 %.4f",
               setting.c_str(), s.p50_ms, s.p99_ms, s.recall_radius, s.recall_top);
   if (has_raw) {
-    std::printf("  | raw p50 %7.3f ms (x%.2f) in-radius %.4f", raw.p50_ms, s.p50_ms / raw.p50_ms,
-                raw.recall_radius);
+    std::printf("  | raw p50 %8.3f ms  p99 %8.3f ms  in-radius %.4f  top50 %.4f | p50 x%.2f raw",
+                raw.p50_ms, raw.p99_ms, raw.recall_radius, raw.recall_top,
+                s.p50_ms / raw.p50_ms);
+  }
+  if (exact) {
+    std::printf(" | p50 x%.2f floor (raw x%.2f)", s.p50_ms / floor.wall_ms,
+                has_raw ? raw.p50_ms / floor.wall_ms : 0.0);
+  }
+  std::printf("  [load %s]\n", LoadAverage().c_str());
+  std::printf("  %-12s cpu  p50 %8.3f ms  p99 %8.3f ms", "", s.cpu_p50_ms, s.cpu_p99_ms);
+  if (has_raw) {
+    std::printf("  | raw cpu p50 %8.3f ms  p99 %8.3f ms | cpu p50 x%.2f raw", raw.cpu_p50_ms,
+                raw.cpu_p99_ms, s.cpu_p50_ms / raw.cpu_p50_ms);
+  }
+  if (exact) {
+    std::printf(" | cpu p50 x%.2f cpu floor (raw x%.2f)", s.cpu_p50_ms / floor.cpu_ms,
+                has_raw ? raw.cpu_p50_ms / floor.cpu_ms : 0.0);
   }
   std::printf("\n");
 }
 
-void BenchFactory(const Flags& f, const std::string& factory, const Data& d, int64_t n,
-                  const std::vector<std::vector<Hit>>& truth, const Stats& flat_raw) {
+// The inner Faiss index of a FaceIndex snapshot (layout in index/face_index.cc: "HWFIDX01",
+// u32 version, u32 dim, u64 last_change, u32 factory_len, factory, then faiss::write_index
+// of the IDMap2). Its labels are slots, which are gallery rows here. Exits on failure.
+std::unique_ptr<faiss::Index> ReadSnapshotInner(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  char header[8 + 4 + 4 + 8 + 4];
+  uint32_t factory_len = 0;
+  if (!file || std::fread(header, sizeof(header), 1, file.get()) != 1) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::memcpy(&factory_len, header + 8 + 4 + 4 + 8, 4);
+  std::fseek(file.get(), factory_len, SEEK_CUR);
+  std::unique_ptr<faiss::Index> index(faiss::read_index(file.get()));
+  auto* id_map = dynamic_cast<faiss::IndexIDMap2*>(index.get());
+  if (id_map == nullptr) {
+    std::fprintf(stderr, "%s: not an IDMap2 snapshot\n", path.c_str());
+    std::exit(1);
+  }
+  id_map->own_fields = false;
+  return std::unique_ptr<faiss::Index>(id_map->index);
+}
+
+// Builds one factory as a FaceIndex and as raw Faiss, then searches both at every setting.
+// Frees d->gallery when `last` (no further factory needs it).
+void BenchFactory(const Flags& f, const std::string& factory, Data* d, int64_t n,
+                  const std::vector<std::vector<Hit>>& truth, const Floor& floor, bool last) {
   const bool is_ivf = factory.find("IVF") != std::string::npos;
   const bool is_hnsw = !is_ivf && factory.find("HNSW") != std::string::npos;
   const bool is_flat = !is_ivf && !is_hnsw;
-  std::vector<int64_t> ids(n);
-  for (int64_t i = 0; i < n; ++i) ids[i] = i;
   const int64_t train_n = std::min(n, f.train);
+  std::printf("  %s  [load %s]\n", factory.c_str(), LoadAverage().c_str());
 
-  // FaceIndex build.
-  double rss0 = RssBytes();
-  auto t0 = Clock::now();
-  IndexOptions options;
-  options.factory = factory;
-  auto index = FaceIndex::Create(options);
-  if (!index.ok()) {
-    std::printf("  %s: %s\n", factory.c_str(), index.status().ToString().c_str());
-    return;
-  }
-  if (auto s = (*index)->Train(d.gallery.data(), train_n); !s.ok()) {
-    std::printf("  %s train: %s\n", factory.c_str(), s.ToString().c_str());
-    return;
-  }
-  if (auto s = (*index)->Add(ids, d.gallery.data()); !s.ok()) {
-    std::printf("  %s add: %s\n", factory.c_str(), s.ToString().c_str());
-    return;
-  }
-  const double build_s = Seconds(t0);
-  const double bytes_per_face = (RssBytes() - rss0) / n;
-  const std::string path = f.dir + "/index_bench_" + std::to_string(getpid()) + ".snap";
-  t0 = Clock::now();
-  if (auto s = (*index)->Save(path, 1); !s.ok()) {
-    std::printf("  save: %s\n", s.ToString().c_str());
-    return;
-  }
-  const double save_s = Seconds(t0);
-  index->reset();
-
-  // Raw Faiss build with the same factory (Flat: the truth index is the raw counterpart).
-  std::unique_ptr<faiss::Index> raw;
-  double raw_build_s = 0;
-  if (!is_flat && f.raw_approx) {
+  // FaceIndex build, snapshot, drop.
+  const std::string path = !f.snapshot.empty()
+                               ? f.snapshot
+                               : f.dir + "/index_bench_" + std::to_string(getpid()) + ".snap";
+  if (!f.snapshot.empty()) {
+    std::printf("    FaceIndex from %s (not built here)\n", path.c_str());
+  } else {
+    std::vector<int64_t> ids(n);
+    for (int64_t i = 0; i < n; ++i) ids[i] = i;
+    const double rss0 = RssBytes();
+    auto t0 = Clock::now();
+    IndexOptions options;
+    options.factory = factory;
+    auto index = FaceIndex::Create(options);
+    if (!index.ok()) {
+      std::printf("  %s: %s\n", factory.c_str(), index.status().ToString().c_str());
+      return;
+    }
+    if (auto s = (*index)->Train(d->gallery.data(), train_n); !s.ok()) {
+      std::printf("  %s train: %s\n", factory.c_str(), s.ToString().c_str());
+      return;
+    }
+    if (auto s = (*index)->Add(ids, d->gallery.data()); !s.ok()) {
+      std::printf("  %s add: %s\n", factory.c_str(), s.ToString().c_str());
+      return;
+    }
+    const double build_s = Seconds(t0);
+    const double bytes_per_face = (RssBytes() - rss0) / n;
     t0 = Clock::now();
-    raw = std::unique_ptr<faiss::Index>(faiss::index_factory(kDim, factory.c_str()));
-    raw->train(train_n, d.gallery.data());
-    raw->add(n, d.gallery.data());
-    raw_build_s = Seconds(t0);
+    if (auto s = (*index)->Save(path, 1); !s.ok()) {
+      std::printf("  save: %s\n", s.ToString().c_str());
+      return;
+    }
+    const double save_s = Seconds(t0);
+    std::printf("    FaceIndex build %.1f s  RAM %.0f B/face (growth while building)  save %.2f s"
+                "  [load %s]\n",
+                build_s, bytes_per_face, save_s, LoadAverage().c_str());
   }
 
-  std::printf("  %-14s build %.1f s%s  RAM %.0f B/face  save %.2f s", factory.c_str(), build_s,
-              raw ? (" (raw " + std::to_string(raw_build_s).substr(0, 5) + " s)").c_str() : "",
-              bytes_per_face, save_s);
-  std::vector<int64_t> settings = is_hnsw ? f.ef : is_ivf ? f.nprobe : std::vector<int64_t>{0};
+  // Raw Faiss, same factory string, same vectors (labels = rows).
+  std::unique_ptr<faiss::Index> raw;
+  if (!is_flat && f.raw_approx && f.raw_from_snapshot) {
+    const double rss0 = RssBytes();
+    const auto t0 = Clock::now();
+    raw = ReadSnapshotInner(path);
+    std::printf("    raw Faiss read from the snapshot's Faiss section in %.1f s (no raw build)"
+                "  RAM %.0f B/face\n",
+                Seconds(t0), (RssBytes() - rss0) / n);
+  } else if (is_flat || f.raw_approx) {
+    const double rss0 = RssBytes();
+    const auto t0 = Clock::now();
+    raw = std::unique_ptr<faiss::Index>(
+        faiss::index_factory(kDim, is_flat ? "Flat" : factory.c_str()));
+    raw->train(train_n, d->gallery.data());
+    raw->add(n, d->gallery.data());
+    std::printf("    raw Faiss build %.1f s  RAM %.0f B/face  [load %s]\n", Seconds(t0),
+                (RssBytes() - rss0) / n, LoadAverage().c_str());
+  }
+  if (last) {
+    d->gallery.clear();
+    d->gallery.shrink_to_fit();
+  }
+
+  const std::vector<int64_t> settings =
+      is_hnsw ? f.ef : is_ivf ? f.nprobe : std::vector<int64_t>{0};
+  const int queries = is_flat ? f.exact_queries : f.queries;
   bool first = true;
   for (int64_t setting : settings) {
     IndexOptions load_options;
     if (is_hnsw) load_options.hnsw_ef_search = static_cast<int>(setting);
     if (is_ivf) load_options.ivf_nprobe = static_cast<int>(setting);
-    t0 = Clock::now();
+    const double rss0 = RssBytes();
+    const auto t0 = Clock::now();
     auto loaded = FaceIndex::Load(path, load_options, nullptr);
     const double load_s = Seconds(t0);
     if (!loaded.ok()) {
-      std::printf("\n  load: %s\n", loaded.status().ToString().c_str());
-      return;
+      std::printf("  load: %s\n", loaded.status().ToString().c_str());
+      break;
     }
-    if (first) std::printf("  load %.2f s\n", load_s);
+    if (first) {
+      std::printf("    FaceIndex load %.2f s  RAM %.0f B/face (growth while loading)\n", load_s,
+                  (RssBytes() - rss0) / n);
+    }
     first = false;
-    const Stats s = FaceSearch(**loaded, d, f.queries, truth);
-    Stats raw_stats = flat_raw;
-    std::string name = is_hnsw ? "efSearch=" : is_ivf ? "nprobe=" : "exact";
-    if (!is_flat) name += std::to_string(setting);
-    if (raw) {
-      faiss::SearchParametersHNSW hp;
-      faiss::SearchParametersIVF ip;
-      hp.efSearch = static_cast<int>(setting);
-      // Faiss 1.7.3 ignores SearchParametersHNSW::efSearch: set it on the index.
-      if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(raw.get())) {
-        hnsw->hnsw.efSearch = static_cast<int>(setting);
-      }
-      ip.nprobe = static_cast<size_t>(setting);
-      raw_stats = RawSearch(*raw, is_hnsw ? static_cast<faiss::SearchParameters*>(&hp) : &ip,
-                            d, f.queries, &truth, nullptr);
+
+    faiss::SearchParametersHNSW hnsw_params;
+    faiss::SearchParametersIVF ivf_params;
+    const faiss::SearchParameters* params = nullptr;
+    if (raw && is_hnsw) {
+      // Faiss 1.7.3 ignores SearchParametersHNSW::efSearch (the beam is the index's
+      // hnsw.efSearch): set it on the index, as FaceIndex does, and in the parameters.
+      static_cast<faiss::IndexHNSW*>(raw.get())->hnsw.efSearch = static_cast<int>(setting);
+      hnsw_params.efSearch = static_cast<int>(setting);
+      params = &hnsw_params;
+    } else if (raw && is_ivf) {
+      ivf_params.nprobe = static_cast<size_t>(setting);
+      params = &ivf_params;
     }
-    Row("", name, s, raw_stats, is_flat || raw != nullptr);
-    if (is_flat) std::printf("  %-27s p50 = x%.2f floor\n", "", s.p50_ms / g_floor_ms);
+    const auto [face_stats, raw_stats] =
+        Compare(FaceSearchFn(**loaded), raw ? RawSearchFn(*raw, params) : SearchFn(), *d,
+                queries, truth);
+    const std::string name = is_hnsw ? "efSearch=" + std::to_string(setting)
+                             : is_ivf ? "nprobe=" + std::to_string(setting)
+                                      : "exact(" + std::to_string(queries) + "q)";
+    // The floor again, over the raw index's vectors (same bytes): load on the machine drifts.
+    Floor lower = floor;
+    if (is_flat && raw) {
+      const Floor now = MeasureFloor(static_cast<faiss::IndexFlat*>(raw.get())->get_xb(),
+                                     static_cast<size_t>(n) * kDim, 3);
+      std::printf("    floor after the searches: wall %.2f ms, cpu %.2f ms (before: %.2f, %.2f);"
+                  " ratios use the lower\n",
+                  now.wall_ms, now.cpu_ms, floor.wall_ms, floor.cpu_ms);
+      lower = Floor{std::min(floor.wall_ms, now.wall_ms), std::min(floor.cpu_ms, now.cpu_ms)};
+    }
+    Row(name, face_stats, raw_stats, raw != nullptr, lower, is_flat);
   }
-  std::remove(path.c_str());
+  if (f.snapshot.empty()) std::remove(path.c_str());
+  raw.reset();
+  std::printf("    peak RSS so far %.2f GB\n", PeakRssBytes() / 1e9);
 }
 
 }  // namespace
@@ -376,46 +600,36 @@ int main(int argc, char** argv) {
     seeds = LoadSeeds(f.seed_file);
     std::printf("seed file %s: %zu descriptors\n", f.seed_file.c_str(), seeds.size());
   }
-  std::printf("threads: search 1 (OMP %d for builds), OMP_WAIT_POLICY=%s, k=%d, %d queries\n",
+  std::printf("threads: search 1 (OMP %d for builds and ground truth), OMP_WAIT_POLICY=%s, "
+              "k=%d, %d queries (%d for exact search), load %s\n",
               omp_get_max_threads(), getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "",
-              kK, f.queries);
+              kK, f.queries, f.exact_queries, LoadAverage().c_str());
   for (int64_t n : f.sizes) {
     std::printf("\n== %lld faces ==\n", static_cast<long long>(n));
-    const Data d = MakeData(n, f.queries, seeds);
+    auto t0 = Clock::now();
+    Data d = MakeData(n, f.queries, seeds);
+    std::printf("  generated in %.1f s\n", Seconds(t0));
 
-    // Memory-bandwidth floor: one pass summing the gallery, best of 5.
-    double floor_s = 1e9;
-    for (int r = 0; r < 5; ++r) {
-      const auto t0 = Clock::now();
-      // Integer adds over the raw bits: reassociable, so the compiler vectorizes and the
-      // loop is bound by memory, not by float-add latency.
-      const auto* words = reinterpret_cast<const uint64_t*>(d.gallery.data());
-      uint64_t acc = 0;
-      for (size_t i = 0; i < d.gallery.size() / 2; ++i) acc += words[i];
-      floor_s = std::min(floor_s, Seconds(t0));
-      if (acc == 12345) std::printf("!");
-    }
-    g_floor_ms = floor_s * 1e3;
-    std::printf("  floor: sum over %.0f MB in %.2f ms (%.1f GB/s)\n",
-                d.gallery.size() * 4 / 1e6, floor_s * 1e3, d.gallery.size() * 4 / floor_s / 1e9);
+    const Floor floor = MeasureFloor(d.gallery.data(), d.gallery.size(), 5);
+    std::printf("  floor: sum over %.0f MB in %.2f ms wall (%.1f GB/s), %.2f ms cpu (%.1f GB/s)"
+                "  [load %s]\n",
+                d.gallery.size() * 4 / 1e6, floor.wall_ms,
+                d.gallery.size() * 4 / floor.wall_ms / 1e6, floor.cpu_ms,
+                d.gallery.size() * 4 / floor.cpu_ms / 1e6, LoadAverage().c_str());
 
-    // Exact truth from raw Faiss Flat (also the raw counterpart of the exact FaceIndex).
-    std::vector<std::vector<Hit>> truth;
-    std::unique_ptr<faiss::Index> flat(faiss::index_factory(kDim, "Flat"));
-    flat->add(n, d.gallery.data());
-    const Stats flat_raw = RawSearch(*flat, nullptr, d, f.queries, nullptr, &truth);
-    flat.reset();
+    t0 = Clock::now();
+    const std::vector<std::vector<Hit>> truth = ExactTruth(d, n, f.queries);
     double in_radius = 0;
     for (const auto& t : truth) {
       for (const Hit& h : t) in_radius += h.distance < kRadius;
     }
-    std::printf("  exact neighbours nearer than %.1f: %.1f per query; raw Flat p50 %.2f ms "
-                "(x%.2f floor)\n",
-                kRadius, in_radius / truth.size(), flat_raw.p50_ms,
-                flat_raw.p50_ms / (floor_s * 1e3));
-    for (const std::string& factory : f.factories) {
-      BenchFactory(f, factory, d, n, truth, flat_raw);
+    std::printf("  ground truth (BLAS, %d queries at once) in %.1f s; exact neighbours nearer "
+                "than %.1f: %.1f per query\n",
+                f.queries, Seconds(t0), kRadius, in_radius / truth.size());
+    for (size_t i = 0; i < f.factories.size(); ++i) {
+      BenchFactory(f, f.factories[i], &d, n, truth, floor, i + 1 == f.factories.size());
     }
   }
+  std::printf("\npeak RSS %.2f GB  [load %s]\n", PeakRssBytes() / 1e9, LoadAverage().c_str());
   return 0;
 }

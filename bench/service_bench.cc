@@ -23,7 +23,7 @@
 //                          [--batch 2000] [--single 200] [--seed-file F]
 //   service_bench catalog-open --data-dir D
 //   service_bench open --data-dir D [--factory IVF1024,Flat] [--nprobe 16] [--rebuild]
-//                      [--queries 1000] [--no-grpc]
+//                      [--queries 1000] [--no-grpc] [--calibration models/age_calibration_v1.json]
 #include <grpcpp/grpcpp.h>
 #include <omp.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -136,6 +136,7 @@ struct Flags {
   int64_t faces = 0;
   int faces_per_photo = 10, batch = 2000, single = 200;
   std::string factory = "IVF1024,Flat";
+  std::string calibration;  // empty: distance ranking; a file: the server's calibrated ranking
   int nprobe = 16, queries = 1000;
   bool rebuild = false, grpc = true;
 };
@@ -181,6 +182,7 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--queries") f.queries = std::stoi(next());
     else if (a == "--rebuild") f.rebuild = true;
     else if (a == "--no-grpc") f.grpc = false;
+    else if (a == "--calibration") f.calibration = next();
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       std::exit(2);
@@ -557,6 +559,7 @@ int OpenCommand(const Flags& f) {
   go.index.factory = f.factory;
   go.index.ivf_nprobe = f.nprobe;
   go.rebuild_indexes = f.rebuild;
+  go.calibration_path = f.calibration;
   const fs::path snaps = fs::path(f.data_dir) / "index";
   const bool had_snapshots = fs::exists(snaps / "missing.snap") && !f.rebuild;
   const double rss0 = RssMiB();
@@ -572,9 +575,11 @@ int OpenCommand(const Flags& f) {
     faces += s.faces;
     if (s.kind != CaseKind::kSighting) searchable += s.indexed;
   }
-  std::printf("\nopen: %s, %lld faces (%lld MISSING+FOUND searched), factory %s nprobe %d\n",
+  std::printf("\nopen: %s, %lld faces (%lld MISSING+FOUND searched), factory %s nprobe %d, "
+              "ranking %s\n",
               f.data_dir.c_str(), static_cast<long long>(faces),
-              static_cast<long long>(searchable), f.factory.c_str(), f.nprobe);
+              static_cast<long long>(searchable), f.factory.c_str(), f.nprobe,
+              f.calibration.empty() ? "by distance" : f.calibration.c_str());
   std::printf("\n| restart | Gallery::Open s | RSS before MiB | RSS after MiB | delta MiB | delta per "
               "face | peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n");
   std::printf("| %s | %.2f | %.0f | %.0f | %.0f | %.0f B | %.0f |\n",

@@ -8,7 +8,9 @@
 // Resuming: every step that changed the server is appended to a state file (JSON lines,
 // flushed at once) before the next step starts: the case id after CreateCase, each photo
 // after AddPhoto, "done" at the end of the row. --resume replays it: done rows are skipped,
-// a row whose case exists gets only its missing photos, so nothing is created twice.
+// a row whose case exists gets only its missing photos, so nothing is created twice. A
+// "creating" event precedes each CreateCase: if its reply was lost (a crash, a dropped
+// connection), the next attempt adopts the photo-less case of that name no row claims.
 // Ctrl-C stops after the current row (a second one kills).
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -74,6 +77,7 @@ struct RowState {
   std::string case_id;
   std::set<std::string> photos_done;
   bool done = false;
+  bool creating = false;  // a CreateCase was sent; its reply may have been lost
 };
 
 // ---- Input -------------------------------------------------------------------------------
@@ -251,8 +255,18 @@ class StateFile {
         if (j.contains("caseId")) s.case_id = j.value("caseId", "");
         if (j.contains("photo")) s.photos_done.insert(j.value("photo", ""));
         if (j.value("done", false)) s.done = true;
+        if (j.value("creating", false)) s.creating = true;
+      }
+      // A run killed mid-write leaves a torn last line: end it, or the next event would be
+      // glued to it and lost.
+      std::ifstream tail(path, std::ios::binary | std::ios::ate);
+      bool torn = false;
+      if (tail && tail.tellg() > 0) {
+        tail.seekg(-1, std::ios::end);
+        torn = tail.get() != '\n';
       }
       out_.open(path, std::ios::app);
+      if (torn) out_ << "\n";
     } else {
       out_.open(path, std::ios::trunc);
       Append({{"homewardImport", 1}, {"kind", kind}, {"input", input}});
@@ -266,6 +280,12 @@ class StateFile {
     return it == rows_.end() ? nullptr : &it->second;
   }
   RowState& Get(const std::string& key) { return rows_[key]; }
+  bool Claims(const std::string& case_id) const {
+    for (const auto& [key, row] : rows_) {
+      if (row.case_id == case_id) return true;
+    }
+    return false;
+  }
 
   void Append(const Json& event) {
     out_ << event.dump() << "\n";
@@ -381,7 +401,20 @@ class Importer {
       images.emplace_back(i, *std::move(bytes));
     }
 
+    if (st.case_id.empty() && st.creating) {
+      // An earlier run sent CreateCase and stopped before recording the reply: adopt the
+      // case it may have created rather than create a second one.
+      absl::StatusOr<std::string> lost = FindLostCase(row);
+      if (!lost.ok()) {
+        *fatal = lost.status().code() == absl::StatusCode::kUnavailable;
+        return absl::UnknownError(absl::StrCat("look for the case of an interrupted run: ",
+                                               lost.status().message()));
+      }
+      if (!lost->empty()) AdoptCase(row, *lost);
+    }
     if (st.case_id.empty()) {
+      st.creating = true;
+      state_.Append({{"key", row.key}, {"name", row.name}, {"creating", true}});
       v1::CreateCaseRequest req;
       v1::Case& c = *req.mutable_case_();
       c.set_kind(kind_);
@@ -393,16 +426,31 @@ class Importer {
       c.set_notes(row.notes);
       c.set_reporter_contact(row.contact);
       v1::Case reply;
-      grpc::Status s = WithRetries([&] {
-        return client_.stub().CreateCase(client_.NewContext(CallKind::kQuick).get(), req, &reply);
-      });
-      if (!s.ok()) {
+      grpc::Status s;
+      std::string adopted;
+      for (int attempt = 0; attempt <= kUnavailableRetries; ++attempt) {
+        if (attempt > 0) {
+          std::this_thread::sleep_for(std::chrono::seconds(1 << (attempt - 1)));
+          // UNAVAILABLE from a broken connection does not prove the case was not created.
+          absl::StatusOr<std::string> lost = FindLostCase(row);
+          if (lost.ok() && !lost->empty()) {
+            adopted = *lost;
+            break;
+          }
+        }
+        s = client_.stub().CreateCase(client_.NewContext(CallKind::kQuick).get(), req, &reply);
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE || g_stop) break;
+      }
+      if (!adopted.empty()) {
+        AdoptCase(row, adopted);
+      } else if (!s.ok()) {
         *fatal = IsFatal(s);
         return absl::UnknownError("create case: " + RpcText(s));
+      } else {
+        st.name = row.name;
+        st.case_id = reply.id();
+        state_.Append({{"key", row.key}, {"name", row.name}, {"caseId", reply.id()}});
       }
-      st.name = row.name;
-      st.case_id = reply.id();
-      state_.Append({{"key", row.key}, {"name", row.name}, {"caseId", reply.id()}});
     }
 
     std::vector<std::string> problems;
@@ -448,6 +496,38 @@ class Importer {
   }
 
  private:
+  // The case a lost CreateCase reply would have named: a case of this kind and name without
+  // photos that no row of the state file claims (the newest if several); "" when none.
+  absl::StatusOr<std::string> FindLostCase(const Row& row) {
+    std::string found;
+    int64_t found_id = 0;
+    v1::ListCasesRequest req;
+    req.set_kind(kind_);
+    req.set_page_size(1000);
+    do {
+      v1::ListCasesResponse resp;
+      grpc::Status s =
+          client_.stub().ListCases(client_.NewContext(CallKind::kQuick).get(), req, &resp);
+      if (!s.ok()) {
+        return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+      }
+      for (const v1::Case& c : resp.cases()) {
+        if (c.display_name() != row.name || c.photo_count() != 0 || state_.Claims(c.id())) continue;
+        const int64_t id = std::atoll(c.id().c_str());
+        if (id > found_id) found_id = id, found = c.id();
+      }
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return found;
+  }
+
+  void AdoptCase(const Row& row, const std::string& case_id) {
+    RowState& st = state_.Get(row.key);
+    st.name = row.name;
+    st.case_id = case_id;
+    state_.Append({{"key", row.key}, {"name", row.name}, {"caseId", case_id}, {"adopted", true}});
+  }
+
   const RpcClient& client_;
   v1::CaseKind kind_;
   StateFile& state_;

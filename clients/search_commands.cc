@@ -156,7 +156,11 @@ int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
   if (global.json) {
     PrintJson(reply);
   } else {
-    std::cout << "sighting case " << reply.case_id() << ", photo " << reply.photo_id() << "\n";
+    if (reply.case_id().empty()) {
+      std::cout << "no face found: nothing was stored\n";
+    } else {
+      std::cout << "sighting case " << reply.case_id() << ", photo " << reply.photo_id() << "\n";
+    }
     PrintResults(reply.results(), reply.no_face_reason());
     PrintCaveats(reply.caveats(), "");
   }

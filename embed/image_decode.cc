@@ -37,6 +37,9 @@ absl::StatusOr<ImageInfo> ProbeJpeg(const unsigned char* p, size_t n) {
       continue;
     }
     if (marker == 0xD9 || marker == 0xDA) break;  // end of image / start of scan before SOF
+    // libjpeg skips "FF 00" as garbage where this walk would read a length: the SOF it finds
+    // could then differ from (and be larger than) the one checked here.
+    if (marker == 0x00) return absl::InvalidArgumentError("corrupt JPEG: bad marker sequence");
     uint32_t len = Be16(p + i + 2);
     if (len < 2) return absl::InvalidArgumentError("corrupt JPEG: bad segment length");
     bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
@@ -73,6 +76,9 @@ absl::StatusOr<ImageInfo> ProbeWebp(const unsigned char* p, size_t n) {
 
 absl::StatusOr<ImageInfo> ProbeBmp(const unsigned char* p, size_t n) {
   if (n < 26) return Truncated("BMP");
+  if (Le32(p + 14) == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit width and height, as OpenCV reads
+    return ImageInfo{"bmp", Le16(p + 18), Le16(p + 20)};
+  }
   int32_t w = static_cast<int32_t>(Le32(p + 18));
   int32_t h = static_cast<int32_t>(Le32(p + 22));
   return ImageInfo{"bmp", w < 0 ? -int64_t{w} : w, h < 0 ? -int64_t{h} : h};

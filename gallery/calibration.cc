@@ -105,6 +105,11 @@ absl::StatusOr<std::unique_ptr<Calibration>> Calibration::Parse(const std::strin
     if (!a.ok()) return a.status();
     auto b = Number(obj, "b", origin, where);
     if (!b.ok()) return b.status();
+    // Fitted curves have |a|, |b| in the tens; beyond 1e6, a + b * d can overflow to -inf and
+    // Logit would no longer be finite.
+    if (std::abs(*a) > 1e6 || std::abs(*b) > 1e6) {
+      return Bad(origin, absl::StrCat(where, ": a and b must be within [-1e6, 1e6]"));
+    }
     if (!(*b < 0)) {
       return Bad(origin, absl::StrCat(where, ": slope b = ", *b,
                                       " is not negative, so confidence would not decrease with "

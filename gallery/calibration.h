@@ -32,7 +32,7 @@ class Calibration {
   // Loads and checks a calibration file. NOT_FOUND when the file does not exist or cannot be
   // read; INVALID_ARGUMENT when it is not JSON, has the wrong format/version, misses a field,
   // has band edges that are not increasing from 0, or a curve that is not strictly decreasing
-  // in distance (b >= 0) or not finite.
+  // in distance (b >= 0), not finite or beyond 1e6 in absolute value.
   static absl::StatusOr<std::unique_ptr<Calibration>> Load(const std::string& path);
 
   // Same checks, from the file's text (`origin` names it in messages).

@@ -30,6 +30,7 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIDMap.h"
 #include "faiss/IndexIVF.h"
+#include "faiss/IndexScalarQuantizer.h"
 #include "faiss/impl/IDSelector.h"
 #include "faiss/impl/io.h"
 #include "faiss/index_factory.h"
@@ -571,7 +572,8 @@ absl::Status FaissFaceIndex::Save(const std::string& path, uint64_t last_change)
   const uint64_t checksum = out.checksum();
   out.Put<uint64_t>(checksum);
   out.Flush();
-  if (status.ok() && !out.ok()) status = absl::ErrnoToStatus(out.error(), "write " + tmp);
+  // A failed write (ENOSPC: RESOURCE_EXHAUSTED) also makes write_index throw: report the cause.
+  if (!out.ok()) status = absl::ErrnoToStatus(out.error(), "write " + tmp);
   if (status.ok() && ::fsync(fd.get()) != 0) status = ErrnoStatus("fsync " + tmp);
   if (status.ok() && ::close(fd.Release()) != 0) status = ErrnoStatus("close " + tmp);
   if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -587,6 +589,133 @@ absl::Status FaissFaceIndex::Save(const std::string& path, uint64_t last_change)
   Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
   return absl::OkStatus();
+}
+
+// Reads the Faiss section with its outer "IxM2" (IndexIDMap2) read as "IxMp" (IndexIDMap):
+// faiss::read_index builds an IDMap2's reverse map from id_map[0..ntotal) without checking
+// id_map's length (a heap overflow on a crafted section), so Load checks the lengths first.
+class IdMapAsPlainReader final : public faiss::IOReader {
+ public:
+  IdMapAsPlainReader(faiss::IOReader* in, bool* swapped) : in_(in), swapped_(swapped) {}
+  size_t operator()(void* ptr, size_t size, size_t nitems) override {
+    const size_t got = (*in_)(ptr, size, nitems);
+    // Fourccs are read one 4-byte item at a time; nested IDMap2s are swapped too (and refused).
+    if (size * nitems == 4 && got == nitems && std::memcmp(ptr, "IxM2", 4) == 0) {
+      std::memcpy(ptr, "IxMp", 4);
+      if (first_) *swapped_ = true;
+    }
+    first_ = false;
+    return got;
+  }
+
+ private:
+  faiss::IOReader* in_;
+  bool* swapped_;
+  bool first_ = true;
+};
+
+// What a search relies on in a loaded inner index and Faiss's reader does not check: every
+// slot an IVF list or an HNSW link names is in [0, ntotal), the lists add up to ntotal, an
+// HNSW node's links fit its level. Returns "" when consistent, else what is wrong.
+// The metric, read as an int: Faiss reads any 4 bytes into the enum.
+bool IsL2(const faiss::Index* index) {
+  int metric = 0;
+  static_assert(sizeof(metric) == sizeof(index->metric_type));
+  std::memcpy(&metric, &index->metric_type, sizeof(metric));
+  return metric == faiss::METRIC_L2;
+}
+
+// is_trained, read as a byte: Faiss reads any byte into the bool; only 0 and 1 are valid.
+bool ValidFlags(const faiss::Index* index) {
+  unsigned char trained = 0;
+  static_assert(sizeof(trained) == sizeof(index->is_trained));
+  std::memcpy(&trained, &index->is_trained, 1);
+  return trained <= 1;
+}
+
+std::string InnerIndexProblem(const faiss::Index* inner, idx_t ntotal, int dim) {
+  if (inner->d != dim || inner->ntotal != ntotal) return "inner index size or dimension";
+  if (!ValidFlags(inner)) return "inner index flags";
+  if (!IsL2(inner)) return "inner index metric is not L2";
+  if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
+    const faiss::InvertedLists* lists = ivf->invlists;
+    if (lists == nullptr || ivf->quantizer == nullptr || lists->nlist != ivf->nlist ||
+        lists->code_size != ivf->code_size || ivf->quantizer->d != dim || !IsL2(ivf->quantizer) ||
+        ivf->quantizer->ntotal > static_cast<idx_t>(ivf->nlist)) {
+      return "inconsistent IVF lists";
+    }
+    size_t total = 0;
+    for (size_t l = 0; l < lists->nlist; ++l) {
+      const size_t n = lists->list_size(l);
+      total += n;
+      faiss::InvertedLists::ScopedIds ids(lists, l);
+      for (size_t j = 0; j < n; ++j) {
+        if (ids[j] < 0 || ids[j] >= ntotal) return "an IVF list names a slot out of range";
+      }
+    }
+    if (total != static_cast<size_t>(ntotal)) return "IVF lists do not add up to the index size";
+    if (const auto* ivfsq = dynamic_cast<const faiss::IndexIVFScalarQuantizer*>(ivf)) {
+      // A scalar quantizer whose type, code size or trained ranges do not match its
+      // dimension makes the search scanner throw inside an OpenMP region (std::terminate).
+      using SQ = faiss::ScalarQuantizer;
+      const SQ& sq = ivfsq->sq;
+      const size_t d = static_cast<size_t>(dim);
+      size_t code = 0, trained = 0;
+      int qtype = 0;  // read as int: Faiss read any 4 bytes into the enum
+      static_assert(sizeof(qtype) == sizeof(sq.qtype));
+      std::memcpy(&qtype, &sq.qtype, sizeof(qtype));
+      switch (qtype) {
+        case SQ::QT_8bit: code = d, trained = 2 * d; break;
+        case SQ::QT_4bit: code = (d + 1) / 2, trained = 2 * d; break;
+        case SQ::QT_6bit: code = (d * 6 + 7) / 8, trained = 2 * d; break;
+        case SQ::QT_8bit_uniform: code = d, trained = 2; break;
+        case SQ::QT_4bit_uniform: code = (d + 1) / 2, trained = 2; break;
+        case SQ::QT_fp16: code = 2 * d; break;
+        case SQ::QT_8bit_direct: code = d; break;
+        default: return "unknown scalar quantizer type";
+      }
+      if (sq.d != d || sq.code_size != code || ivf->code_size != code ||
+          (ivf->is_trained && sq.trained.size() != trained)) {
+        return "inconsistent scalar quantizer";
+      }
+    }
+  }
+  if (const auto* index = dynamic_cast<const faiss::IndexHNSW*>(inner)) {
+    const faiss::HNSW& g = index->hnsw;
+    const auto& cum = g.cum_nneighbor_per_level;
+    if (index->storage == nullptr || index->storage->ntotal != ntotal ||
+        index->storage->d != dim || !IsL2(index->storage) ||
+        static_cast<idx_t>(g.levels.size()) != ntotal ||
+        g.offsets.size() != static_cast<size_t>(ntotal) + 1 || g.offsets[0] != 0 ||
+        g.offsets.back() != g.neighbors.size() || cum.empty() || cum[0] != 0) {
+      return "inconsistent HNSW graph";
+    }
+    for (size_t l = 1; l < cum.size(); ++l) {
+      if (cum[l] < cum[l - 1]) return "inconsistent HNSW levels";
+    }
+    for (idx_t i = 0; i < ntotal; ++i) {
+      const int levels = g.levels[i];
+      if (levels < 1 || static_cast<size_t>(levels) >= cum.size() ||
+          g.offsets[i + 1] < g.offsets[i] ||
+          g.offsets[i + 1] - g.offsets[i] != static_cast<size_t>(cum[levels])) {
+        return "an HNSW node's links do not fit its level";
+      }
+      for (int level = 0; level < levels; ++level) {
+        for (int k = cum[level]; k < cum[level + 1]; ++k) {
+          const int n = g.neighbors[g.offsets[i] + k];
+          if (n < -1 || n >= ntotal || (n >= 0 && g.levels[n] <= level)) {
+            return "an HNSW link names a slot out of range";
+          }
+        }
+      }
+    }
+    if (ntotal > 0 ? (g.entry_point < 0 || g.entry_point >= ntotal ||
+                      g.max_level != g.levels[g.entry_point] - 1)
+                   : g.entry_point != -1) {
+      return "bad HNSW entry point";
+    }
+  }
+  return "";
 }
 
 absl::Status DataLoss(const std::string& path, const std::string& what) {
@@ -692,28 +821,57 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Load(const std::string& pa
   const uint64_t after_faiss = in.left() - faiss_len;
 
   std::unique_ptr<faiss::Index> index;
+  bool was_idmap2 = false;
   {
     BoundedReader faiss_in(fd.get(), faiss_len);
+    IdMapAsPlainReader plain_in(&faiss_in, &was_idmap2);
     HW_RETURN_IF_ERROR(GuardedCall(
         "faiss read_index",
         [&] {
-          index = std::unique_ptr<faiss::Index>(faiss::read_index(&faiss_in));
+          index = std::unique_ptr<faiss::Index>(faiss::read_index(&plain_in));
           return absl::OkStatus();
         },
         absl::StatusCode::kDataLoss));
     if (faiss_in.left() != 0) return DataLoss(path, "Faiss section has trailing bytes");
   }
   BoundedReader rest(fd.get(), after_faiss);
-  std::unique_ptr<faiss::IndexIDMap2> id_map(dynamic_cast<faiss::IndexIDMap2*>(index.get()));
-  if (id_map == nullptr) return DataLoss(path, "Faiss section is not an IDMap2 index");
-  index.release();
-  if (id_map->d != options.dim || id_map->metric_type != faiss::METRIC_L2 ||
-      id_map->index == nullptr || id_map->index->ntotal != id_map->ntotal ||
-      static_cast<idx_t>(id_map->id_map.size()) != id_map->ntotal) {
+  auto* plain = dynamic_cast<faiss::IndexIDMap*>(index.get());
+  if (plain == nullptr || !was_idmap2) {
+    return DataLoss(path, "Faiss section is not an IDMap2 index");
+  }
+  if (plain->d != options.dim || !IsL2(plain) || !ValidFlags(plain) ||
+      plain->index == nullptr || plain->index->ntotal != plain->ntotal ||
+      static_cast<idx_t>(plain->id_map.size()) != plain->ntotal) {
     return DataLoss(path, "inconsistent Faiss index");
   }
+  for (idx_t id : plain->id_map) {
+    if (id < 0) return DataLoss(path, "negative face id");
+  }
+  // Now that the lengths agree, the IDMap2 the snapshot holds: same fields, plus the reverse map.
+  auto id_map = std::make_unique<faiss::IndexIDMap2>();
+  id_map->d = plain->d;
+  id_map->ntotal = plain->ntotal;
+  id_map->is_trained = plain->is_trained;
+  id_map->metric_type = plain->metric_type;
+  id_map->metric_arg = plain->metric_arg;
+  id_map->id_map = std::move(plain->id_map);
+  id_map->index = plain->index;
+  id_map->own_fields = plain->own_fields;
+  plain->own_fields = false;
+  index.reset();
+  HW_RETURN_IF_ERROR(GuardedCall(
+      "faiss construct_rev_map",
+      [&] {
+        id_map->construct_rev_map();
+        return absl::OkStatus();
+      },
+      absl::StatusCode::kDataLoss));
   absl::StatusOr<Kind> kind = KindOf(id_map->index);
   if (!kind.ok()) return DataLoss(path, std::string(kind.status().message()));
+  if (std::string problem = InnerIndexProblem(id_map->index, id_map->ntotal, options.dim);
+      !problem.empty()) {
+    return DataLoss(path, problem);
+  }
 
   const idx_t ntotal = id_map->ntotal;
   uint64_t n_dead = 0;

@@ -4,7 +4,7 @@
 #   scripts/setup.sh deps     install missing Debian packages (as root)
 #   scripts/setup.sh models   fetch @vladmandic/face-api (pinned, verified) and convert its weights
 #   scripts/setup.sh build    configure and build into build/
-#   scripts/setup.sh test     all of the above, then run every test (ctest)
+#   scripts/setup.sh test     all of the above, then run every test (ctest) and a fuzz smoke run
 #   scripts/setup.sh run      all of the above, then start the service
 #
 # Environment: HOMEWARD_BUILD_DIR (default build), HOMEWARD_MODELS_DIR (default models),
@@ -23,6 +23,7 @@ LANDMARK_MODEL=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
 
 PACKAGES=(
   build-essential cmake pkg-config git python3 ca-certificates
+  clang libclang-rt-14-dev
   libdlib-dev libdlib-data libopenblas-dev
   libfaiss-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
@@ -126,6 +127,8 @@ case "$cmd" in
     models; build
     browser_test_deps
     cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-1}" --timeout 1500
+    # libFuzzer smoke run of every fuzz target (clang build in build-fuzz/; docs/reliability/fuzzing.md).
+    HOMEWARD_JOBS="$JOBS" "$ROOT/scripts/fuzz.sh" smoke
     ;;
   run)
     deps; cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null

@@ -230,6 +230,11 @@ CommandLine ParseCommandLine(int argc, char** argv) {
                                      "create an API key of this role, print it once and append "
                                      "its hash to --api-keys, then exit");
   app.add_option("--key-id", add_key.key_id, "name of the key created by --add-key");
+  RevokeKeyCommand revoke_key;
+  auto* revoke_key_opt =
+      app.add_option("--revoke-key", revoke_key.key_id,
+                     "mark this key id revoked in --api-keys (a running server notices at its "
+                     "next call), then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -244,6 +249,16 @@ CommandLine ParseCommandLine(int argc, char** argv) {
     }
     add_key.api_keys_file = c.api_keys_file;
     out.add_key = add_key;
+    return out;
+  }
+  if (revoke_key_opt->count() > 0) {
+    if (c.api_keys_file.empty()) {
+      std::cerr << "--revoke-key needs --api-keys FILE\n";
+      out.exit_code = 2;
+      return out;
+    }
+    revoke_key.api_keys_file = c.api_keys_file;
+    out.revoke_key = revoke_key;
     return out;
   }
   if (!config_file.empty()) {

@@ -44,9 +44,15 @@ struct AddKeyCommand {
   std::string role, key_id, api_keys_file;
 };
 
+// `homeward-server --revoke-key KEY_ID --api-keys FILE`.
+struct RevokeKeyCommand {
+  std::string key_id, api_keys_file;
+};
+
 struct CommandLine {
   ServerConfig config;
   std::optional<AddKeyCommand> add_key;
+  std::optional<RevokeKeyCommand> revoke_key;
   int exit_code = -1;  // >= 0: exit now with this code (--help, or a parse error printed)
 };
 

@@ -116,9 +116,72 @@ const char* CodeName(grpc::StatusCode code) {
   }
 }
 
+// The length of the well-formed UTF-8 sequence at s[i] (no overlongs, surrogates or code
+// points past U+10FFFF), or 0.
+size_t Utf8SequenceAt(absl::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
+  return n;
+}
+
+bool IsUtf8(absl::string_view s) {
+  for (size_t i = 0, n; i < s.size(); i += n) {
+    if ((n = Utf8SequenceAt(s, i)) == 0) return false;
+  }
+  return true;
+}
+
+// The first string (not bytes) field of `msg`, at any depth, that is not UTF-8 ("" if none):
+// protobuf would refuse to parse such a request, and gRPC answers that with UNIMPLEMENTED.
+std::string NonUtf8Field(const Message& msg) {
+  const auto* refl = msg.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);
+  for (const FieldDescriptor* f : fields) {
+    const int n = f->is_repeated() ? refl->FieldSize(msg, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      if (f->type() == FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        const std::string& v = f->is_repeated() ? refl->GetRepeatedStringReference(msg, f, i, &scratch)
+                                                : refl->GetStringReference(msg, f, &scratch);
+        if (!IsUtf8(v)) return f->name();
+      } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        std::string inner = NonUtf8Field(f->is_repeated() ? refl->GetRepeatedMessage(msg, f, i)
+                                                          : refl->GetMessage(msg, f));
+        if (!inner.empty()) return absl::StrCat(f->name(), ".", inner);
+      }
+    }
+  }
+  return "";
+}
+
+// A JSON string literal; bytes that are not UTF-8 (echoed ids, paths) become U+FFFD so that
+// the reply stays valid JSON.
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
-  for (unsigned char ch : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(s[i]);
+    if (ch >= 0x80) {
+      const size_t n = Utf8SequenceAt(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s, i, n);
+        i += n - 1;
+      }
+      continue;
+    }
     switch (ch) {
       case '"':
         out += "\\\"";
@@ -373,6 +436,11 @@ class HttpGateway::Impl {
       }
       ctx.AddMetadata("authorization", auth);
     }
+    if (std::string field = NonUtf8Field(req); !field.empty()) {
+      SendError(res, grpc::StatusCode::INVALID_ARGUMENT,
+                absl::StrCat("field \"", field, "\" is not valid UTF-8 text"));
+      return false;
+    }
     grpc::Status s = (stub_.get()->*method)(&ctx, req, resp);
     if (!s.ok()) {
       SendError(res, s.error_code(), s.error_message());
@@ -428,6 +496,28 @@ void HttpGateway::Impl::RegisterRoutes() {
 
   // CORS preflight for every path.
   http_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // httplib enforces the payload limit on Content-Length bodies only: a chunked body, or one
+    // read until the connection closes, would be buffered whole. Refuse them before reading.
+    const bool has_body_method =
+        req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (absl::AsciiStrToLower(req.get_header_value("Transfer-Encoding")).find("chunked") !=
+            std::string::npos ||
+        (has_body_method && !req.has_header("Content-Length"))) {
+      SendError(res, grpc::StatusCode::INVALID_ARGUMENT,
+                absl::StrCat("send the body with a Content-Length header (at most ",
+                             options_.max_request_bytes / 3 * 4 + kJsonSlackBytes,
+                             " bytes); chunked or unsized bodies are not accepted"));
+      res.status = 411;
+      res.set_header("Connection", "close");
+      AddCorsHeaders(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A NUL in the decoded path would cut the static file name short ("/x.html%00.png").
+    if (req.path.find('\0') != std::string::npos) {
+      SendError(res, grpc::StatusCode::INVALID_ARGUMENT, "the path holds a NUL byte (%00)");
+      AddCorsHeaders(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (req.method != "OPTIONS") return httplib::Server::HandlerResponse::Unhandled;
     std::string origin = req.get_header_value("Origin");
     res.set_header("Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS");

@@ -87,6 +87,13 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, creds, &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
+  // gRPC 1.51 assembles a whole message before it checks the size limit: without a memory
+  // quota an oversized request is buffered in full (a 400 MB one took 400 MB). The quota bounds
+  // what the transport holds.
+  grpc::ResourceQuota quota("homeward-server");
+  quota.Resize(
+      static_cast<size_t>(std::max<int64_t>(int64_t{256} << 20, 8 * config.max_request_bytes)));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {

@@ -79,7 +79,8 @@ HomewardService::HomewardService(gallery::Gallery* gallery, const KeyStore* keys
       keys_(keys),
       options_(options),
       pool_(std::make_unique<internal::WorkerPool>(options.threads, options.max_queue,
-                                                   4 * options.max_queue)) {}
+                                                   4 * options.max_queue,
+                                                   gallery->pipeline().workers())) {}
 
 HomewardService::~HomewardService() = default;  // the pool runs what it accepted, then joins
 
@@ -101,7 +102,7 @@ absl::StatusOr<Caller> HomewardService::Authenticate(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx, const char* method,
-                                               bool heavy, Handler handler) {
+                                               Cost cost, Handler handler) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
   auto finish = [reactor, method, start](const Caller* caller, const absl::Status& status) {
@@ -153,13 +154,15 @@ grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
         spdlog::error("audit append failed: {}", appended.status().ToString());
         // Nothing leaves the server unaudited.
         if (status.ok()) {
-          status = absl::UnavailableError("the audit trail could not be written: retry later");
+          status = absl::UnavailableError(absl::StrCat(
+              "the audit trail could not be written (", appended.status().message(),
+              "): retry later"));
         }
       }
     }
     finish(&caller, status);
   };
-  if (!pool_->TrySubmit(heavy, std::move(work))) {
+  if (!pool_->TrySubmit(cost != Cost::kLight, std::move(work), cost == Cost::kPipeline)) {
     finish(&*caller, absl::UnavailableError(
                          "the server is busy (too many calls in flight): retry with back-off"));
   }
@@ -345,7 +348,8 @@ grpc::ServerUnaryReactor* HomewardService::DeleteCase(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* HomewardService::AddPhoto(grpc::CallbackServerContext* ctx,
                                                     const pb::AddPhotoRequest* req,
                                                     pb::AddPhotoResponse* resp) {
-  return Run(ctx, "AddPhoto", true, [this, req, resp](const Caller& caller, Audit& audit) {
+  const Cost cost = Cost::kPipeline;  // detects faces on a face-pipeline worker
+  return Run(ctx, "AddPhoto", cost, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"AddPhoto", "case", ""};
     HW_ASSIGN_OR_RETURN(int64_t case_id, ParseId("case_id", req->case_id()));
     audit.target_id = case_id;
@@ -437,7 +441,8 @@ grpc::ServerUnaryReactor* HomewardService::GetFaceCrop(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerContext* ctx,
                                                           const pb::SubmitSightingRequest* req,
                                                           pb::SubmitSightingResponse* resp) {
-  return Run(ctx, "SubmitSighting", true, [this, req, resp](const Caller& caller, Audit& audit) {
+  const Cost cost = Cost::kPipeline;  // detects faces on a face-pipeline worker
+  return Run(ctx, "SubmitSighting", cost, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"SubmitSighting", "case", ""};
     HW_RETURN_IF_ERROR(CheckImage("image", req->image(), options_.max_request_bytes));
     HW_RETURN_IF_ERROR(CheckDate("seen_on", req->seen_on()));
@@ -454,8 +459,9 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
     HW_ASSIGN_OR_RETURN(gallery::SightingOutcome out, gallery_->SubmitSighting(in));
     audit.target_id = out.case_id;
     audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.results.size());
-    resp->set_case_id(absl::StrCat(out.case_id));
-    resp->set_photo_id(absl::StrCat(out.photo_id));
+    // No face: nothing was stored, and "0" is not an id.
+    if (out.case_id > 0) resp->set_case_id(absl::StrCat(out.case_id));
+    if (out.photo_id > 0) resp->set_photo_id(absl::StrCat(out.photo_id));
     AddResults(caller, out.results, resp->mutable_results());
     resp->set_no_face_reason(out.no_face_reason);
     AddDnaCaveat(resp->mutable_caveats());
@@ -466,7 +472,8 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* HomewardService::Search(grpc::CallbackServerContext* ctx,
                                                   const pb::SearchRequest* req,
                                                   pb::SearchResponse* resp) {
-  return Run(ctx, "Search", true, [this, req, resp](const Caller& caller, Audit& audit) {
+  const Cost cost = req->has_image() ? Cost::kPipeline : Cost::kHeavy;
+  return Run(ctx, "Search", cost, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"Search", "", ""};
     HW_ASSIGN_OR_RETURN(gallery::SearchQuery q, internal::ToSearchQuery(*req));
     if (caller.role == Role::kVolunteer) {
@@ -517,7 +524,9 @@ grpc::ServerUnaryReactor* HomewardService::Search(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* HomewardService::Compare(grpc::CallbackServerContext* ctx,
                                                    const pb::CompareRequest* req,
                                                    pb::CompareResponse* resp) {
-  return Run(ctx, "Compare", true, [this, req, resp](const Caller& caller, Audit& audit) {
+  const Cost cost =
+      req->a().has_image() || req->b().has_image() ? Cost::kPipeline : Cost::kHeavy;
+  return Run(ctx, "Compare", cost, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"Compare", "", ""};
     if (!caller.privileged()) return Denied("only investigators and admins may call Compare");
     HW_ASSIGN_OR_RETURN(gallery::FaceRef a, ToFaceRef("a", req->a(), options_.max_request_bytes));

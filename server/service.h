@@ -91,9 +91,15 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
     int64_t target_id = 0;
   };
   using Handler = std::function<absl::Status(const Caller&, Audit&)>;
+  // kPipeline: heavy, and borrows a face-pipeline worker (the pool runs at most as many at once).
+  enum class Cost { kLight, kHeavy, kPipeline };
 
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, bool heavy,
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, Cost cost,
                                 Handler handler);
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, bool heavy,
+                                Handler handler) {
+    return Run(ctx, method, heavy ? Cost::kHeavy : Cost::kLight, std::move(handler));
+  }
   absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* ctx) const;
 
   // The case, if the caller may see it in full (its owner, investigators, admins).

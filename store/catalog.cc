@@ -31,10 +31,15 @@ namespace homeward::store {
 namespace {
 
 using internal::Statement;
+using internal::StatementCache;
 using internal::Transaction;
+
+// The id of a new row: never one a deleted row had (schema version 4's id_high_water).
+#define HW_NEXT_ID_SQL(table) "(SELECT max_id + 1 FROM id_high_water WHERE name = '" table "')"
 
 constexpr size_t kMaxPhotoBytes = 64 << 20;
 constexpr size_t kMaxNameBytes = 256;
+constexpr size_t kMaxPlaceBytes = 500;  // the API's documented place limit (docs/API.md)
 constexpr size_t kMaxTextBytes = 64 << 10;
 constexpr int kMaxPageSize = 1000;
 
@@ -108,7 +113,7 @@ absl::Status ValidateCase(const Case& c) {
         absl::StrCat("birth year range must satisfy 1900 <= min <= max; got ", c.birth_year_min,
                      "..", c.birth_year_max));
   }
-  HW_RETURN_IF_ERROR(CheckText("place", c.place, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("place", c.place, kMaxPlaceBytes));
   HW_RETURN_IF_ERROR(CheckText("notes", c.notes, kMaxTextBytes));
   HW_RETURN_IF_ERROR(CheckText("reporter_contact", c.reporter_contact, kMaxTextBytes));
   return CheckText("owner_key_id", c.owner_key_id, kMaxNameBytes);
@@ -366,7 +371,6 @@ class Catalog::Impl {
   ~Impl() {
     {
       absl::MutexLock l(&pool_mu_);
-      for (sqlite3* db : idle_readers_) sqlite3_close_v2(db);
       idle_readers_.clear();
     }
     {
@@ -376,42 +380,55 @@ class Catalog::Impl {
     if (lock_fd_ >= 0) ::close(lock_fd_);
   }
 
+  // A pooled read connection and its prepared statements.
+  struct ReadConnection {
+    explicit ReadConnection(sqlite3* d) : db(d), cache(std::make_unique<StatementCache>(d)) {}
+    ~ReadConnection() {
+      cache.reset();  // statements before their connection
+      sqlite3_close_v2(db);
+    }
+    sqlite3* const db;
+    std::unique_ptr<StatementCache> cache;
+  };
+
   // A read connection for the duration of one call.
   class Reader {
    public:
-    Reader(Impl* impl, sqlite3* db) : impl_(impl), db_(db) {}
-    Reader(Reader&& o) noexcept : impl_(o.impl_), db_(std::exchange(o.db_, nullptr)) {}
+    Reader(Impl* impl, std::unique_ptr<ReadConnection> conn) : impl_(impl), conn_(std::move(conn)) {}
+    Reader(Reader&& o) noexcept = default;
     ~Reader() {
-      if (db_ != nullptr) impl_->ReleaseReader(db_);
+      if (conn_ != nullptr) impl_->ReleaseReader(std::move(conn_));
     }
-    sqlite3* db() const { return db_; }
+    sqlite3* db() const { return conn_->db; }
+    // A statement prepared once per connection (see StatementCache).
+    absl::StatusOr<Statement> Cached(absl::string_view sql) const { return conn_->cache->Get(sql); }
 
    private:
     Impl* impl_;
-    sqlite3* db_;
+    std::unique_ptr<ReadConnection> conn_;
   };
 
   absl::StatusOr<Reader> AcquireReader() {
     {
       absl::MutexLock l(&pool_mu_);
       if (!idle_readers_.empty()) {
-        sqlite3* db = idle_readers_.back();
+        std::unique_ptr<ReadConnection> conn = std::move(idle_readers_.back());
         idle_readers_.pop_back();
-        return Reader(this, db);
+        return Reader(this, std::move(conn));
       }
     }
     HW_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(db_path_, options_, /*reader=*/true));
-    return Reader(this, db);
+    return Reader(this, std::make_unique<ReadConnection>(db));
   }
 
-  void ReleaseReader(sqlite3* db) {
-    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  void ReleaseReader(std::unique_ptr<ReadConnection> conn) {
+    if (!sqlite3_get_autocommit(conn->db)) {
+      sqlite3_exec(conn->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
     absl::MutexLock l(&pool_mu_);
     if (static_cast<int>(idle_readers_.size()) < options_.max_read_connections) {
-      idle_readers_.push_back(db);
-    } else {
-      sqlite3_close_v2(db);
-    }
+      idle_readers_.push_back(std::move(conn));
+    }  // else closed here
   }
 
   // Opening steps after the schema is current: finish interrupted deletions, sweep orphans.
@@ -566,11 +583,11 @@ class Catalog::Impl {
       HW_RETURN_IF_ERROR(txn.Commit());
     }
     HW_RETURN_IF_ERROR(DrainUnlinkJournal());
-    // Best effort: move the overwritten pages out of the WAL and truncate it so deleted rows
-    // do not linger there. Never waits for readers.
-    sqlite3_busy_timeout(writer_, 0);
+    // Move the zeroed (secure_delete) pages into the database file and truncate the WAL, so
+    // the deleted rows linger in neither. A read in flight holds an older snapshot that
+    // pins both: wait for it up to busy_timeout_ms (reads are short); if one outlasts that,
+    // the rows stay until the next checkpoint or close (tests/deletion_trace_test.cc).
     sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-    sqlite3_busy_timeout(writer_, options_.busy_timeout_ms);
     return absl::OkStatus();
   }
 
@@ -582,7 +599,7 @@ class Catalog::Impl {
   sqlite3* const writer_ ABSL_PT_GUARDED_BY(write_mu_);
 
   absl::Mutex pool_mu_;
-  std::vector<sqlite3*> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
+  std::vector<std::unique_ptr<ReadConnection>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
 };
 
 // ---- Catalog ------------------------------------------------------------------------------
@@ -639,8 +656,9 @@ absl::StatusOr<int64_t> Catalog::AddCase(const Case& c) {
       Statement::Prepare(db,
                          "INSERT INTO cases (kind, display_name, sex, date_of_birth, "
                          "birth_year_min, birth_year_max, event_date, place, notes, "
-                         "reporter_contact, owner_key_id, status, created_ms, updated_ms) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                         "reporter_contact, owner_key_id, status, created_ms, updated_ms, id) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " HW_NEXT_ID_SQL("cases")
+                         ")"));
   BindCase(q, c);
   const int64_t now = NowMs();
   HW_RETURN_IF_ERROR(q.Bind(13, now).Bind(14, now).Run());
@@ -650,8 +668,7 @@ absl::StatusOr<int64_t> Catalog::AddCase(const Case& c) {
 absl::StatusOr<Case> Catalog::GetCase(int64_t id) {
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_ASSIGN_OR_RETURN(
-      Statement q, Statement::Prepare(
-                       r.db(), absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?")));
+      Statement q, r.Cached(absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?")));
   HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
   if (!row) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));
   return ReadCase(q);
@@ -701,7 +718,7 @@ absl::StatusOr<CasePage> Catalog::ListCases(const CaseQuery& query) {
   }
   HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
   HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
-  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxPlaceBytes));
 
   // Fixed fragments only; every value is a bound parameter.
   std::string sql = absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id > ?1");
@@ -825,14 +842,16 @@ class PhotoRowWriter {
         Statement p,
         Statement::Prepare(db,
                            "INSERT INTO photos (case_id, date_taken, age_min, age_max, "
-                           "age_estimated, source, width, height, sha256, file_name, created_ms) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                           "age_estimated, source, width, height, sha256, file_name, created_ms, "
+                           "id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " HW_NEXT_ID_SQL("photos")
+                           ")"));
     HW_ASSIGN_OR_RETURN(
         Statement f,
         Statement::Prepare(db,
                            "INSERT INTO faces (photo_id, box_x, box_y, box_w, box_h, landmarks, "
                            "width_px, sharpness, yaw, usable, detector_score, descriptor, "
-                           "model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                           "model_id, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                           HW_NEXT_ID_SQL("faces") ")"));
     HW_ASSIGN_OR_RETURN(
         Statement c,
         Statement::Prepare(db, "INSERT INTO changes (op, face_id, kind) VALUES ('add', ?, ?)"));
@@ -1054,7 +1073,7 @@ absl::StatusOr<Face> Catalog::GetFace(int64_t face_id) {
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_ASSIGN_OR_RETURN(
       Statement q,
-      Statement::Prepare(r.db(), absl::StrCat("SELECT ", kFaceColumns, " FROM faces WHERE id = ?")));
+      r.Cached(absl::StrCat("SELECT ", kFaceColumns, " FROM faces WHERE id = ?")));
   HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, face_id).Step());
   if (!row) return absl::NotFoundError(absl::StrCat("face ", face_id, " does not exist"));
   return ReadFace(q);
@@ -1116,7 +1135,7 @@ absl::StatusOr<std::vector<FaceAttributes>> Catalog::GetFaceAttributes(
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
   HW_ASSIGN_OR_RETURN(
-      Statement q, Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(false), "WHERE f.id = ?")));
+      Statement q, r.Cached(absl::StrCat(AttributesSelect(false), "WHERE f.id = ?")));
   std::vector<FaceAttributes> out;
   out.reserve(ids.size());
   for (int64_t id : ids) {
@@ -1166,20 +1185,31 @@ absl::StatusOr<int64_t> Catalog::AppendAudit(const AuditEntry& e) {
   HW_RETURN_IF_ERROR(CheckText("detail", e.detail, kMaxTextBytes));
   absl::MutexLock l(&impl_->write_mu_);
   sqlite3* db = impl_->writer_;
-  HW_ASSIGN_OR_RETURN(
-      Statement q,
-      Statement::Prepare(db,
-                         "INSERT INTO audit (time_ms, actor, role, action, target_type, "
-                         "target_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  HW_RETURN_IF_ERROR(q.Bind(1, NowMs())
-                         .BindText(2, e.actor)
-                         .BindTextOrNull(3, e.role)
-                         .BindText(4, e.action)
-                         .BindTextOrNull(5, e.target_type)
-                         .Bind(6, e.target_id)
-                         .BindTextOrNull(7, e.detail)
-                         .Run());
-  return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
+  // An audit row is committed without waiting for fsync (synchronous=NORMAL for this one
+  // commit): in WAL mode it survives a crash of the process, and reaches the disk with the
+  // next durable commit or checkpoint; an OS crash or power loss may lose the last rows.
+  // Waiting for the disk would put an fsync (1-10 ms here) into every search and view.
+  HW_RETURN_IF_ERROR(internal::Exec(db, "PRAGMA synchronous = NORMAL"));
+  auto insert = [&]() -> absl::Status {
+    HW_ASSIGN_OR_RETURN(
+        Statement q,
+        Statement::Prepare(db,
+                           "INSERT INTO audit (time_ms, actor, role, action, target_type, "
+                           "target_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    return q.Bind(1, NowMs())
+        .BindText(2, e.actor)
+        .BindTextOrNull(3, e.role)
+        .BindText(4, e.action)
+        .BindTextOrNull(5, e.target_type)
+        .Bind(6, e.target_id)
+        .BindTextOrNull(7, e.detail)
+        .Run();
+  };
+  const absl::Status inserted = insert();
+  const int64_t row = sqlite3_last_insert_rowid(db);
+  HW_RETURN_IF_ERROR(internal::Exec(db, "PRAGMA synchronous = FULL"));
+  HW_RETURN_IF_ERROR(inserted);
+  return row;
 }
 
 absl::StatusOr<std::vector<AuditEntry>> Catalog::ListAudit(int64_t after_id, int limit,
@@ -1356,8 +1386,8 @@ absl::StatusOr<LeadUpsertResult> Catalog::UpsertLead(int64_t face_x, int64_t fac
           Statement ins,
           Statement::Prepare(db,
                              "INSERT INTO leads (case_a, case_b, face_a, face_b, distance, "
-                             "confidence, status, created_ms, updated_ms) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                             "confidence, status, created_ms, updated_ms, id) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, " HW_NEXT_ID_SQL("leads") ")"));
       HW_RETURN_IF_ERROR(ins.Bind(1, a.case_id)
                              .Bind(2, b.case_id)
                              .Bind(3, a.face)
@@ -1444,7 +1474,7 @@ absl::StatusOr<LeadPage> Catalog::ListLeads(const LeadQuery& query) {
   }
   HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
   HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
-  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxPlaceBytes));
 
   // Fixed fragments only; every value is a bound parameter.
   std::string sql = absl::StrCat("SELECT ", kLeadColumns,

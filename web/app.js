@@ -171,7 +171,8 @@
     try {
       const r = await api('POST', '/v1/sightings', form);
       renderSighting(r);
-      status(`Sighting ${r.caseId} saved. Thank you.`);
+      status(r.caseId ? `Sighting ${r.caseId} saved. Thank you.`
+                      : 'No face was found, so nothing was saved: retake the photo.', !r.caseId);
     } catch (e) {
       status('The sighting was not saved: ' + e.message, true);
     } finally {
@@ -183,7 +184,8 @@
     clearBlobs();
     const out = $('sighting-results');
     out.textContent = '';
-    out.append(el('h3', {}, `Sighting ${r.caseId}: ${r.results.length} face(s) found`));
+    out.append(el('h3', {}, r.caseId ? `Sighting ${r.caseId}: ${r.results.length} face(s) found`
+                                     : 'No face found'));
     if (r.noFaceReason) out.append(el('p', { class: 'verdict bad' }, r.noFaceReason));
     r.results.forEach((res, i) => {
       const face = res.queryFace || {};

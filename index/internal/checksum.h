@@ -12,6 +12,7 @@ namespace homeward::index::internal {
 class Checksum {
  public:
   void Update(const void* data, size_t n) {
+    if (n == 0) return;  // Faiss writes empty vectors as (nullptr, 0): memcpy must not see null
     const auto* p = static_cast<const uint8_t*>(data);
     total_ += n;
     if (pending_ > 0) {

@@ -17,7 +17,10 @@ namespace {
 
 absl::Status ErrnoError(int err, absl::string_view what) {
   std::string text = absl::StrCat(what, ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(text);
+  if (err == ENOSPC || err == EDQUOT) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(text, " (the data directory's disk is full: free space, then retry)"));
+  }
   if (err == ENOENT) return absl::NotFoundError(text);
   return absl::InternalError(text);
 }

@@ -125,6 +125,22 @@ CREATE TABLE sighting_clusters (
   cluster_id INTEGER NOT NULL);
 CREATE INDEX sighting_clusters_by_cluster ON sighting_clusters(cluster_id);
 )sql",
+    // 3 -> 4
+    R"sql(
+CREATE TABLE id_high_water (name TEXT PRIMARY KEY, max_id INTEGER NOT NULL);
+INSERT INTO id_high_water SELECT 'cases', coalesce(max(id), 0) FROM cases;
+INSERT INTO id_high_water SELECT 'photos', coalesce(max(id), 0) FROM photos;
+INSERT INTO id_high_water SELECT 'faces', coalesce(max(id), 0) FROM faces;
+INSERT INTO id_high_water SELECT 'leads', coalesce(max(id), 0) FROM leads;
+CREATE TRIGGER cases_high_water AFTER INSERT ON cases BEGIN
+  UPDATE id_high_water SET max_id = NEW.id WHERE name = 'cases' AND max_id < NEW.id; END;
+CREATE TRIGGER photos_high_water AFTER INSERT ON photos BEGIN
+  UPDATE id_high_water SET max_id = NEW.id WHERE name = 'photos' AND max_id < NEW.id; END;
+CREATE TRIGGER faces_high_water AFTER INSERT ON faces BEGIN
+  UPDATE id_high_water SET max_id = NEW.id WHERE name = 'faces' AND max_id < NEW.id; END;
+CREATE TRIGGER leads_high_water AFTER INSERT ON leads BEGIN
+  UPDATE id_high_water SET max_id = NEW.id WHERE name = 'leads' AND max_id < NEW.id; END;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

@@ -2,7 +2,9 @@
 // cases.owner_key_id, the append-only audit table, the change log (seeded with one 'add' per
 // existing face), the pending_unlink journal and the lookup indexes. Version 3: leads (one per
 // case pair, with the best face pair), lead_evidence (every face pair seen, with the photo
-// content keys that make a rejection stick), lead_reviews and sighting_clusters.
+// content keys that make a rejection stick), lead_reviews and sighting_clusters. Version 4:
+// id_high_water, so that a deleted case's, photo's, face's or lead's id is never given again
+// (inserts take max_id + 1; triggers keep it current).
 #ifndef HOMEWARD_STORE_INTERNAL_SCHEMA_H_
 #define HOMEWARD_STORE_INTERNAL_SCHEMA_H_
 
@@ -12,7 +14,7 @@
 
 namespace homeward::store::internal {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Brings the database to kSchemaVersion in one IMMEDIATE transaction (a fresh file runs every
 // migration). FAILED_PRECONDITION if the file is newer than this code.

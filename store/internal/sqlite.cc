@@ -11,8 +11,11 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   const char* msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   const int sys_errno = db != nullptr ? sqlite3_system_errno(db) : 0;
   std::string text = absl::StrCat(what, ": ", msg, " (sqlite ", rc, ")");
+  constexpr absl::string_view kDiskFull =
+      " (the data directory's disk is full: free space, then retry)";
   switch (rc & 0xff) {
     case SQLITE_FULL:
+      return absl::ResourceExhaustedError(absl::StrCat(text, kDiskFull));
     case SQLITE_NOMEM:
       return absl::ResourceExhaustedError(text);
     case SQLITE_BUSY:
@@ -27,7 +30,9 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
     case SQLITE_PERM:
       return absl::FailedPreconditionError(text);
     default:
-      if (sys_errno == ENOSPC || sys_errno == EDQUOT) return absl::ResourceExhaustedError(text);
+      if (sys_errno == ENOSPC || sys_errno == EDQUOT) {
+        return absl::ResourceExhaustedError(absl::StrCat(text, kDiskFull));
+      }
       return absl::InternalError(text);
   }
 }
@@ -51,9 +56,38 @@ absl::StatusOr<Statement> Statement::Prepare(sqlite3* db, absl::string_view sql)
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      owned_(other.owned_),
+      bind_rc_(other.bind_rc_) {}
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (owned_) {
+    sqlite3_finalize(stmt_);
+  } else if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+StatementCache::~StatementCache() {
+  for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+}
+
+absl::StatusOr<Statement> StatementCache::Get(absl::string_view sql) {
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return SqliteError(db_, rc, "prepare");
+    }
+    it = stmts_.emplace(std::string(sql), stmt).first;
+  }
+  return Statement(db_, it->second, /*owned=*/false);
+}
 
 void Statement::NoteBind(int rc) {
   if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;

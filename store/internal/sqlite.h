@@ -7,6 +7,8 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,6 +24,8 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what);
 
 // Runs SQL text without parameters (DDL, PRAGMAs); may hold several statements.
 absl::Status Exec(sqlite3* db, const char* sql);
+
+class StatementCache;
 
 class Statement {
  public:
@@ -56,11 +60,33 @@ class Statement {
   absl::string_view Blob(int col) const;
 
  private:
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  friend class StatementCache;
+  Statement(sqlite3* db, sqlite3_stmt* stmt, bool owned = true)
+      : db_(db), stmt_(stmt), owned_(owned) {}
   void NoteBind(int rc);
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  bool owned_;  // finalized on destruction; otherwise a cache's, reset and unbound
   int bind_rc_ = SQLITE_OK;
+};
+
+// The prepared statements of one connection, kept across calls (parsing and planning a join
+// costs more than running it on a point lookup). Get returns a Statement borrowing the cached
+// one: reset and unbound when it is destroyed, so one Statement per SQL text may be alive at a
+// time. Same thread rule as the connection; finalizes everything on destruction, which must
+// come before the connection is closed.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache();
+
+  absl::StatusOr<Statement> Get(absl::string_view sql);
+
+ private:
+  sqlite3* const db_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> stmts_;
 };
 
 // BEGIN IMMEDIATE on construction (check status()); rolls back unless Commit() succeeded.

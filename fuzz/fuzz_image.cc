@@ -1,0 +1,109 @@
+// Fuzz target: image decode + the face pipeline entry (embed/face_pipeline.h), i.e. the bytes
+// of every uploaded photo. Every input goes through ProbeImage and the decoder with the
+// production limits (DecodeLimits{}); inputs whose header declares at most kProcessPixels
+// also go through FacePipeline::Process (decode, HOG detection, landmarks, chips, the ResNet
+// on one worker), which costs tens of milliseconds per face.
+//
+// Outcomes checked: errors are INVALID_ARGUMENT or RESOURCE_EXHAUSTED only; a decoded image
+// has the probed size (after EXIF rotation, which may swap the sides); Process agrees with
+// the decoder and every face has 68 landmarks, a finite descriptor and a reason iff unusable.
+//
+// Without the models (scripts/setup.sh models) the target decodes only.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "embed/face_pipeline.h"
+#include "embed/internal/decode.h"
+#include "fuzz/fuzz_util.h"
+
+namespace {
+
+using homeward::fuzz::Fail;
+namespace embed = homeward::embed;
+
+constexpr int64_t kProcessPixels = 320 * 240;
+
+const embed::FacePipeline* pipeline = nullptr;
+
+void CheckError(const char* what, const absl::Status& s) {
+  if (s.code() != absl::StatusCode::kInvalidArgument &&
+      s.code() != absl::StatusCode::kResourceExhausted) {
+    Fail(absl::StrCat(what, " returned ", s.ToString()));
+  }
+  if (s.message().empty()) Fail(absl::StrCat(what, " returned an error without a message"));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (!homeward::fuzz::ModelsPresent()) {
+    std::fprintf(stderr, "fuzz_image: models absent (scripts/setup.sh models): decode only\n");
+    return 0;
+  }
+  embed::PipelineOptions o;
+  o.recognition_model_path = homeward::fuzz::RecognitionModelPath();
+  o.landmark_model_path = homeward::fuzz::LandmarkModelPath();
+  o.workers = 1;
+  // Cheaper than production per input (no upsampling, one network pass per face); the code
+  // paths are the same.
+  o.max_upsample = 1.0;
+  o.mirror_augment = false;
+  auto p = embed::FacePipeline::Create(o);
+  if (!p.ok()) Fail("FacePipeline::Create: " + p.status().ToString());
+  pipeline = p->release();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const embed::DecodeLimits limits;
+  auto info = embed::ProbeImage(bytes, limits);
+  if (!info.ok()) {
+    CheckError("ProbeImage", info.status());
+    return 0;
+  }
+  if (info->width <= 0 || info->height <= 0 || info->width * info->height > limits.max_pixels) {
+    Fail(absl::StrCat("ProbeImage accepted ", info->width, "x", info->height));
+  }
+  embed::ImageInfo decoded_info;
+  auto rgb = embed::internal::DecodeRgb(bytes, limits, &decoded_info);
+  if (!rgb.ok()) {
+    CheckError("DecodeRgb", rgb.status());
+    return 0;
+  }
+  const int64_t w = rgb->cols, h = rgb->rows;
+  if (rgb->channels() != 3 || rgb->depth() != 0 /*CV_8U*/) Fail("DecodeRgb: not 8-bit RGB");
+  if (!((w == info->width && h == info->height) || (w == info->height && h == info->width))) {
+    Fail(absl::StrCat("the ", info->format, " header declares ", info->width, "x", info->height,
+                      " but the decoder produced ", w, "x", h,
+                      ": the pixel limit was checked against the wrong size"));
+  }
+  if (pipeline == nullptr || info->width * info->height > kProcessPixels) return 0;
+
+  auto faces = pipeline->Process(bytes);
+  if (!faces.ok()) {
+    CheckError("Process", faces.status());
+    return 0;
+  }
+  if (faces->width != w || faces->height != h || faces->format != info->format) {
+    Fail("Process and DecodeRgb disagree on the image");
+  }
+  if (faces->faces.empty() == faces->no_face_reason.empty()) {
+    Fail("no_face_reason must be set exactly when no face was found");
+  }
+  for (const embed::Face& f : faces->faces) {
+    if (f.landmarks.size() != 68) Fail(absl::StrCat(f.landmarks.size(), " landmarks"));
+    for (float v : f.descriptor) {
+      if (!std::isfinite(v)) Fail("a descriptor holds a non-finite value");
+    }
+    if (f.quality.usable != f.quality.reason.empty()) {
+      Fail("quality.reason must be set exactly when the face is not usable");
+    }
+  }
+  return 0;
+}
