@@ -126,7 +126,7 @@ case "$cmd" in
     deps; cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null
     models; build
     browser_test_deps
-    cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-1}" --timeout 1500
+    cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-2}" --timeout 1500
     # libFuzzer smoke run of every fuzz target (clang build in build-fuzz/; docs/reliability/fuzzing.md).
     HOMEWARD_JOBS="$JOBS" "$ROOT/scripts/fuzz.sh" smoke
     ;;
