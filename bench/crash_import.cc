@@ -229,15 +229,19 @@ class Checker {
         photo_dir_(std::move(photo_dir)),
         state_path_(std::move(state_path)),
         photos_(photos),
-        rng_(opt.seed + 7) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    stub_ = v1::Homeward::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+        rng_(opt.seed + 7),
+        address_(address) {
     for (const PhotoFile& p : photos_) sha_of_[p.name] = p.sha256;
   }
 
   CheckResult Run(bool expect_complete) {
+    // A new channel for every round: one kept across restarts may hold a connection to a
+    // server killed during its start-up, and its first call then fails with "Socket closed".
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    stub_ = v1::Homeward::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
     CheckResult r;
     auto problem = [&](const std::string& what) {
       if (r.problems.size() < 20)
@@ -472,6 +476,7 @@ class Checker {
   std::map<std::string, std::string> sha_of_;
   std::unique_ptr<v1::Homeward::Stub> stub_;
   std::mt19937 rng_;
+  const std::string address_;
 };
 
 // ---- The run -----------------------------------------------------------------------------
