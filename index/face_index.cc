@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 
@@ -30,13 +31,17 @@
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIDMap.h"
 #include "faiss/IndexIVF.h"
+#include "faiss/IndexIVFFlat.h"
 #include "faiss/IndexScalarQuantizer.h"
 #include "faiss/impl/IDSelector.h"
 #include "faiss/impl/io.h"
 #include "faiss/index_factory.h"
 #include "faiss/index_io.h"
+#include "faiss/invlists/InvertedLists.h"
+#include "faiss/utils/Heap.h"
 #include "index/internal/checksum.h"
 #include "index/internal/guarded_call.h"
+#include "index/internal/l2_scan.h"
 #include "index/internal/rw_lock.h"
 
 namespace homeward::index {
@@ -87,6 +92,49 @@ class SlotSelector final : public faiss::IDSelector {
   const std::vector<bool>* dead_;
   const IdFilter* filter_;
 };
+
+// The k nearest of the vectors it is shown, by squared L2, through the vectorized kernel
+// (internal/l2_scan.h): Faiss 1.7.3's own single-query loops are scalar. `d` and `slots`
+// (k entries) hold a max-heap while scanning and the ascending result after Finish(), padded
+// with slot -1 like Faiss. The selector is asked only about vectors that would enter the heap.
+class TopKScan {
+ public:
+  TopKScan(idx_t k, float* d, idx_t* slots) : k_(k), d_(d), slots_(slots) {
+    faiss::maxheap_heapify(k_, d_, slots_);
+  }
+  // n vectors of `dim` floats at x, numbered ids[i], or first + i when ids is null.
+  void Scan(const float* q, const float* x, size_t n, size_t dim, const idx_t* ids, idx_t first,
+            const faiss::IDSelector* sel) {
+    for (size_t b = 0; b < n; b += kBlock) {
+      const size_t m = std::min(kBlock, n - b);
+      internal::L2SqrBatch(q, x + b * dim, m, dim, buf_);
+      for (size_t j = 0; j < m; ++j) {
+        if (!(buf_[j] < d_[0])) continue;
+        const idx_t slot = ids != nullptr ? ids[b + j] : first + static_cast<idx_t>(b + j);
+        if (sel != nullptr && !sel->is_member(slot)) continue;
+        faiss::maxheap_replace_top(k_, d_, slots_, buf_[j], slot);
+      }
+    }
+  }
+  void Finish() { faiss::maxheap_reorder(k_, d_, slots_); }
+
+ private:
+  static constexpr size_t kBlock = 256;
+  const idx_t k_;
+  float* const d_;
+  idx_t* const slots_;
+  float buf_[kBlock];
+};
+
+// The IVF indexes whose lists hold raw floats, which TopKScan can read in place.
+const faiss::IndexIVF* PlainIvfFlat(const faiss::Index* inner, int dim) {
+  const auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(inner);
+  if (ivf == nullptr || typeid(*ivf) != typeid(faiss::IndexIVFFlat) ||
+      ivf->code_size != dim * sizeof(float) || ivf->invlists == nullptr) {
+    return nullptr;
+  }
+  return ivf;
+}
 
 // "IDMap2," + the factory without any IDMap prefix of its own.
 std::string WrappedFactory(const std::string& factory) {
@@ -264,6 +312,9 @@ class FaissFaceIndex final : public FaceIndex {
   // Exact k-NN among slots accepted by `sel` (`sel` may be null).
   absl::Status ExactSearch(const float* query, idx_t k, faiss::IDSelector* sel, float* d,
                            idx_t* slots) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Adds IVF-Flat list `list` to `top`.
+  void ScanList(const faiss::IndexIVF* ivf, size_t list, const float* query,
+                const faiss::IDSelector* sel, TopKScan* top) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Approximate k-NN with search breadth scaled up by `widen` (>= 1).
   // Faiss 1.7.3 ignores SearchParametersHNSW::efSearch (the beam is max(hnsw.efSearch, k)),
   // so HNSW widens by asking for more results; `d` and `slots` are resized to that count.
@@ -430,22 +481,38 @@ absl::Status FaissFaceIndex::CompactLocked() {
 absl::Status FaissFaceIndex::ExactSearch(const float* query, idx_t k, faiss::IDSelector* sel,
                                          float* d, idx_t* slots) const {
   return GuardedCall("faiss search", [&] {
+    const int dim = options_.dim;
     if (kind_ == Kind::kIvf) {
       const auto* ivf = static_cast<const faiss::IndexIVF*>(inner());
-      faiss::SearchParametersIVF params;
-      params.sel = sel;
-      params.nprobe = ivf->nlist;
-      inner()->search(1, query, k, d, slots, &params);
+      if (PlainIvfFlat(ivf, dim) == nullptr) {
+        faiss::SearchParametersIVF params;
+        params.sel = sel;
+        params.nprobe = ivf->nlist;
+        inner()->search(1, query, k, d, slots, &params);
+        return absl::OkStatus();
+      }
+      TopKScan top(k, d, slots);
+      for (size_t list = 0; list < ivf->nlist; ++list) ScanList(ivf, list, query, sel, &top);
+      top.Finish();
       return absl::OkStatus();
     }
-    const faiss::Index* flat = kind_ == Kind::kHnsw
-                                   ? static_cast<const faiss::IndexHNSW*>(inner())->storage
-                                   : inner();
-    faiss::SearchParameters params;
-    params.sel = sel;
-    flat->search(1, query, k, d, slots, sel != nullptr ? &params : nullptr);
+    const auto* flat = static_cast<const faiss::IndexFlat*>(
+        kind_ == Kind::kHnsw ? static_cast<const faiss::IndexHNSW*>(inner())->storage : inner());
+    TopKScan top(k, d, slots);
+    top.Scan(query, flat->get_xb(), static_cast<size_t>(flat->ntotal), dim, nullptr, 0, sel);
+    top.Finish();
     return absl::OkStatus();
   });
+}
+
+void FaissFaceIndex::ScanList(const faiss::IndexIVF* ivf, size_t list, const float* query,
+                              const faiss::IDSelector* sel, TopKScan* top) const {
+  const size_t n = ivf->invlists->list_size(list);
+  if (n == 0) return;
+  faiss::InvertedLists::ScopedCodes codes(ivf->invlists, list);
+  faiss::InvertedLists::ScopedIds ids(ivf->invlists, list);
+  top->Scan(query, reinterpret_cast<const float*>(codes.get()), n, options_.dim, ids.get(), 0,
+            sel);
 }
 
 absl::Status FaissFaceIndex::ApproximateSearch(const float* query, idx_t k,
@@ -466,10 +533,30 @@ absl::Status FaissFaceIndex::ApproximateSearch(const float* query, idx_t k,
       inner()->search(1, query, n, d->data(), slots->data(), &params);
     } else {
       const auto* ivf = static_cast<const faiss::IndexIVF*>(inner());
+      const size_t nprobe = std::max<size_t>(1, static_cast<size_t>(std::min<double>(
+          static_cast<double>(options_.ivf_nprobe) * widen, ivf->nlist)));
+      const auto* coarse = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
+      if (PlainIvfFlat(ivf, options_.dim) != nullptr && coarse != nullptr &&
+          coarse->ntotal == static_cast<idx_t>(ivf->nlist)) {
+        // The nprobe nearest centroids, then those lists, both with the vectorized scan.
+        std::vector<float> list_d(nprobe);
+        std::vector<idx_t> lists(nprobe);
+        TopKScan nearest_lists(static_cast<idx_t>(nprobe), list_d.data(), lists.data());
+        nearest_lists.Scan(query, coarse->get_xb(), ivf->nlist, options_.dim, nullptr, 0,
+                           nullptr);
+        nearest_lists.Finish();
+        d->resize(k);
+        slots->resize(k);
+        TopKScan top(k, d->data(), slots->data());
+        for (idx_t list : lists) {
+          if (list >= 0) ScanList(ivf, static_cast<size_t>(list), query, sel, &top);
+        }
+        top.Finish();
+        return absl::OkStatus();
+      }
       faiss::SearchParametersIVF params;
       params.sel = sel;
-      params.nprobe = static_cast<size_t>(
-          std::min<double>(static_cast<double>(options_.ivf_nprobe) * widen, ivf->nlist));
+      params.nprobe = nprobe;
       faiss::SearchParametersHNSW quantizer_params;
       if (dynamic_cast<const faiss::IndexHNSW*>(ivf->quantizer) != nullptr) {
         quantizer_params.efSearch = static_cast<int>(std::max<size_t>(2 * params.nprobe, 64));

@@ -20,6 +20,7 @@
 
 #include "gtest/gtest.h"
 #include "index/internal/guarded_call.h"
+#include "index/internal/l2_scan.h"
 
 namespace homeward::index {
 namespace {
@@ -397,6 +398,47 @@ TEST(FaceIndex, BadArgumentsAreInvalidArgument) {
 }
 
 // The module's one catch helper, with test doubles standing in for Faiss failures.
+// Both distance kernels against a double-precision reference, on every tail shape: vector
+// counts with and without an odd one out, dimensions with and without 16/8-float blocks.
+TEST(L2Scan, KernelsMatchDoublePrecision) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  for (size_t d : {1, 5, 8, 13, 16, 24, 128, 131}) {
+    for (size_t n : {0, 1, 2, 3, 257}) {
+      SCOPED_TRACE(::testing::Message() << "d=" << d << " n=" << n);
+      std::vector<float> q(d), x(n * d);
+      for (float& v : q) v = g(rng);
+      for (float& v : x) v = g(rng);
+      std::vector<float> scalar(n + 1, -1.0f), avx2(n + 1, -1.0f), chosen(n + 1, -1.0f);
+      internal::L2SqrBatchScalar(q.data(), x.data(), n, d, scalar.data());
+      internal::L2SqrBatch(q.data(), x.data(), n, d, chosen.data());
+      if (internal::HaveAvx2Kernel()) {
+        internal::L2SqrBatchAvx2(q.data(), x.data(), n, d, avx2.data());
+      }
+      for (size_t i = 0; i < n; ++i) {
+        double want = 0;
+        for (size_t j = 0; j < d; ++j) {
+          const double t = double(q[j]) - x[i * d + j];
+          want += t * t;
+        }
+        const double tol = 1e-5 * want + 1e-6;
+        EXPECT_NEAR(scalar[i], want, tol) << i;
+        EXPECT_NEAR(chosen[i], want, tol) << i;
+        if (internal::HaveAvx2Kernel()) {
+          EXPECT_NEAR(avx2[i], want, tol) << i;
+        }
+      }
+      // Nothing is written past n.
+      EXPECT_EQ(scalar[n], -1.0f);
+      EXPECT_EQ(chosen[n], -1.0f);
+      if (internal::HaveAvx2Kernel()) {
+        EXPECT_EQ(avx2[n], -1.0f);
+      }
+    }
+  }
+  std::printf("L2 kernel in use: %s\n", internal::L2KernelName());
+}
+
 TEST(GuardedCall, ConvertsExceptionsToStatus) {
   using internal::GuardedCall;
   EXPECT_EQ(GuardedCall("ok", [] { return absl::OkStatus(); }).code(), absl::StatusCode::kOk);
