@@ -5,9 +5,13 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "server/auth.h"
 #include "server/config.h"
@@ -42,6 +46,49 @@ int RevokeKeyMain(const homeward::server::RevokeKeyCommand& cmd) {
             << (*revoked ? "\" in " : "\" was already revoked in ") << cmd.api_keys_file
             << ". A running server refuses it from its next call on.\n";
   return 0;
+}
+
+// Hands freed heap pages back to the kernel every `interval` (glibc's malloc_trim(0) also
+// releases free pages in the middle of an arena, which free() never does). Without it the
+// RSS of a server under a steady mix of photo and search calls kept drifting up by a few
+// percent over 5 minutes while the live heap stayed flat (docs/reliability/load.md).
+class MallocTrimmer {
+ public:
+  explicit MallocTrimmer(std::chrono::milliseconds interval) {
+    if (interval.count() <= 0) return;
+    thread_ = std::thread([this, interval] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!cv_.wait_for(lock, interval, [this] { return stop_; })) malloc_trim(0);
+    });
+  }
+  ~MallocTrimmer() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// HOMEWARD_MALLOC_TRIM_MS (default 10000; 0 disables the trimmer).
+std::chrono::milliseconds TrimInterval() {
+  const char* env = std::getenv("HOMEWARD_MALLOC_TRIM_MS");
+  if (env == nullptr || *env == '\0') return std::chrono::milliseconds(10000);
+  char* end = nullptr;
+  const long ms = std::strtol(env, &end, 10);
+  if (*end != '\0' || ms < 0) {
+    spdlog::warn("HOMEWARD_MALLOC_TRIM_MS={} is not a count of milliseconds; using 10000", env);
+    return std::chrono::milliseconds(10000);
+  }
+  return std::chrono::milliseconds(ms);
 }
 
 }  // namespace
@@ -89,6 +136,8 @@ int main(int argc, char** argv) {
     std::fputs(http_ready.c_str(), stdout);
     std::fflush(stdout);
   }
+
+  MallocTrimmer trimmer(TrimInterval());
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {

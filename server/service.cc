@@ -192,6 +192,7 @@ absl::StatusOr<store::FaceAttributes> HomewardService::FaceOf(int64_t face_id) {
 void HomewardService::AddResults(const Caller& caller,
                                  const std::vector<gallery::QueryResult>& results,
                                  google::protobuf::RepeatedPtrField<pb::QueryResult>* out) {
+  std::vector<int64_t> shown;
   for (const gallery::QueryResult& r : results) {
     pb::QueryResult* qr = out->Add();
     internal::ToProtoDetectedFace(r.query, qr->mutable_query_face());
@@ -203,6 +204,7 @@ void HomewardService::AddResults(const Caller& caller,
       s->clear_display_name();  // names only for the owner, investigators and admins
       if (caller.role == Role::kVolunteer) {
         // Volunteers see face crops and case ids only.
+        shown.push_back(c.face.face_id);
         s->clear_sex();
         s->clear_event_date();
         s->clear_place();
@@ -211,6 +213,7 @@ void HomewardService::AddResults(const Caller& caller,
       }
     }
   }
+  if (caller.role == Role::kVolunteer) grants_.Grant(caller.key_id, shown);
 }
 
 grpc::ServerUnaryReactor* HomewardService::CreateCase(grpc::CallbackServerContext* ctx,
@@ -423,12 +426,19 @@ grpc::ServerUnaryReactor* HomewardService::GetFaceCrop(grpc::CallbackServerConte
                                                      kMinCropSize, "..", kMaxCropSize,
                                                      " (or 0 for ", kDefaultCropSize, ")"));
     }
-    // Every role may see the crops of MISSING and FOUND faces: they are how candidates are
-    // reviewed. A SIGHTING face's crop is for privileged callers and the sighting's owner, so
-    // one volunteer cannot page through another's street photos by id.
+    // The crops of MISSING and FOUND faces are how candidates are reviewed: families,
+    // investigators and admins see them; a volunteer sees only those its own Search or
+    // SubmitSighting returned as candidates (grants_), so that a volunteer key cannot page
+    // through the children's faces by id. A SIGHTING face's crop is for privileged callers and
+    // the sighting's owner, so one volunteer cannot page through another's street photos.
     HW_ASSIGN_OR_RETURN(store::FaceAttributes face, FaceOf(id));
     if (face.kind == store::CaseKind::kSighting) {
       HW_RETURN_IF_ERROR(OwnedCase(caller, face.case_id, "see the face crops of").status());
+    } else if (caller.role == Role::kVolunteer && !grants_.Granted(caller.key_id, id)) {
+      return Denied(absl::StrCat(
+          "a volunteer sees the face crops of the candidates its own Search or SubmitSighting "
+          "returned (for 24 hours); face ",
+          id, " was not among them"));
     }
     HW_ASSIGN_OR_RETURN(std::string png, gallery_->FaceCropPng(id, size));
     resp->set_png(std::move(png));

@@ -22,6 +22,7 @@
 #include "gallery/gallery.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
+#include "server/internal/candidate_grants.h"
 
 namespace homeward::server {
 
@@ -106,14 +107,16 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   absl::StatusOr<store::Case> OwnedCase(const Caller& caller, int64_t case_id, const char* what);
   absl::StatusOr<store::FaceAttributes> FaceOf(int64_t face_id);
   // Converts results, blanking the candidate fields the caller may not see.
-  static void AddResults(const Caller& caller, const std::vector<gallery::QueryResult>& results,
-                         google::protobuf::RepeatedPtrField<v1::QueryResult>* out);
+  // A volunteer's candidates are recorded in grants_ (its thumbnail policy).
+  void AddResults(const Caller& caller, const std::vector<gallery::QueryResult>& results,
+                  google::protobuf::RepeatedPtrField<v1::QueryResult>* out);
 
   gallery::Gallery* const gallery_;
   const KeyStore* const keys_;
   const ServiceOptions options_;
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<internal::WorkerPool> pool_;
+  internal::CandidateGrants grants_;  // MISSING/FOUND crops each volunteer was shown
 };
 
 }  // namespace homeward::server

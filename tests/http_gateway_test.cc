@@ -297,8 +297,10 @@ TEST_F(HttpGatewayTest, PhotosUploadAsJsonOrMultipartAndComeBackUncached) {
   EXPECT_EQ(Client()->Get(("/v1/photos/" + photo_id).c_str(), As("fam2"))->status, 403);
   EXPECT_EQ(Client()->Get("/v1/photos/987654", As("inv"))->status, 404);
 
-  // Face crops: a PNG of the requested size, for every role.
-  auto crop = Client()->Get(("/v1/faces/" + face_id + "/crop?size=64").c_str(), As("vol"));
+  // Face crops: a PNG of the requested size. A volunteer sees only the crops of candidates it
+  // was shown (SightingSearchAndCompareFollowTheRoles); nobody showed it this new face.
+  EXPECT_EQ(Client()->Get(("/v1/faces/" + face_id + "/crop").c_str(), As("vol"))->status, 403);
+  auto crop = Client()->Get(("/v1/faces/" + face_id + "/crop?size=64").c_str(), As("fam2"));
   ASSERT_EQ(crop->status, 200) << crop->body;
   EXPECT_EQ(crop->get_header_value("Content-Type"), "image/png");
   ASSERT_GT(crop->body.size(), 24u);
@@ -310,7 +312,7 @@ TEST_F(HttpGatewayTest, PhotosUploadAsJsonOrMultipartAndComeBackUncached) {
   EXPECT_EQ(be32(16), 64);  // IHDR width
   EXPECT_EQ(be32(20), 64);
   ExpectSecurityHeaders(crop);
-  EXPECT_EQ(Client()->Get(("/v1/faces/" + face_id + "/crop?size=8").c_str(), As("vol"))->status,
+  EXPECT_EQ(Client()->Get(("/v1/faces/" + face_id + "/crop?size=8").c_str(), As("inv"))->status,
             400);
   EXPECT_EQ(Client()->Get(("/v1/faces/" + face_id + "/crop").c_str(), As(""))->status, 401);
 }
@@ -342,6 +344,9 @@ TEST_F(HttpGatewayTest, SightingSearchAndCompareFollowTheRoles) {
   EXPECT_LT(top["distance"].get<double>(), 0.6);
   EXPECT_EQ(top["case"]["displayName"], "");  // volunteers see case ids only
   EXPECT_EQ(top["photoId"], "");
+  // The candidate's crop is now the volunteer's to see (the thumbnail policy).
+  EXPECT_EQ(top["faceId"], face_id);
+  EXPECT_EQ(Client()->Get(("/v1/faces/" + face_id + "/crop").c_str(), As("vol"))->status, 200);
   EXPECT_FALSE(s["caveats"].empty());
   EXPECT_TRUE(s["results"][0]["queryFace"]["quality"].contains("usable"));
 

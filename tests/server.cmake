@@ -6,3 +6,5 @@ if(TARGET server_test)
   target_compile_definitions(server_test PRIVATE
     HOMEWARD_SERVER_BINARY="$<TARGET_FILE:homeward-server>")
 endif()
+
+homeward_test(candidate_grants_test SOURCES candidate_grants_test.cc LIBS Threads::Threads)
