@@ -72,6 +72,20 @@ constexpr size_t kHugeBody = size_t{100} << 20;  // "a 100 MB body"
 constexpr int64_t kRssSlackKb = 128 << 10;
 constexpr double kRssSlackFraction = 0.25;
 constexpr int64_t kRssRepeatSlackKb = 64 << 10;
+// Under AddressSanitizer (scripts/asan.sh) freed memory sits in ASan's quarantine (256 MB by
+// default) instead of going back to the allocator, so RSS says nothing about our allocations:
+// the RSS bounds are printed but not asserted in that build.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+#else
+constexpr bool kRssMeaningful = true;
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // The server process.
@@ -1582,7 +1596,9 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   std::printf("RSS kB: baseline %lld, peak sampled %lld, after %lld, bound %lld\n",
               static_cast<long long>(rss_baseline), static_cast<long long>(rss_peak),
               static_cast<long long>(rss_after), static_cast<long long>(bound));
-  EXPECT_LE(rss_after, bound);
+  if (kRssMeaningful) {
+    EXPECT_LE(rss_after, bound);
+  }
   for (const Probe& p : probes) {
     if (p.category != "body.oversize") continue;
     Outcome o = p.run();
@@ -1597,7 +1613,11 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   }
   std::printf("RSS kB after a second pass of the oversize bodies: %lld (allowed %lld)\n",
               static_cast<long long>(rss_repeat), static_cast<long long>(rss_after + kRssRepeatSlackKb));
-  EXPECT_LE(rss_repeat, rss_after + kRssRepeatSlackKb);
+  if (kRssMeaningful) {
+    EXPECT_LE(rss_repeat, rss_after + kRssRepeatSlackKb);
+  } else {
+    std::printf("RSS bounds not asserted: AddressSanitizer build (quarantine)\n");
+  }
 
   // Nothing written outside the data directory: the sentinel cwd and TMPDIR are unchanged,
   // the test root holds only what it held (plus the growing data dir), no path-like text
