@@ -5,6 +5,8 @@
 #   scripts/asan.sh [all]   configure + build build-asan/, then run every ctest test in it
 #   scripts/asan.sh build   configure + build only
 #   scripts/asan.sh test    run the suite in an existing build-asan/
+#   scripts/asan.sh tsan    ThreadSanitizer build (build-tsan/) of the index and grants tests,
+#                           run 5 times: concurrent searches while a writer adds and removes
 #
 # build-asan/ is a clang build with -DHOMEWARD_SANITIZE=ON at -O1 -gline-tables-only: our code,
 # dlib's header-only network and the tests are instrumented; Debian's shared libraries (Faiss,
@@ -42,9 +44,27 @@ run_tests() {
   ctest --test-dir "$DIR" -j "$JOBS" --output-on-failure --timeout 3600
 }
 
+# ThreadSanitizer over the concurrency tests of index/ (searches while a writer adds; the
+# filtered and widened searches) and of the volunteer grants. OMP_NUM_THREADS=1: the OpenMP
+# runtime clang links (libomp) is not instrumented, and TSan reports its own worker start-up
+# as a race (a mutex initialised by a worker, locked by the master); with one OpenMP thread
+# Faiss's parallel regions run on the calling thread and our threads are what is checked.
+run_tsan() {
+  local dir="${HOMEWARD_TSAN_DIR:-$ROOT/build-tsan}" launcher=()
+  command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DHOMEWARD_TSAN=ON -DHOMEWARD_BUILD_BENCH=OFF "${launcher[@]}"
+  nice cmake --build "$dir" -j "$JOBS" --target face_index_test candidate_grants_test
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE "$dir/tests/face_index_test" --gtest_repeat=5
+  "$dir/tests/candidate_grants_test" --gtest_repeat=5
+}
+
 case "${1:-all}" in
+  tsan) run_tsan ;;
   build) build ;;
   test) run_tests ;;
   all) build && run_tests ;;
-  *) echo "usage: $0 [all|build|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|test|tsan]" >&2; exit 2 ;;
 esac
