@@ -8,11 +8,12 @@
 #   scripts/asan.sh tsan    ThreadSanitizer build (build-tsan/) of the index and grants tests,
 #                           run 5 times: concurrent searches while a writer adds and removes
 #
-# build-asan/ is a clang build with -DHOMEWARD_SANITIZE=ON at -O1 -gline-tables-only: our code,
+# build-asan/ is a clang build with -DHOMEWARD_SANITIZE=ON at the project's RelWithDebInfo
+# flags (-O2 -g1, CMakeLists.txt): our code,
 # dlib's header-only network and the tests are instrumented; Debian's shared libraries (Faiss,
 # gRPC, OpenCV, OpenBLAS, SQLite) are not, but their calls into our code and our reads and
 # writes of their buffers are. Clang, not GCC: GCC at RelWithDebInfo needed 2.5 GB and 6+
-# CPU-minutes per dlib translation unit under ASan; clang at -O1 builds the tree in ~15 min on
+# CPU-minutes per dlib translation unit under ASan; clang builds the tree in ~15 min on
 # 2 cores. Child processes (homeward-server, the CLI) are the instrumented builds too.
 #
 # A sanitizer report fails the test that triggered it: UBSan halts on the first error, ASan
@@ -26,13 +27,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${HOMEWARD_ASAN_DIR:-$ROOT/build-asan}"
 JOBS="${HOMEWARD_JOBS:-$(nproc)}"
 
-build() {
-  local launcher=()
+# configure DIR CMAKE_ARGS...: a clang RelWithDebInfo build dir without benchmarks.
+configure() {
+  local dir="$1" launcher=()
+  shift
   command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S "$ROOT" -B "$DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
-    -DHOMEWARD_SANITIZE=ON -DHOMEWARD_BUILD_BENCH=OFF "${launcher[@]}"
+    -DHOMEWARD_BUILD_BENCH=OFF "${launcher[@]}" "$@"
+}
+
+build() {
+  configure "$DIR" -DHOMEWARD_SANITIZE=ON
   nice cmake --build "$DIR" -j "$JOBS"
 }
 
@@ -50,11 +56,8 @@ run_tests() {
 # as a race (a mutex initialised by a worker, locked by the master); with one OpenMP thread
 # Faiss's parallel regions run on the calling thread and our threads are what is checked.
 run_tsan() {
-  local dir="${HOMEWARD_TSAN_DIR:-$ROOT/build-tsan}" launcher=()
-  command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DHOMEWARD_TSAN=ON -DHOMEWARD_BUILD_BENCH=OFF "${launcher[@]}"
+  local dir="${HOMEWARD_TSAN_DIR:-$ROOT/build-tsan}"
+  configure "$dir" -DHOMEWARD_TSAN=ON
   nice cmake --build "$dir" -j "$JOBS" --target face_index_test candidate_grants_test
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE "$dir/tests/face_index_test" --gtest_repeat=5
