@@ -18,6 +18,11 @@
 //
 // Descriptors: FacePipeline::ProcessMany, the face nearest the image centre; an image with no
 // detected face is described by ProcessBox on a central box (counted). --cache keeps them.
+//
+// Section (d) measures age-consistent search (issue 12) with gallery/age.h's CheckAge and
+// DatedGapYears on synthetic birth and photo dates; it is recorded under
+// evaluation.age_consistent_search and does not change the fitted curves. Its ranking (3)
+// (CheckAge filter, then distance: the product's ranking) supplies the LARGE_AGE_GAP caveat.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +31,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -35,6 +41,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "embed/face_pipeline.h"
+#include "base/civil_date.h"
+#include "gallery/age.h"
 
 namespace {
 
@@ -385,6 +393,442 @@ std::vector<std::pair<std::string, int>> ReadSamePairs(const std::string& path, 
     out.push_back({p, j});
   }
   return out;
+}
+
+// ------------------------------------------------------ (d) age-consistent search (issue 12)
+// "Age must never work against the child": gallery/age.h removes candidates whose age cannot be
+// the query child's (CheckAge) and measures the gap as the time between dated photos
+// (DatedGapYears). FG-NET has ages but no dates, so every subject gets a synthetic birth date
+// and every photo a date that matches its age.
+using homeward::gallery::AgeCheck;
+using homeward::gallery::AgeEvidence;
+using homeward::gallery::AgeVerdictCode;
+using homeward::gallery::CheckAge;
+using homeward::gallery::DatedGapYears;
+
+constexpr char kBirthFirst[] = "1985-01-01", kBirthLast[] = "2008-12-31";
+constexpr char kLfwFirst[] = "2002-01-01", kLfwLast[] = "2007-12-31";  // LFW's news photos
+constexpr int kLfwAgeMin = 20, kLfwAgeMax = 65;
+constexpr int kVolunteerYears = 2;  // the probe's age as a volunteer's +-2-year range
+constexpr int kNoRank = 1 << 30;    // the true match was filtered out
+// Rankings of (d): distance (photo only); the shipped calibrated ranking with the probe's age
+// (undated age difference); distance among age-consistent faces; calibrated with the dated gap
+// among age-consistent faces.
+constexpr int kRankings = 4;
+const char* kRankingNames[kRankings] = {"distance, photo only", "current calibrated",
+                                        "age-consistent, distance",
+                                        "age-consistent, dated calibrated"};
+const char* kRankingKeys[kRankings] = {"distance_photo_only", "current_calibrated",
+                                       "consistent_distance", "consistent_dated_calibrated"};
+constexpr int kConsistentDistance = 2;  // ranking (3), the one the gallery ships
+// Distractor evidence of (d): [0] adults of LFW's years; [kFairness] gallery children's ages.
+constexpr int kVariants = 2, kFairness = 1;
+// Case scoring of (d): the youngest photo only; the best distance of the case's age-consistent
+// photos; the distance of the age-consistent photo closest in age to the query.
+constexpr int kCaseScorings = 3;
+const char* kCaseNames[kCaseScorings] = {"one photo (youngest)", "two photos, best distance",
+                                         "two photos, closest age"};
+const char* kCaseKeys[kCaseScorings] = {"one_photo", "two_photos_best_distance",
+                                        "two_photos_closest_age"};
+constexpr int kRanks[3] = {1, 10, 50};
+
+int64_t Days(const std::string& date) {
+  double d = 0;
+  homeward::gallery::DaysOf(date, &d);
+  return std::llround(d);
+}
+
+using homeward::DateOfDays;
+
+// The day `years` calendar years after `day` (29 February becomes 28 February).
+int64_t AddYears(int64_t day, int years) {
+  std::string s = DateOfDays(day);
+  const int y = std::stoi(s.substr(0, 4)) + years;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (s.substr(5) == "02-29" && !leap) s.replace(8, 2, "28");
+  return Days(absl::StrFormat("%04d", y) + s.substr(4));
+}
+
+// A photo at `age` whole years of a child born on `birth`: a uniform day in the year the child
+// is `age` (true age in [age, age + 1)).
+int64_t PhotoDay(int64_t birth, int age, std::mt19937* rng) {
+  return AddYears(birth, age) + std::uniform_int_distribution<int>(0, 364)(*rng);
+}
+
+AgeEvidence Evidence(int64_t photo_day, double age_min, double age_max, bool estimated) {
+  AgeEvidence e;
+  e.photo_date = DateOfDays(photo_day);
+  e.age_min = age_min, e.age_max = age_max;
+  e.age_estimated = estimated;
+  return e;
+}
+
+// The volunteer's evidence for a probe photographed on `day` at `age` whole years.
+AgeEvidence ProbeEvidence(int64_t day, int age) {
+  return Evidence(day, std::max(0, age - kVolunteerYears), age + kVolunteerYears, true);
+}
+
+// The shipped ranking (gallery.cc GapBetween + Calibration::CurveFor): the gap is the undated
+// difference of the ages, its band chosen by the middle of [gap.min, gap.max].
+double CurrentLogit(const Model& m, double d, const AgeEvidence& q, const AgeEvidence& c) {
+  const double gap_min =
+      std::max(0.0, std::max(q.age_min, c.age_min) - std::min(q.age_max, c.age_max));
+  const double gap_max = std::max(q.age_max, c.age_max) - std::min(q.age_min, c.age_min);
+  const double younger = std::min(q.age_min, c.age_min);
+  return m.For(GapBand(std::max(0.0, (gap_min + gap_max) / 2)), YoungBand(younger)).Logit(d);
+}
+
+// The date-aware ranking: the gap is the time between the photos (DatedGapYears).
+double DatedLogit(const Model& m, double d, const AgeEvidence& q, const AgeEvidence& c) {
+  double gap_min = 0, gap_max = 0, younger = 0;
+  if (!DatedGapYears(q, c, &gap_min, &gap_max, &younger)) return m.StrictestLogit(d);
+  return m.For(GapBand(std::max(0.0, (gap_min + gap_max) / 2)), YoungBand(younger)).Logit(d);
+}
+
+// Hit counts of one table: per identification bin, and "all" at index kIdBins.
+template <int kColumns>
+struct HitTable {
+  int probes[kIdBins + 1] = {};
+  int hits[kIdBins + 1][kColumns][3] = {};
+  void Add(int bin, const int (&rank)[kColumns]) {
+    for (int b : {bin, kIdBins}) {
+      ++probes[b];
+      for (int c = 0; c < kColumns; ++c)
+        for (int q = 0; q < 3; ++q) hits[b][c][q] += rank[c] <= kRanks[q];
+    }
+  }
+  double Rate(int b, int c, int q) const {
+    return probes[b] ? double(hits[b][c][q]) / probes[b] : 0;
+  }
+  // One markdown row per bin; columns grouped by rank (rank-1 of every column, then rank-10 ...).
+  void Print(const char* const (&names)[kColumns]) const {
+    std::printf("| age gap | probes |");
+    for (int q = 0; q < 3; ++q)
+      for (int c = 0; c < kColumns; ++c) std::printf(" rank-%d %s |", kRanks[q], names[c]);
+    std::printf("\n|---|---|");
+    for (int i = 0; i < 3 * kColumns; ++i) std::printf("---|");
+    std::printf("\n");
+    for (int b = 0; b <= kIdBins; ++b) {
+      std::printf("| %s | %d |", b < kIdBins ? kIdBinNames[b] : "all", probes[b]);
+      for (int q = 0; q < 3; ++q)
+        for (int c = 0; c < kColumns; ++c) std::printf(" %.1f%% |", 100 * Rate(b, c, q));
+      std::printf("\n");
+    }
+  }
+  Json ToJson(const char* const (&keys)[kColumns]) const {
+    Json rows = Json::array();
+    for (int b = 0; b <= kIdBins; ++b) {
+      Json row = {{"gap_years", b < kIdBins ? kIdBinNames[b] : "all"}, {"probes", probes[b]}};
+      for (int c = 0; c < kColumns; ++c)
+        for (int q = 0; q < 3; ++q) {
+          row[absl::StrFormat("rank%d_%s", kRanks[q], keys[c])] = R4(Rate(b, c, q));
+          row[absl::StrFormat("rank%d_%s_hits", kRanks[q], keys[c])] = hits[b][c][q];
+        }
+      rows.push_back(row);
+    }
+    return rows;
+  }
+};
+
+// LARGE_AGE_GAP's band: the band after the largest drop in the rank-10 hit rate between
+// consecutive gap bands that have at least 5 probes.
+int SharpestDropBand(const int (&probes)[kGapBands], const int (&hits10)[kGapBands]) {
+  int band = kGapBands - 1;
+  double best_drop = -1;
+  int prev = -1;
+  for (int g = 0; g < kGapBands; ++g) {
+    if (probes[g] < 5) continue;
+    if (prev >= 0) {
+      const double drop = double(hits10[prev]) / probes[prev] - double(hits10[g]) / probes[g];
+      if (drop > best_drop) best_drop = drop, band = g;
+    }
+    prev = g;
+  }
+  return band;
+}
+
+struct AgeSearchInput {
+  const std::vector<Image>* images;
+  size_t n_fg = 0, n_distractors = 0;
+  const std::map<int, size_t>* gallery_of;  // subject -> youngest photo at age <= 10
+  const std::vector<Model>* fold_models;
+  const std::map<int, int>* fold_of;
+  unsigned seed = 1;
+};
+
+// Section (d)'s JSON record, and the rank-10 hits of every ranking by calibration gap band
+// (GapBand of the true age gap, the bands of (c)); the LARGE_AGE_GAP caveat reads ranking (3),
+// [kFairness][kConsistentDistance].
+struct AgeSearchResult {
+  Json json;
+  int band_probes[kGapBands] = {};
+  int band_hits10[kVariants][kRankings][kGapBands] = {};
+};
+
+// Runs section (d), prints its tables and returns its record.
+AgeSearchResult AgeConsistentSearch(const AgeSearchInput& in) {
+  AgeSearchResult result;
+  const std::vector<Image>& images = *in.images;
+  const size_t n_fg = in.n_fg, n_all = in.n_fg + in.n_distractors;
+  // Synthetic dates: a birth date per subject, a date per photo.
+  std::vector<int64_t> day(n_all, 0);
+  std::map<int, int64_t> birth;
+  {
+    std::mt19937 rng(in.seed + 10);
+    std::uniform_int_distribution<int64_t> born(Days(kBirthFirst), Days(kBirthLast));
+    for (size_t i = 0; i < n_fg; ++i)
+      if (!birth.count(images[i].subject)) birth[images[i].subject] = 0;
+    for (auto& [s, b] : birth) b = born(rng);
+    for (size_t i = 0; i < n_fg; ++i)
+      day[i] = PhotoDay(birth[images[i].subject], images[i].age, &rng);
+  }
+  // Evidence per variant: [0] distractors as adults of LFW's years, [1] as gallery children.
+  const char* variant_names[kVariants] = {
+      "realistic: adults aged 20-65 photographed 2002-2007",
+      "fairness: each given a gallery child's age and a birth date in 1985-2008"};
+  const char* variant_keys[kVariants] = {"distractors_adults", "distractors_child_ages"};
+  std::vector<AgeEvidence> ev[kVariants];
+  std::vector<int> gallery_ages;
+  for (const auto& [s, i] : *in.gallery_of) gallery_ages.push_back(images[i].age);
+  for (int v = 0; v < kVariants; ++v) {
+    ev[v].resize(n_all);
+    for (size_t i = 0; i < n_fg; ++i)
+      ev[v][i] = Evidence(day[i], images[i].age, images[i].age, false);
+  }
+  {
+    std::mt19937 rng(in.seed + 11);
+    std::uniform_int_distribution<int> age(kLfwAgeMin, kLfwAgeMax);
+    std::uniform_int_distribution<int64_t> when(Days(kLfwFirst), Days(kLfwLast));
+    for (size_t i = n_fg; i < n_all; ++i) {
+      const int a = age(rng);
+      ev[0][i] = Evidence(when(rng), a, a, false);
+    }
+  }
+  {
+    std::mt19937 rng(in.seed + 12);
+    std::uniform_int_distribution<int64_t> born(Days(kBirthFirst), Days(kBirthLast));
+    std::uniform_int_distribution<size_t> pick(0, gallery_ages.size() - 1);
+    for (size_t i = n_fg; i < n_all; ++i) {
+      const int64_t b = born(rng);
+      const int a = gallery_ages[pick(rng)];
+      ev[1][i] = Evidence(PhotoDay(b, a, &rng), a, a, false);
+    }
+  }
+  std::vector<size_t> gallery;
+  for (const auto& [s, i] : *in.gallery_of) gallery.push_back(i);
+  for (size_t i = n_fg; i < n_all; ++i) gallery.push_back(i);
+
+  // ---- faces: rankings 1-4 per variant
+  HitTable<kRankings> table[kVariants];
+  int judged_out[kVariants][kIdBins + 1] = {};
+  int64_t left_out[kVariants][kIdBins + 1] = {};
+  std::vector<std::string> judged_out_why[kVariants];
+  std::vector<double> dist(n_all);
+  for (size_t pi = 0; pi < n_fg; ++pi) {
+    const Image& probe = images[pi];
+    auto git = in.gallery_of->find(probe.subject);
+    if (git == in.gallery_of->end()) continue;
+    const size_t t = git->second;
+    const int gap = probe.age - images[t].age;
+    if (gap < 1) continue;
+    const Model& m = (*in.fold_models)[in.fold_of->at(probe.subject)];
+    const AgeEvidence q = ProbeEvidence(day[pi], probe.age);
+    for (size_t gi : gallery) dist[gi] = Dist(probe.d, images[gi].d);
+    const int bin = IdBin(gap), band = GapBand(gap);
+    ++result.band_probes[band];
+    for (int v = 0; v < kVariants; ++v) {
+      const AgeCheck truth_check = CheckAge(q, ev[v][t]);
+      const bool truth_ok = truth_check.consistent();
+      const double t_current = CurrentLogit(m, dist[t], q, ev[v][t]);
+      const double t_dated = DatedLogit(m, dist[t], q, ev[v][t]);
+      int rank[kRankings] = {1, 1, 1, 1};
+      int out = 0;
+      for (size_t gi : gallery) {
+        const bool ok = CheckAge(q, ev[v][gi]).consistent();
+        out += !ok;
+        if (gi == t) continue;
+        rank[0] += dist[gi] < dist[t];
+        rank[1] += CurrentLogit(m, dist[gi], q, ev[v][gi]) > t_current;
+        if (!ok) continue;
+        rank[2] += dist[gi] < dist[t];
+        rank[3] += DatedLogit(m, dist[gi], q, ev[v][gi]) > t_dated;
+      }
+      if (!truth_ok) {
+        rank[2] = rank[3] = kNoRank;
+        for (int b : {bin, kIdBins}) ++judged_out[v][b];
+        judged_out_why[v].push_back(absl::StrFormat(
+            "%s (subject %d, age %d, %s, range %.0f-%.0f) vs gallery %s (age %d, %s): %s, "
+            "tolerance %.2f y",
+            probe.file, probe.subject, probe.age, q.photo_date, q.age_min, q.age_max,
+            images[t].file, images[t].age, ev[v][t].photo_date, AgeVerdictCode(truth_check.verdict),
+            truth_check.tolerance_years));
+      }
+      for (int b : {bin, kIdBins}) left_out[v][b] += out;
+      table[v].Add(bin, rank);
+      for (int r = 0; r < kRankings; ++r) result.band_hits10[v][r][band] += rank[r] <= 10;
+    }
+  }
+
+  std::printf(
+      "(d) Age-consistent search (issue 12, \"Age must never work against the child\"). Synthetic "
+      "dates (seed %u): each fgnet-dev subject born on a uniform day in %s..%s, each photo at age "
+      "a dated birth + a years + 0..364 days. Gallery = %zu subjects' youngest photo at age <= 10 "
+      "(evidence: photo date, age a..a whole years) + %zu LFW distractors. Probes = the subjects' "
+      "later photos; with the probe's age, the query is (probe's date, age a-%d..a+%d, "
+      "estimated). Rankings: (1) %s; (2) %s: the fold model, gap = undated age difference of the "
+      "ranges (band by its middle), as gallery.cc ships; (3) %s: CheckAge filter, then distance; "
+      "(4) %s: CheckAge filter, then the fold model with the gap from DatedGapYears (time "
+      "between the photos) and its younger age. Rank = 1 + gallery faces strictly better; a true "
+      "match removed by the filter is a miss.\n\n",
+      in.seed, kBirthFirst, kBirthLast, in.gallery_of->size(), in.n_distractors, kVolunteerYears,
+      kVolunteerYears, kRankingNames[0], kRankingNames[1], kRankingNames[2], kRankingNames[3]);
+  const char* short_names[kRankings] = {"(1)", "(2)", "(3)", "(4)"};
+  Json out;
+  out["synthetic_birth_dates"] = absl::StrFormat("%s..%s", kBirthFirst, kBirthLast);
+  out["probe_age_range_years"] = kVolunteerYears;
+  out["gallery_subjects"] = in.gallery_of->size();
+  out["distractors"] = in.n_distractors;
+  out["rankings"] =
+      Json(std::vector<std::string>(std::begin(kRankingKeys), std::end(kRankingKeys)));
+  for (int v = 0; v < kVariants; ++v) {
+    std::printf("Distractors %s:\n\n", variant_names[v]);
+    table[v].Print(short_names);
+    std::printf(
+        "\nAge filter (%s): true match judged age-inconsistent, and gallery faces left out per "
+        "probe (mean, of %zu):\n\n| age gap | probes | true match inconsistent | faces left out "
+        "|\n|---|---|---|---|\n",
+        variant_keys[v], gallery.size());
+    Json filter = Json::array();
+    for (int b = 0; b <= kIdBins; ++b) {
+      const int n = table[v].probes[b];
+      const double mean_out = n ? double(left_out[v][b]) / n : 0;
+      std::printf("| %s | %d | %d | %.1f |\n", b < kIdBins ? kIdBinNames[b] : "all", n,
+                  judged_out[v][b], mean_out);
+      filter.push_back({{"gap_years", b < kIdBins ? kIdBinNames[b] : "all"},
+                        {"probes", n},
+                        {"true_match_inconsistent", judged_out[v][b]},
+                        {"faces_left_out_mean", R4(mean_out)}});
+    }
+    for (const auto& why : judged_out_why[v])
+      std::printf("  inconsistent true match: %s\n", why.c_str());
+    std::printf("\n");
+    out[variant_keys[v]] = {{"rankings", table[v].ToJson(kRankingKeys)}, {"age_filter", filter}};
+  }
+
+  // ---- the issue's acceptance bar: rank-10 of (3) and (4) against (1)
+  Json bar = Json::array();
+  for (int v = 0; v < kVariants; ++v) {
+    const auto& tb = table[v];
+    for (int r : {2, 3}) {
+      double worst = 1e9;
+      int worst_bin = 0;
+      for (int b = 0; b <= kIdBins; ++b) {
+        if (tb.probes[b] == 0) continue;
+        const double diff = 100 * (tb.Rate(b, r, 1) - tb.Rate(b, 0, 1));
+        if (diff < worst) worst = diff, worst_bin = b;
+      }
+      const bool never_below = worst >= 0;
+      // Probes with a 4-12 year gap: the 4-7 and 8-12 bins together.
+      const int n412 = tb.probes[1] + tb.probes[2];
+      const int base412 = tb.hits[1][0][1] + tb.hits[2][0][1];
+      const int new412 = tb.hits[1][r][1] + tb.hits[2][r][1];
+      const double gain = n412 ? 100.0 * (new412 - base412) / n412 : 0;
+      const bool gain_ok = gain >= 5;
+      std::printf(
+          "%s: ranking (%d) rank-10 never below ranking (1) in any gap band [distractors %s]: "
+          "smallest difference %+.1f points (%s)\n",
+          never_below ? "PASS" : "FAIL", r + 1, variant_keys[v], worst,
+          worst_bin < kIdBins ? kIdBinNames[worst_bin] : "all");
+      std::printf(
+          "%s: ranking (%d) rank-10 at least 5 points above ranking (1) for 4-12 year gaps "
+          "[distractors %s]: %.1f%% (%d/%d) vs %.1f%% (%d/%d), %+.1f points\n",
+          gain_ok ? "PASS" : "FAIL", r + 1, variant_keys[v], n412 ? 100.0 * new412 / n412 : 0,
+          new412, n412, n412 ? 100.0 * base412 / n412 : 0, base412, n412, gain);
+      bar.push_back({{"distractors", variant_keys[v]},
+                     {"ranking", kRankingKeys[r]},
+                     {"rank10_never_below_distance", never_below},
+                     {"smallest_difference_points", R4(worst)},
+                     {"gap_4_12_probes", n412},
+                     {"gap_4_12_rank10", R4(n412 ? double(new412) / n412 : 0)},
+                     {"gap_4_12_rank10_distance", R4(n412 ? double(base412) / n412 : 0)},
+                     {"gap_4_12_at_least_5_points", gain_ok}});
+    }
+  }
+  out["acceptance"] = bar;
+  std::printf("\n");
+
+  // ---- cases with several photos (distractors realistic, probe's age, filter on)
+  // Each subject's case holds its two youngest photos at age <= 10 (one when it has one); a
+  // distractor is a case of one photo. Probes: photos of subjects with two, later than both.
+  std::map<int, std::vector<size_t>> case_photos;
+  for (const auto& [s, first] : *in.gallery_of) {
+    std::vector<size_t> young;
+    for (size_t i = 0; i < n_fg; ++i)
+      if (images[i].subject == s && images[i].age <= 10) young.push_back(i);
+    std::stable_sort(young.begin(), young.end(),
+                     [&](size_t a, size_t b) { return images[a].age < images[b].age; });
+    young.resize(std::min<size_t>(2, young.size()));
+    case_photos[s] = young;  // young[0] == first: both take the first youngest in file order
+  }
+  HitTable<kCaseScorings> cases;
+  int case_truth_out = 0, two_photo_cases = 0;
+  for (const auto& [s, photos] : case_photos) two_photo_cases += photos.size() == 2;
+  const std::vector<AgeEvidence>& evr = ev[0];
+  for (size_t pi = 0; pi < n_fg; ++pi) {
+    const Image& probe = images[pi];
+    auto cit = case_photos.find(probe.subject);
+    if (cit == case_photos.end() || cit->second.size() < 2) continue;
+    const int gap = probe.age - images[cit->second[1]].age;  // from the older of the two
+    if (gap < 1) continue;
+    const AgeEvidence q = ProbeEvidence(day[pi], probe.age);
+    const double mid = (q.age_min + q.age_max) / 2;
+    // Score of a case under each scoring (lower is better; +inf: no age-consistent photo).
+    auto score = [&](const std::vector<size_t>& photos, double(&s)[kCaseScorings]) {
+      const double inf = std::numeric_limits<double>::infinity();
+      s[0] = s[1] = s[2] = inf;
+      double closest = inf;
+      for (size_t k = 0; k < photos.size(); ++k) {
+        const size_t i = photos[k];
+        if (!CheckAge(q, evr[i]).consistent()) continue;
+        const double d = Dist(probe.d, images[i].d);
+        if (k == 0) s[0] = d;
+        s[1] = std::min(s[1], d);
+        const double age_off = std::abs(evr[i].age_min - mid);
+        if (age_off < closest || (age_off == closest && d < s[2])) closest = age_off, s[2] = d;
+      }
+    };
+    double truth[kCaseScorings];
+    score(cit->second, truth);
+    int rank[kCaseScorings];
+    for (int c = 0; c < kCaseScorings; ++c) rank[c] = std::isinf(truth[c]) ? kNoRank : 1;
+    case_truth_out += std::isinf(truth[1]);
+    double other[kCaseScorings];
+    for (const auto& [s, photos] : case_photos) {
+      if (s == probe.subject) continue;
+      score(photos, other);
+      for (int c = 0; c < kCaseScorings; ++c) rank[c] += other[c] < truth[c];
+    }
+    for (size_t i = n_fg; i < n_all; ++i) {
+      score({i}, other);
+      for (int c = 0; c < kCaseScorings; ++c) rank[c] += other[c] < truth[c];
+    }
+    cases.Add(IdBin(gap), rank);
+  }
+  std::printf(
+      "Cases, not faces: %d subjects' cases hold their two youngest photos at age <= 10, %zu "
+      "hold one; %zu distractor cases (realistic adults). Probes: photos of the two-photo "
+      "subjects later than both (gap from the older); query with the probe's age, age-consistent "
+      "filter on; each case ranked once by its score. True case with no age-consistent photo: "
+      "%d.\n\n",
+      two_photo_cases, case_photos.size() - two_photo_cases, in.n_distractors, case_truth_out);
+  cases.Print(kCaseNames);
+  std::printf("\n");
+  out["cases"] = {{"two_photo_cases", two_photo_cases},
+                  {"one_photo_cases", case_photos.size() - two_photo_cases},
+                  {"true_case_without_consistent_photo", case_truth_out},
+                  {"rankings", cases.ToJson(kCaseKeys)}};
+  result.json = std::move(out);
+  return result;
 }
 
 }  // namespace
@@ -776,6 +1220,18 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
 
+  // ---- (d) age-consistent search (issue 12), before (c): the LARGE_AGE_GAP caveat cites its
+  // ranking (3)
+  AgeSearchInput age_in;
+  age_in.images = &images;
+  age_in.n_fg = n_fg;
+  age_in.n_distractors = n_distractors;
+  age_in.gallery_of = &gallery_of;
+  age_in.fold_models = &fold_models;
+  age_in.fold_of = &fold_of;
+  age_in.seed = seed;
+  const AgeSearchResult age_search = AgeConsistentSearch(age_in);
+
   // ---- (c) caveat numbers
   int child_imp = 0, child_imp_below = 0, child_gen = 0, child_gen_below = 0;
   for (size_t k = 0; k < n_fg_pairs; ++k) {
@@ -793,7 +1249,8 @@ int main(int argc, char** argv) {
       child_gen ? 100.0 * child_gen_below / child_gen : 0.0);
   std::printf(
       "\nRank-10 hit rate by gap band (same identification scenario; last column: the fairness "
-      "check, distractors with child ages, used for LARGE_AGE_GAP):\n\n"
+      "check, distractors with child ages, LARGE_AGE_GAP's source before the age-consistent "
+      "ranking):\n\n"
       "| gap band | probes | raw | calibrated | calibrated, distractors with ages "
       "|\n|---|---|---|---|---|\n");
   Json band_json = Json::array();
@@ -808,29 +1265,53 @@ int main(int argc, char** argv) {
                          {"rank10_calibrated", R4(band_hits_cal[g] / n)},
                          {"rank10_calibrated_distractors_with_ages", R4(band_hits_aged[g] / n)}});
   }
-  // LARGE_AGE_GAP: the band after the largest drop in the rank-10 hit rate between consecutive
-  // bands that have probes, in the fairness check (every gallery face with an age, as in the
-  // product; the unknown-age distractors of the main test would flatter the calibrated ranking).
-  int large_band = kGapBands - 1;
-  {
-    double best_drop = -1;
-    int prev = -1;
-    for (int g = 0; g < kGapBands; ++g) {
-      if (band_probes[g] < 5) continue;
-      if (prev >= 0) {
-        const double drop = double(band_hits_aged[prev]) / band_probes[prev] -
-                            double(band_hits_aged[g]) / band_probes[g];
-        if (drop > best_drop) best_drop = drop, large_band = g;
-      }
-      prev = g;
-    }
-  }
-  const double large_rate =
-      band_probes[large_band] ? double(band_hits_aged[large_band]) / band_probes[large_band] : 0;
+  // The old rule's input, kept for comparison: the calibrated ranking of (b), fairness check.
+  const int old_band = SharpestDropBand(band_probes, band_hits_aged);
+  const double old_rate =
+      band_probes[old_band] ? double(band_hits_aged[old_band]) / band_probes[old_band] : 0;
   std::printf(
-      "\nLARGE_AGE_GAP: the sharpest drop is into the %s band: caveat from a gap of %.0f years "
-      "(rank-10 hit rate there %.1f%%, calibrated ranking, distractors with ages).\n\n",
-      kGapNames[large_band], kGapEdges[large_band], 100 * large_rate);
+      "\nOld LARGE_AGE_GAP source (calibrated ranking, distractors with ages; no longer cited): "
+      "the sharpest drop is into the %s band: a gap of %.0f years (rank-10 hit rate there "
+      "%.1f%%).\n\n",
+      kGapNames[old_band], kGapEdges[old_band], 100 * old_rate);
+
+  // LARGE_AGE_GAP cites the product's ranking: (d)'s ranking (3), gallery faces consistent with
+  // the query's age (CheckAge on dates), then distance; query with the probe's age; distractors
+  // given child ages and birth dates (the fairness variant: every gallery face has an age, as in
+  // the product, and adult distractors would be filtered out and flatter it). Same rule as
+  // before: the band after the sharpest drop in rank-10 between consecutive gap bands.
+  const int(&large_hits)[kGapBands] = age_search.band_hits10[kFairness][kConsistentDistance];
+  const int large_band = SharpestDropBand(age_search.band_probes, large_hits);
+  const int large_probes = age_search.band_probes[large_band];
+  const double large_rate = large_probes ? double(large_hits[large_band]) / large_probes : 0;
+  std::printf(
+      "(c) LARGE_AGE_GAP: rank-10 by gap band, age-consistent ranking ((d)'s ranking (3): "
+      "CheckAge filter, then distance; query with the probe's age; last column: distractors "
+      "with child ages and dates, used for LARGE_AGE_GAP):\n\n"
+      "| gap band | probes | distance, photo only | age-consistent, adult distractors | "
+      "age-consistent, distractors with ages |\n|---|---|---|---|---|\n");
+  Json consistent_band_json = Json::array();
+  for (int g = 0; g < kGapBands; ++g) {
+    const int n = age_search.band_probes[g];
+    auto rate = [&](int v, int r) {
+      return n ? double(age_search.band_hits10[v][r][g]) / n : 0.0;
+    };
+    std::printf("| %s | %d | %.1f%% | %.1f%% | %.1f%% |\n", kGapNames[g], n, 100 * rate(0, 0),
+                100 * rate(0, kConsistentDistance), 100 * rate(kFairness, kConsistentDistance));
+    consistent_band_json.push_back(
+        {{"gap_band", kGapNames[g]},
+         {"probes", n},
+         {"rank10_distance_photo_only", R4(rate(0, 0))},
+         {"rank10_consistent_distance_distractors_adults", R4(rate(0, kConsistentDistance))},
+         {"rank10_consistent_distance_distractors_child_ages",
+          R4(rate(kFairness, kConsistentDistance))}});
+  }
+  std::printf(
+      "\nLARGE_AGE_GAP (cited): the sharpest drop of the age-consistent ranking (distractors with "
+      "ages) is into the %s band: caveat from a gap of %.0f years (rank-10 hit rate there %.1f%%, "
+      "%d/%d probes).\n\n",
+      kGapNames[large_band], kGapEdges[large_band], 100 * large_rate, large_hits[large_band],
+      large_probes);
 
   // ---- final fit on everything and the file
   const Model final_model = Fit(pairs, {}, shrink);
@@ -867,7 +1348,13 @@ int main(int argc, char** argv) {
       "ages (either face) use the curve named by unknown_age: strictest = the lowest curve of the "
       "table "
       "at that distance (no age-drift leniency without an age), pooled = the fit on all pairs. LFW "
-      "pairs (ages unknown, adults) count in the (0-2, 15+) cell.";
+      "pairs (ages unknown, adults) count in the (0-2, 15+) cell. Caveats: young_child = share "
+      "of fgnet-dev impostor pairs of two children under measured_on_children_under_years closer "
+      "than threshold; large_age_gap = the gap band after the sharpest drop in rank-10 hit rate "
+      "between consecutive gap bands of the age-consistent ranking (evaluation."
+      "age_consistent_search ranking consistent_distance: gallery faces whose age is consistent "
+      "with the query's by gallery::CheckAge on synthetic dates, ranked by distance; query with "
+      "the probe's age; distractors given child ages and dates), the ranking the gallery ships.";
   j["unknown_age"] = unknown_age;
   j["prior_same"] = 0.5;
   j["prior_note"] =
@@ -910,15 +1397,21 @@ int main(int argc, char** argv) {
       {"large_age_gap",
        {{"gap_from_years", kGapEdges[large_band]},
         {"gap_band", kGapNames[large_band]},
-        {"probes", band_probes[large_band]},
+        {"probes", large_probes},
         {"rank10_hit_rate", R4(large_rate)},
-        {"gallery", absl::StrFormat("%zu children + %zu LFW distractors given child ages",
-                                    gallery_of.size(), n_distractors)}}}};
+        {"ranking",
+         "age-consistent: CheckAge filter, then distance; query with the probe's age "
+         "(evaluation.age_consistent_search, consistent_distance, distractors_child_ages)"},
+        {"gallery",
+         absl::StrFormat("%zu children + %zu LFW distractors given child ages and birth dates",
+                         gallery_of.size(), n_distractors)}}}};
   j["evaluation"] = {{"folds", folds},
                      {"ece", ece_json},
                      {"identification", id_json},
                      {"identification_distractors_with_child_ages", aged_json},
-                     {"rank10_by_gap_band", band_json}};
+                     {"rank10_by_gap_band", band_json},
+                     {"rank10_by_gap_band_age_consistent", consistent_band_json},
+                     {"age_consistent_search", age_search.json}};
   std::ofstream out(out_path);
   out << j.dump(1) << "\n";
   if (!out) {

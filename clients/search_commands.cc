@@ -22,6 +22,7 @@ struct SearchOptions {
   std::string seen_at;
   float min_score = 0;
   bool include_closed = false;
+  bool include_age_inconsistent = false;
 };
 
 struct SightingOptions {
@@ -31,6 +32,7 @@ struct SightingOptions {
   std::string age;
   std::string notes;
   int top = 0;
+  bool include_age_inconsistent = false;
 };
 
 struct CompareOptions {
@@ -67,21 +69,39 @@ void PrintResults(const google::protobuf::RepeatedPtrField<v1::QueryResult>& res
       std::cout << "  (" << q.quality().reason() << ")";
     }
     std::cout << "\n";
+    if (!r.message().empty()) std::cout << "  " << r.message() << "\n";
+    for (const v1::AgeLeftOut& l : r.age_left_out()) {
+      std::cout << "  left out (" << l.reason() << "): " << l.message() << "\n";
+    }
     if (r.candidates().empty()) {
-      std::cout << "  no candidates\n";
+      if (r.message().empty()) std::cout << "  no candidates\n";
       continue;
     }
+    std::cout << absl::StrFormat("  lead threshold: confidence %.2f (%s)\n", r.lead_threshold(),
+                                 r.credible_match() ? "reached" : "not reached");
     std::cout << absl::StrFormat("  %-4s %-8s %-9s %-22s %-6s %-6s %-6s %-10s %-12s %s\n", "#",
                                  "CASE", "KIND", "NAME", "SCORE", "CONF", "DIST", "AGE", "AGE GAP",
                                  "FACE");
     int rank = 1;
+    bool above = true;
     for (const v1::Candidate& c : r.candidates()) {
+      if (above && !c.above_lead_threshold() && rank > 1) {
+        std::cout << "  ---- below the lead threshold ----\n";
+      }
+      above = c.above_lead_threshold();
       std::cout << absl::StrFormat(
-          "  %-4d %-8s %-9s %-22s %-6.3f %-6.3f %-6.3f %-10s %-12s %s\n", rank++, c.case_().id(),
+          "  %-4d %-8s %-9s %-22s %-6.3f %-6.3f %-6.3f %-10s %-12s %s%s\n", rank++, c.case_().id(),
           KindName(c.case_().kind()),
           c.case_().display_name().empty() ? "-" : c.case_().display_name(), c.score(),
           c.confidence(), c.distance(), AgeText(c.candidate_age()), AgeGapText(c.age_gap()),
-          c.face_id());
+          c.face_id(), c.age_consistent() ? "" : "  AGE INCONSISTENT");
+      if (c.projected_age().known()) {
+        std::cout << "       age at the query's date: " << AgeText(c.projected_age()) << "\n";
+      }
+      if (c.case_faces_matched() > 1) {
+        std::cout << "       best of " << c.case_faces_matched() << " faces of this case (photo "
+                  << c.photo_id() << ")\n";
+      }
       PrintCaveats(c.caveats(), "       ");
     }
   }
@@ -107,6 +127,7 @@ int RunSearch(const SearchOptions& opt, const GlobalOptions& global) {
   }
   if (!IsDateOrEmpty(opt.seen_at)) return PrintError("--seen-at: expected YYYY-MM-DD", 2);
   req.set_query_date(opt.seen_at);
+  req.set_include_age_inconsistent(opt.include_age_inconsistent);
   CallKind call = CallKind::kQuick;
   if (!opt.photo.empty()) {
     absl::StatusOr<std::string> image = ReadImageFile(opt.photo);
@@ -138,6 +159,7 @@ int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
   req.set_place(opt.place);
   req.set_notes(opt.notes);
   req.set_top_k(opt.top);
+  req.set_include_age_inconsistent(opt.include_age_inconsistent);
   if (!opt.age.empty()) {
     absl::StatusOr<v1::Age> age = ParseAge(opt.age, /*always_estimated=*/true);
     if (!age.ok()) return PrintError(age.status().message(), 2);
@@ -235,6 +257,9 @@ Runner RegisterSearch(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(0.0, 1.0));
   sub->add_flag("--include-closed", opt->include_closed,
                 "also search reunited, closed and withdrawn cases");
+  sub->add_flag("--include-age-inconsistent", opt->include_age_inconsistent,
+                "also list candidates whose age cannot fit the query's (marked AGE_INCONSISTENT; "
+                "investigators and admins)");
   return [opt, &global] { return RunSearch(*opt, global); };
 }
 
@@ -250,6 +275,8 @@ Runner RegisterSighting(CLI::App& app, const GlobalOptions& global) {
   submit->add_option("--notes", opt->notes, "free text");
   submit->add_option("--top", opt->top, "candidates per face, 1..100 (default 10)")
       ->check(CLI::Range(1, 100));
+  submit->add_flag("--include-age-inconsistent", opt->include_age_inconsistent,
+                   "also list candidates whose age cannot fit (investigators and admins)");
   return DispatchChildren(group, {{submit, [opt, &global] { return RunSighting(*opt, global); }}});
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -24,8 +25,6 @@ using store::CaseKind;
 constexpr CaseKind kKinds[] = {CaseKind::kMissing, CaseKind::kFound, CaseKind::kSighting};
 constexpr int kMaxTopK = 100;
 constexpr int kMaxIndexK = 10000;
-// Calibrated ranking re-ranks this many x top_k nearest faces of each kind.
-constexpr int kShortlistFactor = 4;
 constexpr double kScoreScale = 1.2;  // score = 1 - distance / 1.2: 0.5 at dlib's 0.6
 
 const char* KindName(CaseKind k) {
@@ -39,38 +38,36 @@ const char* KindName(CaseKind k) {
 
 double Score(double distance) { return std::clamp(1.0 - distance / kScoreScale, 0.0, 1.0); }
 
-AgeGap GapBetween(const AgeInfo& a, const AgeInfo& b) {
-  AgeGap g;
-  if (!a.known() || !b.known()) return g;
-  g.known = true;
-  g.min = std::max(0.0, std::max(a.min, b.min) - std::min(a.max, b.max));
-  g.max = std::max(a.max, b.max) - std::min(a.min, b.min);
-  g.estimated = a.estimated || b.estimated;
-  g.younger_age = std::min(a.min, b.min);
-  return g;
-}
-
 // Face-level caveats: quality of one face.
 void FaceCaveats(const char* which, bool usable, double width_px, double yaw,
                  std::vector<Caveat>* out) {
   if (!usable) {
     out->push_back({"LOW_QUALITY_FACE",
                     absl::StrCat("The ", which,
-                                 " face is blurry, small or turned: treat the score with caution.")});
+                                 " face is blurry, small or turned: treat the score with caution "
+                                 "and ask for a sharper, frontal photo before acting on it.")});
   }
   if (width_px > 0 && width_px < 80) {
-    out->push_back({"SMALL_FACE", absl::StrFormat("The %s face is only %.0f px wide.", which, width_px)});
+    out->push_back({"SMALL_FACE",
+                    absl::StrFormat("The %s face is only %.0f px wide, so detail is lost: ask for a "
+                                    "closer photo if this candidate matters.",
+                                    which, width_px)});
   }
   if (std::abs(yaw) > 25) {
     out->push_back({"NON_FRONTAL",
-                    absl::StrFormat("The %s face is turned about %.0f degrees.", which, std::abs(yaw))});
+                    absl::StrFormat("The %s face is turned about %.0f degrees, which lowers the "
+                                    "score of a true match: compare with a frontal photo.",
+                                    which, std::abs(yaw))});
   }
 }
 
 // `cal` (may be null) supplies the measured numbers the caveats cite.
 void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* out) {
   if (!gap.known) {
-    out->push_back({"UNKNOWN_AGE", "The age of one face is unknown, so the age gap is unknown."});
+    out->push_back({"UNKNOWN_AGE",
+                    "The age of one face is unknown, so the age gap and age consistency cannot be "
+                    "checked: add the date of birth, or the photo's date and the child's age, to "
+                    "the case."});
     return;
   }
   const double young_age = cal ? cal->young_child_age() : 5;
@@ -79,10 +76,12 @@ void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* 
         {"YOUNG_CHILD",
          cal ? absl::StrFormat("A face is of a child under %.0f: young children look alike to the "
                                "model (%.0f%% of pairs of two different children under %.0f in our "
-                               "age test set are closer than %.1f), so scores are unreliable.",
+                               "age test set are closer than %.1f), so scores are unreliable: "
+                               "compare distinctive marks and rely on DNA, not the score.",
                                young_age, 100 * cal->child_impostor_rate(), cal->child_impostor_age(),
                                cal->child_impostor_threshold())
-             : "A face is of a child under 5: scores between young children are unreliable."});
+             : "A face is of a child under 5: scores between young children are unreliable; "
+               "compare distinctive marks and rely on DNA, not the score."});
   }
   const double mid_gap = (gap.min + gap.max) / 2;
   if (cal ? mid_gap >= cal->large_gap_years() : gap.min > 5) {
@@ -91,14 +90,17 @@ void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* 
          cal ? absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children grow; "
                                "at a gap of %.0f+ years the true child ranked in the top 10 for only "
                                "%.0f%% of the photos in our age test, so a true match can score and "
-                               "rank low.",
+                               "rank low: look further down the list, and ask the family for a "
+                               "more recent photo of the child.",
                                gap.min, gap.max, cal->large_gap_years(), 100 * cal->large_gap_rank10())
              : absl::StrFormat("The photos are %.0f-%.0f years apart: faces change as children "
-                               "grow, so a true match can score low.",
+                               "grow, so a true match can score low: look further down the list.",
                                gap.min, gap.max)});
   }
   if (gap.estimated) {
-    out->push_back({"ESTIMATED_AGE", "At least one age is an estimate, so the age gap is approximate."});
+    out->push_back({"ESTIMATED_AGE",
+                    "At least one age is an estimate, so the age gap is approximate: confirm the "
+                    "child's age from documents when following this up."});
   }
 }
 
@@ -106,7 +108,85 @@ AgeInfo AgeOf(const store::FaceAttributes& a) {
   AgeInfo age;
   age.min = a.age_min;
   age.max = a.age_max;
+  age.estimated = a.age_estimated && age.known();
   return age;
+}
+
+// What a stored face's case and photo say about the child's age (gallery/age.h).
+AgeEvidence EvidenceOf(const store::FaceAttributes& a) {
+  AgeEvidence e;
+  e.age_min = a.age_min;
+  e.age_max = a.age_max;
+  e.age_estimated = a.age_estimated;
+  e.age_exact = a.age_from_birth_date;
+  e.photo_date = a.date_taken;
+  e.date_of_birth = a.date_of_birth;
+  e.birth_year_min = a.birth_year_min;
+  e.birth_year_max = a.birth_year_max;
+  e.case_date = a.case_date;
+  e.photo_may_predate_case = a.kind == CaseKind::kMissing;
+  return e;
+}
+
+// A query photo's evidence from the caller's age and date. An age without a date is taken
+// as of `today` and treated as an estimate (the photo may be older), so the tolerance widens.
+AgeEvidence EvidenceOf(const AgeInfo& age, const std::string& date, const std::string& today) {
+  AgeEvidence e;
+  if (!age.known()) return e;
+  e.age_min = age.min;
+  e.age_max = age.max;
+  e.age_estimated = age.estimated;
+  e.photo_date = date;
+  double unused = 0;
+  if (!DaysOf(date, &unused)) {
+    e.photo_date = today;
+    e.age_estimated = true;
+  }
+  return e;
+}
+
+// The gap between two photos as the calibration means it: the time between them when both
+// are dated, else the difference of their ages.
+AgeGap GapOf(const AgeEvidence& a, const AgeEvidence& b) {
+  AgeGap g;
+  double lo = 0, hi = 0, younger = -1;
+  if (!DatedGapYears(a, b, &lo, &hi, &younger)) return g;
+  g.known = true;
+  g.min = lo;
+  g.max = hi;
+  g.younger_age = younger;
+  g.estimated = a.age_estimated || b.age_estimated;
+  return g;
+}
+
+std::string TodayUtc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::string AgeRangeText(double lo, double hi) {
+  if (std::abs(hi - lo) < 0.5) return absl::StrFormat("%.0f", lo);
+  return absl::StrFormat("%.0f-%.0f", std::floor(lo), std::floor(hi));
+}
+
+// One sentence per reason a case was left out, with what the investigator can do.
+std::string LeftOutMessage(AgeVerdict v, int n) {
+  const bool one = n == 1;
+  const std::string what =
+      v == AgeVerdict::kTooOld     ? "would be too old at the query photo's date"
+      : v == AgeVerdict::kTooYoung ? "would be too young at the query photo's date"
+                                   : absl::StrCat(one ? "has a photo" : "have photos",
+                                                  " whose age contradicts the dates (an earlier "
+                                                  "photo of an older child, or a later one of a "
+                                                  "younger child)");
+  return absl::StrFormat(
+      "%d case%s nearer than the last candidate shown %s, so %s left out; if the query's age or "
+      "date may be wrong, search again with the inconsistent candidates included.",
+      n, one ? "" : "s", what, one ? "it was" : "they were");
 }
 
 }  // namespace
@@ -122,6 +202,8 @@ class Gallery::Impl {
   // catalog's last change includes exactly the changes up to it.
   std::mutex write_mu;
   std::atomic<int64_t> changes_since_snapshot{0};
+
+  std::string Today() const { return options.today.empty() ? TodayUtc() : options.today; }
 
   std::string SnapshotPath(CaseKind k) const {
     return (fs::path(options.data_dir) / "index" / (std::string(KindName(k)) + ".snap")).string();
@@ -412,13 +494,20 @@ class Gallery::Impl {
     return true;
   }
 
-  // The top_k faces passing the query's filters in one kind's index: the search widens
-  // until it has top_k passing faces or has seen the whole index, so a selective filter
-  // loses nothing.
-  // `want` (default top_k) passing faces are collected; fewer means the kind is exhausted.
+  // A face found by a search, with its attributes and its age consistency with the query.
+  struct Found {
+    index::Hit hit;
+    store::FaceAttributes attrs;
+    AgeCheck age;
+  };
+
+  // The nearest faces of one kind's index that pass the query's filters, until they cover
+  // `want` cases (default top_k) or the whole index was seen: the search widens, so a selective
+  // filter loses nothing. With `qe` (a query of known age) each face is checked against it;
+  // the inconsistent ones go to `left_out` unless the query includes them.
   absl::Status SearchKind(CaseKind kind, const float* q, const SearchQuery& query,
-                          std::vector<std::pair<index::Hit, store::FaceAttributes>>* out,
-                          int want = 0) {
+                          const AgeEvidence* qe, std::vector<Found>* out,
+                          std::vector<Found>* left_out = nullptr, int want = 0) {
     if (want <= 0) want = query.top_k;
     index::FaceIndex& idx = *indexes[kind];
     const int64_t size = idx.size();
@@ -428,10 +517,11 @@ class Gallery::Impl {
       HW_ASSIGN_OR_RETURN(std::vector<index::Hit> hits, idx.Search(q, k));
       // Attributes are read from the catalog only for the nearest hits still needed, a chunk
       // at a time: an unfiltered query reads about `want` rows, not k.
-      std::vector<std::pair<index::Hit, store::FaceAttributes>> passing;
+      std::vector<Found> passing, dropped;
+      std::set<int64_t> cases;
       size_t next = 0;
-      while (next < hits.size() && static_cast<int>(passing.size()) < want) {
-        const size_t need = static_cast<size_t>(want) - passing.size();
+      while (next < hits.size() && static_cast<int>(cases.size()) < want) {
+        const size_t need = static_cast<size_t>(want) - cases.size();
         const size_t end = std::min(hits.size(), next + need + need / 8 + 2);
         std::vector<int64_t> ids;
         for (size_t i = next; i < end; ++i) ids.push_back(hits[i].id);
@@ -439,81 +529,73 @@ class Gallery::Impl {
                             catalog->GetFaceAttributes(ids));
         std::unordered_map<int64_t, store::FaceAttributes*> by_id;
         for (auto& a : attrs) by_id[a.face_id] = &a;
-        for (size_t i = next; i < end && static_cast<int>(passing.size()) < want; ++i) {
+        for (size_t i = next; i < end && static_cast<int>(cases.size()) < want; ++i) {
           auto it = by_id.find(hits[i].id);
-          if (it != by_id.end() && Passes(*it->second, query)) {
-            passing.push_back({hits[i], std::move(*it->second)});
+          if (it == by_id.end() || !Passes(*it->second, query)) continue;
+          Found f{hits[i], std::move(*it->second), AgeCheck{}};
+          if (qe != nullptr) f.age = CheckAge(*qe, EvidenceOf(f.attrs));
+          if (!f.age.consistent() && !query.include_age_inconsistent) {
+            dropped.push_back(std::move(f));
+            continue;
           }
+          cases.insert(f.attrs.case_id);
+          passing.push_back(std::move(f));
         }
         next = end;
       }
       const bool exhausted = static_cast<int>(hits.size()) < k || k >= size || k >= kMaxIndexK;
-      if (static_cast<int>(passing.size()) >= want || exhausted) {
-        out->insert(out->end(), passing.begin(), passing.end());
+      if (static_cast<int>(cases.size()) >= want || exhausted) {
+        for (auto& f : passing) out->push_back(std::move(f));
+        if (left_out != nullptr) {
+          for (auto& f : dropped) left_out->push_back(std::move(f));
+        }
         return absl::OkStatus();
       }
       k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{k} * 4}));
     }
   }
 
-  // The passing faces of `kinds`, best calibrated confidence first: a shortlist of each
-  // kind's kShortlistFactor x top_k nearest passing faces, re-ranked by calibrated confidence.
-  // Not an exact calibrated top_k over the whole gallery: the table's most lenient cells (a
-  // 21+ year gap from a toddler photo) still give a few percent at distance 1.0, so an exact
-  // ranking would read most of the gallery for any query without a close match (measured:
-  // 36-77 ms per query at 100k faces against 1 ms for the shortlist). A face beyond the
-  // shortlist is farther than 4 x top_k faces that passed the filters.
-  // Called for queries of known age only: for an unknown age every face is scored by one
-  // decreasing curve, so the distance order is the calibrated order.
-  absl::Status CalibratedHits(const embed::Descriptor& d, const SearchQuery& query,
-                              const std::vector<CaseKind>& kinds,
-                              std::vector<std::pair<index::Hit, store::FaceAttributes>>* out) {
-    auto logit = [&](const std::pair<index::Hit, store::FaceAttributes>& h) {
-      return calibration->Logit(h.first.distance, GapBetween(query.query_age, AgeOf(h.second)));
-    };
-    std::vector<std::pair<index::Hit, store::FaceAttributes>> all;
-    for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
-      HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &all, query.top_k * kShortlistFactor));
-    }
-    std::vector<std::pair<double, size_t>> order;
-    for (size_t i = 0; i < all.size(); ++i) order.push_back({logit(all[i]), i});
-    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first > b.first;
-      return all[a.second].first.distance < all[b.second].first.distance;
-    });
-    out->clear();
-    for (const auto& [l, i] : order) out->push_back(std::move(all[i]));
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::vector<Candidate>> SearchDescriptor(const embed::Descriptor& d,
-                                                          const SearchQuery& query,
-                                                          const embed::Face* query_face) {
+  // The candidates for a query: the nearest faces of `query.kinds` that pass its filters and,
+  // when the query's age is known, whose age is consistent with it (gallery/age.h), one per
+  // case (its nearest such face), nearest first. Ranking by distance among the age-consistent
+  // faces measured best on fgnet-dev (docs/AGE.md); the calibrated confidence, computed with
+  // the time between the photos, is the number people read.
+  absl::StatusOr<QueryResult> SearchDescriptor(const embed::Descriptor& d, const SearchQuery& query,
+                                               const AgeEvidence& qe,
+                                               const embed::Face* query_face) {
     HW_RETURN_IF_ERROR(CheckQuery(query));
     std::vector<CaseKind> kinds = query.kinds;
     if (kinds.empty()) kinds = {CaseKind::kMissing, CaseKind::kFound};
-    std::vector<std::pair<index::Hit, store::FaceAttributes>> hits;
-    if (calibration == nullptr || !query.query_age.known()) {
-      for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
-        HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, &hits));
-      }
-      std::sort(hits.begin(), hits.end(),
-                [](const auto& a, const auto& b) { return a.first.distance < b.first.distance; });
-    } else {
-      HW_RETURN_IF_ERROR(CalibratedHits(d, query, kinds, &hits));
+    const bool check_age = BirthWindowOf(qe).known;
+    std::vector<Found> hits, left_out;
+    for (CaseKind k : std::set<CaseKind>(kinds.begin(), kinds.end())) {
+      HW_RETURN_IF_ERROR(SearchKind(k, d.data(), query, check_age ? &qe : nullptr, &hits, &left_out));
     }
-    std::vector<Candidate> out;
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const Found& a, const Found& b) { return a.hit.distance < b.hit.distance; });
+    QueryResult r;
+    r.lead_threshold = options.lead_min_confidence;
+    std::map<int64_t, size_t> shown;  // case id -> index in r.candidates
     std::map<int64_t, store::Case> cases;
-    for (const auto& [hit, attrs] : hits) {
-      if (static_cast<int>(out.size()) == query.top_k) break;
+    for (const Found& f : hits) {
+      const store::FaceAttributes& attrs = f.attrs;
+      auto seen = shown.find(attrs.case_id);
+      if (seen != shown.end()) {  // the case's nearer face is already its candidate
+        ++r.candidates[seen->second].case_faces_matched;
+        continue;
+      }
+      if (static_cast<int>(r.candidates.size()) == query.top_k) continue;
       Candidate c;
       c.face = attrs;
-      c.distance = hit.distance;
-      c.score = Score(hit.distance);
-      c.candidate_age = AgeOf(attrs);
-      c.age_gap = GapBetween(query.query_age, c.candidate_age);
-      c.confidence = calibration ? calibration->Confidence(hit.distance, c.age_gap) : c.score;
+      c.distance = f.hit.distance;
+      c.score = Score(f.hit.distance);
       if (c.score < query.min_score) continue;
+      c.candidate_age = AgeOf(attrs);
+      const AgeEvidence ce = EvidenceOf(attrs);
+      c.age_check = check_age ? f.age : CheckAge(qe, ce);
+      c.age_gap = GapOf(qe, ce);
+      c.confidence = calibration ? calibration->Confidence(f.hit.distance, c.age_gap) : c.score;
+      c.above_lead_threshold = c.confidence >= options.lead_min_confidence;
       auto it = cases.find(attrs.case_id);
       if (it == cases.end()) {
         auto got = catalog->GetCase(attrs.case_id);
@@ -527,11 +609,48 @@ class Gallery::Impl {
                     query_face->quality.yaw_degrees, &c.caveats);
       }
       FaceCaveats("candidate", attrs.usable, attrs.width_px, attrs.yaw_deg, &c.caveats);
+      if (!c.age_check.consistent()) {
+        c.caveats.push_back(
+            {"AGE_INCONSISTENT",
+             absl::StrCat(
+                 "By the recorded dates and ages this child would be about ",
+                 c.age_check.projected_known
+                     ? AgeRangeText(c.age_check.projected_min, c.age_check.projected_max)
+                     : std::string("another age"),
+                 " years old at the query photo's date, which does not fit the query's age (",
+                 AgeRangeText(qe.age_min, qe.age_max), "): check both records' dates and ages "
+                 "before treating it as a lead.")});
+      }
       AgeCaveats(c.age_gap, calibration.get(), &c.caveats);
       c.caveats.push_back({"DNA_CONFIRMATION_REQUIRED", kDnaReminder});
-      out.push_back(std::move(c));
+      shown.emplace(attrs.case_id, r.candidates.size());
+      r.candidates.push_back(std::move(c));
     }
-    return out;
+    for (const Candidate& c : r.candidates) r.credible_match |= c.above_lead_threshold;
+    // Cases left out that would have been shown: nearer than the last candidate (all of them
+    // when nothing is shown), counted once per case and never when the case is shown anyway.
+    const bool full = static_cast<int>(r.candidates.size()) == query.top_k;
+    const double horizon = full ? r.candidates.back().distance : 1e30;
+    std::map<AgeVerdict, std::set<int64_t>> out_cases;
+    for (const Found& f : left_out) {
+      if (f.hit.distance > horizon || shown.count(f.attrs.case_id)) continue;
+      out_cases[f.age.verdict].insert(f.attrs.case_id);
+    }
+    for (const auto& [verdict, ids] : out_cases) {
+      const int n = static_cast<int>(ids.size());
+      r.age_left_out.push_back({AgeVerdictCode(verdict), n, LeftOutMessage(verdict, n)});
+    }
+    if (!r.credible_match) {
+      r.message = r.candidates.empty()
+                      ? "No likely match yet: no case fits this child. An investigator will review "
+                        "the photo, and new cases are compared with it as they arrive."
+                      : absl::StrFormat(
+                            "No likely match yet: no candidate reaches the lead threshold "
+                            "(confidence %.2f). The list shows the nearest faces, not likely "
+                            "matches; an investigator will review the photo.",
+                            options.lead_min_confidence);
+    }
+    return r;
   }
 
   // Descriptor, age and face of a stored face.
@@ -583,17 +702,16 @@ class Gallery::Impl {
     }
     q.top_k = std::clamp(options.lead_top_k, 1, kMaxTopK);
     q.exclude_case_id = c.id;
-    q.query_age = age;
-    if (!q.query_age.known()) {  // derived from the case's birth date, if any
-      HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
-                          catalog->GetFaceAttributes({f.face_id}));
-      if (attrs.empty()) return absl::OkStatus();  // deleted meanwhile
-      q.query_age = AgeOf(attrs[0]);
-    }
-    HW_ASSIGN_OR_RETURN(std::vector<Candidate> candidates,
-                        SearchDescriptor(f.face.descriptor, q, &f.face));
-    for (const Candidate& cand : candidates) {
-      if (cand.confidence < options.lead_min_confidence) continue;
+    // The stored face's own evidence (its photo's age and date, its case's birth date): leads
+    // are made from age-consistent candidates only.
+    HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
+                        catalog->GetFaceAttributes({f.face_id}));
+    if (attrs.empty()) return absl::OkStatus();  // deleted meanwhile
+    AgeEvidence qe = EvidenceOf(attrs[0]);
+    if (!BirthWindowOf(qe).known && age.known()) qe = EvidenceOf(age, attrs[0].date_taken, Today());
+    HW_ASSIGN_OR_RETURN(QueryResult found, SearchDescriptor(f.face.descriptor, q, qe, &f.face));
+    for (const Candidate& cand : found.candidates) {
+      if (!cand.above_lead_threshold || !cand.age_check.consistent()) continue;
       HW_RETURN_IF_ERROR(
           catalog->UpsertLead(f.face_id, cand.face.face_id, cand.distance, cand.confidence)
               .status());
@@ -604,11 +722,11 @@ class Gallery::Impl {
     sq.top_k = kMaxTopK;
     sq.exclude_case_id = c.id;  // two children in one photo are two children
     sq.include_closed = true;
-    std::vector<std::pair<index::Hit, store::FaceAttributes>> hits;
-    HW_RETURN_IF_ERROR(SearchKind(CaseKind::kSighting, f.face.descriptor.data(), sq, &hits));
+    std::vector<Found> hits;
+    HW_RETURN_IF_ERROR(SearchKind(CaseKind::kSighting, f.face.descriptor.data(), sq, nullptr, &hits));
     std::vector<int64_t> near;
-    for (const auto& [hit, attrs] : hits) {
-      if (hit.distance < options.match_threshold) near.push_back(hit.id);
+    for (const Found& h : hits) {
+      if (h.hit.distance < options.match_threshold) near.push_back(h.hit.id);
     }
     return catalog->ClusterSightingFace(f.face_id, near).status();
   }
@@ -621,13 +739,15 @@ class Gallery::Impl {
       bool usable = true;
       double width = 0, yaw = 0;
     };
-    auto side = [&](int64_t case_id, int64_t face_id, LeadSide* out, Quality* q) -> absl::Status {
+    auto side = [&](int64_t case_id, int64_t face_id, LeadSide* out, Quality* q,
+                    AgeEvidence* evidence) -> absl::Status {
       HW_ASSIGN_OR_RETURN(out->case_info, catalog->GetCase(case_id));
       HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
                           catalog->GetFaceAttributes({face_id}));
       if (attrs.empty()) return absl::NotFoundError(absl::StrCat("face ", face_id, " not found"));
       out->face = attrs[0];
       out->age = AgeOf(attrs[0]);
+      *evidence = EvidenceOf(attrs[0]);
       const store::FaceAttributes& a = attrs[0];
       out->box = {a.box_x, a.box_y, a.box_w, a.box_h};
       *q = {a.usable, a.width_px, a.yaw_deg};
@@ -638,9 +758,10 @@ class Gallery::Impl {
       return absl::OkStatus();
     };
     Quality qa, qb;
-    HW_RETURN_IF_ERROR(side(v.lead.case_a, v.lead.face_a, &v.a, &qa));
-    HW_RETURN_IF_ERROR(side(v.lead.case_b, v.lead.face_b, &v.b, &qb));
-    v.age_gap = GapBetween(v.a.age, v.b.age);
+    AgeEvidence evidence_a, evidence_b;
+    HW_RETURN_IF_ERROR(side(v.lead.case_a, v.lead.face_a, &v.a, &qa, &evidence_a));
+    HW_RETURN_IF_ERROR(side(v.lead.case_b, v.lead.face_b, &v.b, &qb, &evidence_b));
+    v.age_gap = GapOf(evidence_a, evidence_b);
     FaceCaveats(KindName(v.a.face.kind), qa.usable, qa.width, qa.yaw, &v.caveats);
     FaceCaveats(KindName(v.b.face.kind), qb.usable, qb.width, qb.yaw, &v.caveats);
     AgeCaveats(v.age_gap, calibration.get(), &v.caveats);
@@ -704,6 +825,7 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   query.top_k = input.top_k;
   query.query_age = input.estimated_age;
   query.query_date = input.seen_on;
+  query.include_age_inconsistent = input.include_age_inconsistent;
   HW_RETURN_IF_ERROR(impl_->CheckQuery(query));
   HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(input.bytes));
   SightingOutcome out;
@@ -732,15 +854,26 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   photo.age = input.estimated_age;
   photo.age.estimated = input.estimated_age.known();
   photo.source = "volunteer";
-  HW_ASSIGN_OR_RETURN(AddPhotoOutcome stored, impl_->Store(c, photo, analysed));
+  absl::StatusOr<AddPhotoOutcome> stored_or = impl_->Store(c, photo, analysed);
+  if (!stored_or.ok()) {
+    // No empty SIGHTING case is left behind by a failed upload (e.g. a full disk).
+    absl::Status undone = DeleteCase(c.id).status();
+    if (!undone.ok()) {
+      std::fprintf(stderr, "homeward: removing sighting case %lld after a failed upload: %s\n",
+                   static_cast<long long>(c.id), std::string(undone.message()).c_str());
+    }
+    return stored_or.status();
+  }
+  AddPhotoOutcome& stored = *stored_or;
   if (!stored.duplicate) impl_->CrossMatch(c, photo.age, stored.faces);
   out.case_id = c.id;
   out.photo_id = stored.photo_id;
   query.query_age = photo.age;
+  const AgeEvidence qe = EvidenceOf(photo.age, input.seen_on, impl_->Today());
   for (PhotoFace& f : stored.faces) {
     QueryResult r;
     if (f.face_id > 0) {
-      HW_ASSIGN_OR_RETURN(r.candidates, impl_->SearchDescriptor(f.face.descriptor, query, &f.face));
+      HW_ASSIGN_OR_RETURN(r, impl_->SearchDescriptor(f.face.descriptor, query, qe, &f.face));
     }
     r.query = std::move(f);
     out.results.push_back(std::move(r));
@@ -753,13 +886,13 @@ absl::StatusOr<SearchOutcome> Gallery::SearchImage(std::string_view image, const
   HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(image));
   SearchOutcome out;
   out.no_face_reason = analysed.no_face_reason;
+  const AgeEvidence qe = EvidenceOf(query.query_age, query.query_date, impl_->Today());
   for (size_t i = 0; i < analysed.faces.size(); ++i) {
-    QueryResult r;
+    HW_ASSIGN_OR_RETURN(QueryResult r, impl_->SearchDescriptor(analysed.faces[i].descriptor, query,
+                                                               qe, &analysed.faces[i]));
     r.query.index = static_cast<int>(i);
     r.query.face = analysed.faces[i];
     r.query.not_stored_reason = "search only";
-    HW_ASSIGN_OR_RETURN(r.candidates,
-                        impl_->SearchDescriptor(analysed.faces[i].descriptor, query, &analysed.faces[i]));
     out.results.push_back(std::move(r));
   }
   return out;
@@ -768,23 +901,35 @@ absl::StatusOr<SearchOutcome> Gallery::SearchImage(std::string_view image, const
 absl::StatusOr<QueryResult> Gallery::SearchFace(int64_t face_id, const SearchQuery& query) {
   HW_ASSIGN_OR_RETURN(Impl::StoredFace stored, impl_->LoadFace(face_id));
   SearchQuery q = query;
-  if (!q.query_age.known()) q.query_age = AgeOf(stored.attrs);
-  if (q.query_date.empty()) q.query_date = stored.attrs.date_taken;
+  // The stored face's own evidence (birth date, photo date and age) unless the caller gives an
+  // age for the query.
+  AgeEvidence qe = EvidenceOf(stored.attrs);
+  if (q.query_age.known()) {
+    qe = EvidenceOf(q.query_age, q.query_date.empty() ? stored.attrs.date_taken : q.query_date,
+                    impl_->Today());
+  }
   if (q.exclude_case_id == 0) q.exclude_case_id = stored.attrs.case_id;
-  QueryResult r;
+  HW_ASSIGN_OR_RETURN(QueryResult r, impl_->SearchDescriptor(stored.descriptor, q, qe, &stored.face));
   r.query.face = stored.face;
   r.query.face_id = face_id;
-  HW_ASSIGN_OR_RETURN(r.candidates, impl_->SearchDescriptor(stored.descriptor, q, &stored.face));
   return r;
 }
 
 absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef& b) {
   // A photo without a face is an answer, not an error: `no_face` receives the reason.
   std::string no_face;
-  auto resolve = [&](const FaceRef& ref, const char* which) -> absl::StatusOr<std::pair<embed::Face, AgeInfo>> {
+  // A given age is the photo's age at an unknown date; a stored face brings its own evidence.
+  auto given = [](const AgeInfo& age) {
+    AgeEvidence e;
+    e.age_min = age.known() ? age.min : -1;
+    e.age_max = age.known() ? age.max : -1;
+    e.age_estimated = age.estimated;
+    return e;
+  };
+  auto resolve = [&](const FaceRef& ref, const char* which) -> absl::StatusOr<std::pair<embed::Face, AgeEvidence>> {
     if (ref.face_id > 0) {
       HW_ASSIGN_OR_RETURN(Impl::StoredFace s, impl_->LoadFace(ref.face_id));
-      return std::make_pair(s.face, ref.age.known() ? ref.age : AgeOf(s.attrs));
+      return std::make_pair(s.face, ref.age.known() ? given(ref.age) : EvidenceOf(s.attrs));
     }
     if (ref.image.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("face ", which, ": give an image or a face id"));
@@ -792,12 +937,12 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
     HW_ASSIGN_OR_RETURN(embed::PhotoFaces p, impl_->pipeline->Process(ref.image));
     if (p.faces.empty()) {
       if (no_face.empty()) no_face = absl::StrCat("image ", which, ": ", p.no_face_reason);
-      return std::make_pair(embed::Face{}, ref.age);
+      return std::make_pair(embed::Face{}, given(ref.age));
     }
     auto largest = std::max_element(p.faces.begin(), p.faces.end(), [](const auto& x, const auto& y) {
       return x.box.width < y.box.width;
     });
-    return std::make_pair(*largest, ref.age);
+    return std::make_pair(*largest, given(ref.age));
   };
   HW_ASSIGN_OR_RETURN(auto fa, resolve(a, "a"));
   HW_ASSIGN_OR_RETURN(auto fb, resolve(b, "b"));
@@ -812,7 +957,7 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
   out.distance = embed::DescriptorDistance(fa.first.descriptor, fb.first.descriptor);
   out.score = Score(out.distance);
   out.possible_match = out.distance < out.threshold;
-  out.age_gap = GapBetween(fa.second, fb.second);
+  out.age_gap = GapOf(fa.second, fb.second);
   out.confidence = impl_->calibration ? impl_->calibration->Confidence(out.distance, out.age_gap)
                                       : out.score;
   FaceCaveats("first", fa.first.quality.usable, fa.first.quality.face_width_px,

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "embed/face_pipeline.h"
+#include "gallery/age.h"
 #include "index/face_index.h"
 #include "store/catalog.h"
 
@@ -50,6 +51,9 @@ struct GalleryOptions {
   bool cross_match = true;
   double lead_min_confidence = 0.5;
   int lead_top_k = 10;
+  // Today's date (YYYY-MM-DD) for queries that carry an age but no date; "" = the system
+  // clock's UTC date. Tests set it to make age projection deterministic.
+  std::string today;
 };
 
 // Age of the child in a photo, in years. Unknown when min < 0.
@@ -106,8 +110,11 @@ struct SearchQuery {
   std::string place_contains;
   bool include_closed = false;
   AgeInfo query_age;
-  std::string query_date;
+  std::string query_date;       // "" = today (when query_age is known)
   int64_t exclude_case_id = 0;  // never return faces of this case (the query's own)
+  // Candidates whose age cannot be the query child's at the query date (gallery/age.h) are
+  // left out and counted; true returns them too, with an AGE_INCONSISTENT caveat.
+  bool include_age_inconsistent = false;
 };
 
 struct Candidate {
@@ -119,12 +126,26 @@ struct Candidate {
   double confidence = 0;  // calibrated for the age gap when available (the ranking key), else = score
   AgeInfo candidate_age;
   AgeGap age_gap;
+  AgeCheck age_check;          // consistency with the query; projected age at the query date
+  int case_faces_matched = 1;  // faces of this case among the nearest; this one is the best
+  bool above_lead_threshold = false;  // confidence >= GalleryOptions::lead_min_confidence
   std::vector<Caveat> caveats;
+};
+
+// Cases left out of a result because their age could not be the query child's.
+struct AgeLeftOut {
+  std::string reason;  // TOO_OLD, TOO_YOUNG, TIME_ORDER
+  int count = 0;       // cases nearer than the last one shown (all that were seen if none shown)
+  std::string message;
 };
 
 struct QueryResult {
   PhotoFace query;
-  std::vector<Candidate> candidates;  // best first
+  std::vector<Candidate> candidates;  // one per case, nearest age-consistent face first
+  bool credible_match = false;        // a candidate reaches the lead threshold
+  double lead_threshold = 0;
+  std::vector<AgeLeftOut> age_left_out;
+  std::string message;  // plain words when there is no credible match
 };
 
 struct SearchOutcome {
@@ -140,6 +161,7 @@ struct SightingInput {
   std::string notes;
   std::string reporter_key_id;  // the volunteer's key id (owner of the sighting)
   int top_k = 10;
+  bool include_age_inconsistent = false;
 };
 
 struct SightingOutcome {

@@ -193,10 +193,31 @@ void HomewardService::AddResults(const Caller& caller,
                                  const std::vector<gallery::QueryResult>& results,
                                  google::protobuf::RepeatedPtrField<pb::QueryResult>* out) {
   std::vector<int64_t> shown;
+  const bool volunteer = caller.role == Role::kVolunteer;
   for (const gallery::QueryResult& r : results) {
     pb::QueryResult* qr = out->Add();
     internal::ToProtoDetectedFace(r.query, qr->mutable_query_face());
+    qr->set_credible_match(r.credible_match);
+    qr->set_lead_threshold(static_cast<float>(r.lead_threshold));
+    if (volunteer) {
+      // A volunteer sees likely matches only, never a row of strangers: below the lead
+      // threshold the answer is a plain sentence, and an investigator reviews the sighting.
+      if (!r.credible_match) {
+        qr->set_message(
+            "No likely match yet: an investigator will review your sighting, and new cases are "
+            "compared with it as they arrive. Thank you.");
+      }
+    } else {
+      qr->set_message(r.message);
+      for (const gallery::AgeLeftOut& l : r.age_left_out) {
+        pb::AgeLeftOut* p = qr->add_age_left_out();
+        p->set_reason(l.reason);
+        p->set_count(l.count);
+        p->set_message(l.message);
+      }
+    }
     for (const gallery::Candidate& c : r.candidates) {
+      if (volunteer && !c.above_lead_threshold) continue;
       pb::Candidate* pc = qr->add_candidates();
       internal::ToProtoCandidate(c, pc);
       if (caller.privileged() || c.case_info.owner_key_id == caller.key_id) continue;
@@ -466,6 +487,12 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
     in.place = req->place();
     in.notes = req->notes();
     in.reporter_key_id = caller.key_id;
+    if (req->include_age_inconsistent()) {
+      if (!caller.privileged()) {
+        return Denied("only investigators and admins may ask for age-inconsistent candidates");
+      }
+      in.include_age_inconsistent = true;
+    }
     HW_ASSIGN_OR_RETURN(gallery::SightingOutcome out, gallery_->SubmitSighting(in));
     audit.target_id = out.case_id;
     audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.results.size());
@@ -486,6 +513,9 @@ grpc::ServerUnaryReactor* HomewardService::Search(grpc::CallbackServerContext* c
   return Run(ctx, "Search", cost, [this, req, resp](const Caller& caller, Audit& audit) {
     audit = {"Search", "", ""};
     HW_ASSIGN_OR_RETURN(gallery::SearchQuery q, internal::ToSearchQuery(*req));
+    if (q.include_age_inconsistent && !caller.privileged()) {
+      return Denied("only investigators and admins may ask for age-inconsistent candidates");
+    }
     if (caller.role == Role::kVolunteer) {
       for (store::CaseKind k : q.kinds) {
         if (k == store::CaseKind::kSighting) {

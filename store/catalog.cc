@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "base/civil_date.h"
 #include "base/status_macros.h"
 #include "store/internal/files.h"
 #include "store/internal/schema.h"
@@ -162,16 +163,6 @@ absl::Status ValidateFace(const Face& f, size_t i) {
   return CheckText("model_id", f.model_id, kMaxNameBytes);
 }
 
-// Days since 1970-01-01 (Howard Hinnant's days_from_civil).
-int64_t DaysFromCivil(int y, int m, int d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 // Age at photo: the photo's own, else derived from the case's birth date or birth years.
 void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min, int by_max,
                double* age_min, double* age_max) {
@@ -186,6 +177,11 @@ void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min
     *age_min = std::max(0, ty - by_max - 1);
     *age_max = ty - by_min;
   }
+}
+
+// YYYY-MM-DD (UTC) of a Unix time in milliseconds.
+std::string DateOfMillis(int64_t ms) {
+  return DateOfDays((ms >= 0 ? ms : ms - 86399999) / 86400000);
 }
 
 // ---- Row mapping --------------------------------------------------------------------------
@@ -288,8 +284,8 @@ std::string AttributesSelect(bool with_descriptor) {
       "SELECT f.id, f.photo_id, p.case_id, c.kind, c.status, c.sex, p.age_min, p.age_max, "
       "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, ",
       with_descriptor ? "f.descriptor" : "NULL",
-      ", f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw "
-      "FROM faces f JOIN photos p ON p.id = f.photo_id "
+      ", f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw, p.age_estimated, c.event_date, "
+      "c.created_ms FROM faces f JOIN photos p ON p.id = f.photo_id "
       "JOIN cases c ON c.id = p.case_id ");
 }
 
@@ -312,8 +308,16 @@ FaceAttributes ReadAttributes(const Statement& q) {
   a.box_h = static_cast<int>(q.Int(18));
   a.width_px = static_cast<float>(q.Real(19));
   a.yaw_deg = static_cast<float>(q.Real(20));
-  DeriveAge(a.date_taken, q.Text(11), static_cast<int>(q.Int(12)), static_cast<int>(q.Int(13)),
-            &a.age_min, &a.age_max);
+  a.age_estimated = a.age_min >= 0 && q.Int(21) != 0;
+  a.date_of_birth = q.Text(11);
+  a.birth_year_min = static_cast<int>(q.Int(12));
+  a.birth_year_max = static_cast<int>(q.Int(13));
+  const bool photo_age = a.age_min >= 0;
+  DeriveAge(a.date_taken, a.date_of_birth, a.birth_year_min, a.birth_year_max, &a.age_min,
+            &a.age_max);
+  a.age_from_birth_date = !photo_age && a.age_min >= 0 && !a.date_of_birth.empty();
+  a.case_date = q.Text(22);
+  if (a.case_date.empty() && q.Int(23) > 0) a.case_date = DateOfMillis(q.Int(23));
   return a;
 }
 

@@ -89,6 +89,12 @@ struct FaceAttributes {
   bool usable = true;
   int box_x = 0, box_y = 0, box_w = 0, box_h = 0;  // the face in its photo
   float width_px = 0, yaw_deg = 0;
+  // What the age above rests on (gallery/age.h projects it to another photo's date).
+  bool age_estimated = false;    // the photo's age was a guess
+  bool age_from_birth_date = false;  // derived from the case's exact date of birth
+  std::string date_of_birth;     // the case's, or ""
+  int birth_year_min = 0, birth_year_max = 0;
+  std::string case_date;         // the case's event date, else its registration date
 };
 
 struct FaceRecord {  // one row of ForEachFace

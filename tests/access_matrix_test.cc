@@ -604,9 +604,11 @@ TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
                  H("GET", "/v1/photos/" + m_photo, "", {"GetPhoto"})});
     h.push_back({"GET /v1/photos/{sighting photo}", "GetPhoto", E(OK, PD, PD, PD, OK, OK),
                  H("GET", "/v1/photos/" + s_photo, "", {"GetPhoto"})});
-    // vol2 is 200 here where it was PERMISSION_DENIED over gRPC: the gRPC rows' SubmitSighting
-    // (the same child's photo, by every caller) has shown it m_face as a candidate since.
-    h.push_back({"GET /v1/faces/{missing}/crop", "GetFaceCrop", All(OK),
+    // vol2 is still refused m_face: the gRPC rows' SubmitSighting (the small photo, by every
+    // caller) showed it the missing case once, by its nearest face, which is the small photo the
+    // AddPhoto row added to the case, not m_face. A volunteer sees the crops of the faces it was
+    // shown, no other face of the case.
+    h.push_back({"GET /v1/faces/{missing}/crop", "GetFaceCrop", E(OK, PD, OK, OK, OK, OK),
                  H("GET", "/v1/faces/" + m_face + "/crop", "", {"GetFaceCrop"})});
     h.push_back({"GET /v1/faces/{sighting}/crop", "GetFaceCrop", E(OK, PD, PD, PD, OK, OK),
                  H("GET", "/v1/faces/" + s_face + "/crop", "", {"GetFaceCrop"})});

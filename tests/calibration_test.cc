@@ -148,10 +148,11 @@ TEST(CalibrationTest, NonMonotoneCurveIsInvalidArgument) {
   }
 }
 
-// A gallery with synthetic descriptors: the query child photographed at 4; a FOUND child
-// photographed at 4 at distance 0.45 (same-age look-alike) and the true child photographed at
-// 11 at distance 0.55. By distance the look-alike wins; calibrated for the 7-year gap the
-// older photo does.
+// A gallery with synthetic descriptors: the query child photographed at 4 in 2010; a FOUND
+// child photographed at 4 in 2017 at distance 0.45 (a same-age look-alike, but born in 2013,
+// so not yet born in 2010) and the true child photographed at 11 in 2017 at distance 0.55.
+// By distance alone the look-alike wins; with the dates it is left out, and the true child's
+// confidence is calibrated for the 7-year gap between the photos.
 class CalibratedGalleryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -181,7 +182,8 @@ class CalibratedGalleryTest : public ::testing::Test {
   }
   // Stores one face with descriptor `d` for a new case, straight into the catalog (before any
   // gallery opens it, so the gallery builds its indexes from it); returns the face id.
-  int64_t AddFace(CaseKind kind, const std::string& name, double age, const std::vector<float>& d) {
+  int64_t AddFace(CaseKind kind, const std::string& name, double age, const std::vector<float>& d,
+                  const std::string& taken_on = "") {
     if (catalog_ == nullptr) {
       auto opened = store::Catalog::Open(dir_.string());
       EXPECT_TRUE(opened.ok()) << opened.status();
@@ -196,6 +198,7 @@ class CalibratedGalleryTest : public ::testing::Test {
     store::Photo p;
     p.case_id = *id;
     p.age_min = p.age_max = age;
+    p.date_taken = taken_on;
     store::Face f;
     f.box_w = f.box_h = 120;
     f.width_px = 120;
@@ -218,38 +221,54 @@ class CalibratedGalleryTest : public ::testing::Test {
   std::unique_ptr<Gallery> gallery_;
 };
 
-TEST_F(CalibratedGalleryTest, CalibratedRankingPutsTheOlderTrueMatchFirst) {
+TEST_F(CalibratedGalleryTest, DatesLeaveOutTheLookAlikeAndTheConfidenceIsCalibrated) {
   if (!fs::exists(::homeward::testing::RecognitionModelPath()))
     GTEST_SKIP() << "no recognition model";
-  const int64_t query = AddFace(CaseKind::kMissing, "query", 4, Vec(0.5, 0, 0));
-  const int64_t lookalike = AddFace(CaseKind::kFound, "look-alike", 4, Vec(0.5, 0.45, 0));
-  const int64_t truth = AddFace(CaseKind::kFound, "true child", 11, Vec(0.5, 0, 0.55));
-  for (int i = 0; i < 6; ++i)
-    AddFace(CaseKind::kFound, "far " + std::to_string(i), 8, Vec(0.5, 0, 0.9 + 0.05 * i));
+  const int64_t query = AddFace(CaseKind::kMissing, "query", 4, Vec(0.5, 0, 0), "2010-06-01");
+  const int64_t lookalike =
+      AddFace(CaseKind::kFound, "look-alike", 4, Vec(0.5, 0.45, 0), "2017-06-01");
+  const int64_t truth = AddFace(CaseKind::kFound, "true child", 11, Vec(0.5, 0, 0.55), "2017-06-01");
+  for (int i = 0; i < 6; ++i) {  // children of the query's age, far away
+    AddFace(CaseKind::kFound, "far " + std::to_string(i), 4, Vec(0.5, 0, 0.9 + 0.05 * i),
+            "2010-03-01");
+  }
   ASSERT_TRUE(Open("").ok());  // no snapshots yet: the indexes are built from the catalog
 
+  // Without the age rules (asked for) and without a calibration: the look-alike is nearer.
   SearchQuery q;
   q.top_k = 1;
-  auto raw = gallery_->SearchFace(query, q);
-  ASSERT_TRUE(raw.ok()) << raw.status();
-  ASSERT_EQ(raw->candidates.size(), 1u);
-  EXPECT_EQ(raw->candidates[0].face.face_id, lookalike);
-  EXPECT_DOUBLE_EQ(raw->candidates[0].confidence, raw->candidates[0].score);
+  q.include_age_inconsistent = true;
+  auto undated = gallery_->SearchFace(query, q);
+  ASSERT_TRUE(undated.ok()) << undated.status();
+  ASSERT_EQ(undated->candidates.size(), 1u);
+  EXPECT_EQ(undated->candidates[0].face.face_id, lookalike);
+  EXPECT_DOUBLE_EQ(undated->candidates[0].confidence, undated->candidates[0].score);
 
+  // The stored face's own evidence (photo date and age): the look-alike was born after the
+  // query photo, so it is left out and counted; the true child comes first.
+  q = SearchQuery();
+  q.top_k = 1;
   ASSERT_TRUE(Open(table_).ok());
   auto cal = gallery_->SearchFace(query, q);
   ASSERT_TRUE(cal.ok()) << cal.status();
   ASSERT_EQ(cal->candidates.size(), 1u);
   EXPECT_EQ(cal->candidates[0].face.face_id, truth);
   EXPECT_NEAR(cal->candidates[0].distance, 0.55, 1e-4);
-  EXPECT_GT(cal->candidates[0].confidence, 0.5);
+  EXPECT_NEAR(cal->candidates[0].age_gap.min, 7.0, 0.01);  // the time between the photos
+  EXPECT_GT(cal->candidates[0].confidence, 0.5);           // the 6-10 year curve at 0.55
+  EXPECT_TRUE(cal->candidates[0].above_lead_threshold);
+  EXPECT_TRUE(cal->credible_match);
+  ASSERT_EQ(cal->age_left_out.size(), 1u);
+  EXPECT_EQ(cal->age_left_out[0].reason, "TOO_YOUNG");
+  EXPECT_EQ(cal->age_left_out[0].count, 1);
 
   q.top_k = 8;
   auto all = gallery_->SearchFace(query, q);
   ASSERT_TRUE(all.ok()) << all.status();
-  ASSERT_EQ(all->candidates.size(), 8u);
+  ASSERT_EQ(all->candidates.size(), 7u);  // every case but the look-alike's
   for (size_t i = 1; i < all->candidates.size(); ++i) {
-    EXPECT_GE(all->candidates[i - 1].confidence, all->candidates[i].confidence);
+    EXPECT_LE(all->candidates[i - 1].distance, all->candidates[i].distance);
+    EXPECT_NE(all->candidates[i].face.face_id, lookalike);
   }
   std::set<std::string> codes;
   for (const Caveat& c : all->candidates[0].caveats) codes.insert(c.code);
@@ -264,6 +283,18 @@ TEST_F(CalibratedGalleryTest, CalibratedRankingPutsTheOlderTrueMatchFirst) {
       EXPECT_NE(c.message.find("40%"), std::string::npos) << c.message;
     }
   }
+
+  // Asked for, the look-alike comes back in distance order, marked.
+  q.include_age_inconsistent = true;
+  auto marked = gallery_->SearchFace(query, q);
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  ASSERT_EQ(marked->candidates.size(), 8u);
+  EXPECT_EQ(marked->candidates[0].face.face_id, lookalike);
+  EXPECT_FALSE(marked->candidates[0].age_check.consistent());
+  bool flagged = false;
+  for (const Caveat& c : marked->candidates[0].caveats) flagged |= c.code == "AGE_INCONSISTENT";
+  EXPECT_TRUE(flagged);
+  EXPECT_TRUE(marked->age_left_out.empty());
 }
 
 TEST_F(CalibratedGalleryTest, UnusableCalibrationFailsOpen) {

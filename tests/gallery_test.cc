@@ -107,7 +107,7 @@ TEST_F(GalleryTest, SightingStoresEveryUsableFaceAndSearchesEach) {
   s.bytes = Reencoded(6);
   s.seen_on = "2026-11-01";
   s.place = "Central market";
-  s.estimated_age = {8, 10, true};
+  s.estimated_age = {15, 17, true};  // Bo, born 2010-01-01, is 16 in 2026
   auto r = gallery_->SubmitSighting(s);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GT(r->case_id, 0);

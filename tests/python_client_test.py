@@ -66,10 +66,35 @@ def run(address, photo):
         sighting = hw.submit_sighting(photo, seen_on="2024-01-15", age="8-10", top_k=5)
         ids = [c.case.id for r in sighting.results for c in r.candidates]
         check(case.id in ids, "the sighting lists the missing case")
+        best = sighting.results[0]
+        check(best.credible_match and best.candidates[0].above_lead_threshold
+              and best.candidates[0].age_consistent and not best.message,
+              "the same photo is a credible match, above the lead threshold")
+        check(abs(best.lead_threshold - 0.5) < 1e-6, "the lead threshold is the server's 0.5")
 
         found = hw.search(photo, kinds=["missing"], top_k=5)
         check(case.id in [c.case.id for r in found.results for c in r.candidates],
               "search lists the missing case")
+
+        # Born 2015-03-02, the case's child cannot be 3 in 2024: left out and counted, or
+        # returned marked when asked for.
+        young = hw.search(photo, kinds=["missing"], top_k=5, age="3", query_date="2024-01-15")
+        check(case.id not in [c.case.id for r in young.results for c in r.candidates],
+              "an age-inconsistent case is left out")
+        check(any(left.reason == "TOO_OLD" and left.count >= 1
+                  for r in young.results for left in r.age_left_out),
+              "age_left_out counts it as TOO_OLD")
+        check(not young.results[0].credible_match and young.results[0].message,
+              "no credible match comes with a message")
+        marked = hw.search(photo, kinds=["missing"], top_k=5, age="3", query_date="2024-01-15",
+                           include_age_inconsistent=True)
+        shown = [c for r in marked.results for c in r.candidates if c.case.id == case.id]
+        check(shown and not shown[0].age_consistent
+              and "AGE_INCONSISTENT" in [v.code for v in shown[0].caveats],
+              "include_age_inconsistent returns it with an AGE_INCONSISTENT caveat")
+        check(shown[0].projected_age.known and 8 <= shown[0].projected_age.min_years < 9.5,
+              "its projected age at the query date is about 8-9 "
+              f"({shown[0].projected_age.min_years:.1f}-{shown[0].projected_age.max_years:.1f})")
 
         stats = hw.stats()
         missing = [k.cases for k in stats.kinds if k.kind == 1]
@@ -91,6 +116,18 @@ def run(address, photo):
     reply = json.loads(out.stdout)
     check(len(reply["results"]) == 1 and reply["results"][0]["candidates"],
           "example search finds the sighting")
+    # The sighting's child (about 8-10 in 2024) cannot be 3 then: shown only on request.
+    age_args = ["search", photo, "--kind", "sighting", "--age", "3", "--seen-at", "2024-01-15"]
+    out = subprocess.run([sys.executable, CLIENT_SCRIPT, "--server", address] + age_args,
+                         capture_output=True, text=True, timeout=180)
+    check(out.returncode == 0 and "left out (TOO_OLD)" in out.stdout
+          and "AGE INCONSISTENT" not in out.stdout,
+          f"example search leaves the sighting out for its age ({out.stdout.strip()})")
+    out = subprocess.run([sys.executable, CLIENT_SCRIPT, "--server", address] + age_args +
+                         ["--include-age-inconsistent"], capture_output=True, text=True,
+                         timeout=180)
+    check(out.returncode == 0 and "AGE INCONSISTENT" in out.stdout,
+          f"--include-age-inconsistent shows it marked ({out.stdout.strip()})")
     out = subprocess.run([sys.executable, CLIENT_SCRIPT, "--server", address, "stats"],
                          capture_output=True, text=True, timeout=60)
     check(out.returncode == 0 and "kinds" in json.loads(out.stdout), "example stats")

@@ -289,6 +289,152 @@ TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
   EXPECT_NE(actor_of["Search"], "");
 }
 
+// Issue 12's scenario: a child registered at 3 in 2010, an adult stranger who looks closer (the
+// very photo searched with), and a 2018 sighting of a child aged about 10-12. With the age the
+// child ranks first and the adult is left out and counted; without it both are listed.
+TEST_F(ServerTest, AgeConsistentSearchLeavesOutTheAdultStranger) {
+  auto create = [&](const std::string& name, const std::string& birth) {
+    pb::CreateCaseRequest req;
+    req.mutable_case_()->set_kind(pb::MISSING);
+    req.mutable_case_()->set_display_name(name);
+    req.mutable_case_()->set_birth_date(birth);
+    pb::Case created;
+    grpc::Status s = Call(&Stub::CreateCase, "inv", req, &created);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created.id();
+  };
+  auto add = [&](const std::string& case_id, const std::string& image, const std::string& taken) {
+    pb::AddPhotoRequest req;
+    req.set_case_id(case_id);
+    req.set_image(image);
+    req.set_taken_on(taken);
+    pb::AddPhotoResponse added;
+    grpc::Status s = Call(&Stub::AddPhoto, "inv", req, &added);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(added.faces_size(), 1);
+  };
+  const std::string child = create("Child registered at 3", "2007-02-01");
+  add(child, ReencodedSample2(), "2010-03-01");
+  const std::string adult = create("Adult stranger", "1970-01-01");
+  add(adult, ReadFileOrDie(DemoDir() + "/sample2.jpg"), "2005-06-01");
+
+  pb::SearchRequest req;
+  req.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  req.add_kinds(pb::MISSING);
+  req.set_top_k(5);
+  pb::SearchResponse photo_only;
+  grpc::Status s = Call(&Stub::Search, "inv", req, &photo_only);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(photo_only.results_size(), 1);
+  ASSERT_EQ(photo_only.results(0).candidates_size(), 2);
+  EXPECT_EQ(photo_only.results(0).candidates(0).case_().id(), adult);  // it looks closer
+  EXPECT_EQ(photo_only.results(0).candidates(1).case_().id(), child);
+  EXPECT_EQ(photo_only.results(0).age_left_out_size(), 0);  // no age: nothing left out
+
+  req.mutable_query_age()->set_known(true);
+  req.mutable_query_age()->set_min_years(10);
+  req.mutable_query_age()->set_max_years(12);
+  req.mutable_query_age()->set_estimated(true);
+  req.set_query_date("2018-05-01");
+  pb::SearchResponse with_age;
+  s = Call(&Stub::Search, "inv", req, &with_age);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(with_age.results(0).candidates_size(), 1);
+  const pb::Candidate& top = with_age.results(0).candidates(0);
+  EXPECT_EQ(top.case_().id(), child);
+  EXPECT_TRUE(top.age_consistent());
+  ASSERT_TRUE(top.projected_age().known());
+  EXPECT_NEAR(top.projected_age().min_years(), 11.2, 0.1);  // born 2007-02, seen 2018-05
+  EXPECT_NEAR(top.age_gap().min_years(), 8.2, 0.1);         // the time between the photos
+  ASSERT_EQ(with_age.results(0).age_left_out_size(), 1);
+  EXPECT_EQ(with_age.results(0).age_left_out(0).reason(), "TIME_ORDER");
+  EXPECT_EQ(with_age.results(0).age_left_out(0).count(), 1);
+  EXPECT_NE(with_age.results(0).age_left_out(0).message().find("1 case"), std::string::npos);
+  EXPECT_TRUE(with_age.results(0).credible_match());
+
+  // An investigator may ask for the inconsistent ones: marked, in distance order.
+  req.set_include_age_inconsistent(true);
+  pb::SearchResponse all;
+  s = Call(&Stub::Search, "inv", req, &all);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(all.results(0).candidates_size(), 2);
+  const pb::Candidate& stranger = all.results(0).candidates(0);
+  EXPECT_EQ(stranger.case_().id(), adult);
+  EXPECT_FALSE(stranger.age_consistent());
+  bool marked = false;
+  for (const auto& c : stranger.caveats()) marked |= c.code() == "AGE_INCONSISTENT";
+  EXPECT_TRUE(marked);
+  EXPECT_TRUE(all.results(0).candidates(1).age_consistent());
+  // A family may not.
+  EXPECT_EQ(Call(&Stub::Search, "fam", req, &all).error_code(), StatusCode::PERMISSION_DENIED);
+}
+
+// Several photos of one case: one candidate per case, from its nearest photo.
+TEST_F(ServerTest, CandidatesAreCasesNotFaces) {
+  pb::CreateCaseRequest create;
+  create.mutable_case_()->set_kind(pb::MISSING);
+  create.mutable_case_()->set_display_name("Two photos");
+  pb::Case created;
+  ASSERT_TRUE(Call(&Stub::CreateCase, "inv", create, &created).ok());
+  std::string nearest_photo;
+  for (const std::string& image : {ReencodedSample2(), ReadFileOrDie(DemoDir() + "/sample2.jpg")}) {
+    pb::AddPhotoRequest add;
+    add.set_case_id(created.id());
+    add.set_image(image);
+    pb::AddPhotoResponse added;
+    ASSERT_TRUE(Call(&Stub::AddPhoto, "inv", add, &added).ok());
+    nearest_photo = added.photo_id();  // the second one is the query's own bytes
+  }
+  pb::SearchRequest req;
+  req.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  pb::SearchResponse found;
+  ASSERT_TRUE(Call(&Stub::Search, "inv", req, &found).ok());
+  ASSERT_EQ(found.results(0).candidates_size(), 1);
+  EXPECT_EQ(found.results(0).candidates(0).photo_id(), nearest_photo);
+  EXPECT_EQ(found.results(0).candidates(0).case_faces_matched(), 2);
+}
+
+// A volunteer never sees a row of strangers: below the lead threshold the answer is a sentence.
+TEST_F(ServerTest, VolunteerGetsNoCredibleMatchInsteadOfStrangers) {
+  MissingCaseWithPhoto("fam");  // sample2's child
+  int no_match = 0;
+  for (const char* other : {"sample1.jpg", "sample3.jpg", "sample4.jpg"}) {
+    pb::SubmitSightingRequest req;
+    req.set_image(ReadFileOrDie(DemoDir() + "/" + other));
+    req.set_seen_on("2024-05-01");
+    pb::SubmitSightingResponse seen;
+    grpc::Status s = Call(&Stub::SubmitSighting, "vol", req, &seen);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (const pb::QueryResult& r : seen.results()) {
+      if (r.query_face().face_id().empty()) continue;
+      if (r.credible_match()) {
+        for (const auto& c : r.candidates()) EXPECT_TRUE(c.above_lead_threshold()) << other;
+        continue;
+      }
+      EXPECT_EQ(r.candidates_size(), 0) << other;
+      ++no_match;
+      EXPECT_NE(r.message().find("No likely match yet"), std::string::npos) << r.message();
+      EXPECT_GT(r.lead_threshold(), 0);
+    }
+  }
+  EXPECT_GE(no_match, 1);  // other children than sample2's: no likely match
+  // The investigator searching the same photo gets the ranked list, with the threshold marked.
+  pb::SearchRequest search;
+  search.set_image(ReadFileOrDie(DemoDir() + "/sample1.jpg"));
+  pb::SearchResponse found;
+  ASSERT_TRUE(Call(&Stub::Search, "inv", search, &found).ok());
+  ASSERT_GE(found.results_size(), 1);
+  bool listed = false;
+  for (const auto& r : found.results()) {
+    EXPECT_GT(r.lead_threshold(), 0);
+    for (const auto& c : r.candidates()) {
+      listed = true;
+      EXPECT_EQ(c.above_lead_threshold(), c.confidence() >= r.lead_threshold());
+    }
+  }
+  EXPECT_TRUE(listed);  // the sample2 case and the sightings are listed for the investigator
+}
+
 TEST_F(ServerTest, UnknownOrMissingKeysAreUnauthenticated) {
   pb::GetStatsResponse stats;
   EXPECT_EQ(Call(&Stub::GetStats, "", pb::GetStatsRequest(), &stats).error_code(),

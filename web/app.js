@@ -180,6 +180,9 @@
     }
   }
 
+  const NO_MATCH = 'No likely match yet: an investigator will review your sighting, and new ' +
+    'cases are compared with it as they arrive. Thank you.';
+
   function renderSighting(r) {
     clearBlobs();
     const out = $('sighting-results');
@@ -195,21 +198,27 @@
       const info = el('div', { class: 'meta' }, el('h4', {}, `Face ${i + 1}`), verdict(face));
       if (face.faceId) box.append(img);
       box.append(info);
-      const list = el('ul', { class: 'candidates' });
-      for (const c of res.candidates) {
+      out.append(box);
+      // Likely matches only (at or above the lead threshold: all a volunteer is sent; other
+      // roles' lists are cut here too). Without one, the plain sentence, never strangers.
+      const candidates = (res.candidates || []).filter((c) => c.aboveLeadThreshold);
+      if (!candidates.length) {
+        // The server's sentence, unless it speaks of a list this page does not show (replies
+        // to other roles keep the nearest faces).
+        const own = (res.candidates || []).length ? '' : res.message;
+        if (face.stored) info.append(el('p', { class: 'no-match' }, own || NO_MATCH));
+        return;
+      }
+      info.append(el('p', {}, 'Likely matches (an investigator will review them):'));
+      const list = el('ul', { class: 'candidates', 'aria-label': 'Likely matches' });
+      for (const c of candidates) {
         const cimg = el('img', { alt: `Candidate case ${c.case.id}`, width: 96, height: 96 });
         setImage(cimg, `/v1/faces/${c.faceId}/crop?size=150`);
         list.append(el('li', { class: 'candidate' }, cimg, el('div', { class: 'meta' },
           el('strong', {}, `Case ${c.case.id}`), ` (${c.case.kind.toLowerCase()}) — `,
           `similarity ${percent(c.confidence)}`, caveatList(c.caveats))));
       }
-      if (res.candidates.length) {
-        info.append(el('p', {}, 'Possible matches (an investigator will review them):'));
-      } else if (face.stored) {
-        info.append(el('p', {}, 'No similar child in the registry right now.'));
-      }
       box.append(list);
-      out.append(box);
     });
     out.append(caveatList(r.caveats));
     out.focus();
@@ -379,6 +388,15 @@
     const form = new FormData();
     form.append('image', file);
     form.append('topK', $('search-topk').value || '10');
+    if ($('search-date').value) form.append('queryDate', $('search-date').value);
+    const min = $('search-age-min').value, max = $('search-age-max').value;
+    if (min !== '' || max !== '') {
+      // One number is the child's age in whole years; a range is an estimate.
+      const lo = Number(min !== '' ? min : max), hi = Number(max !== '' ? max : min);
+      form.append('queryAge', JSON.stringify({ minYears: Math.min(lo, hi),
+        maxYears: Math.max(lo, hi), estimated: lo !== hi, known: true }));
+    }
+    if ($('search-inconsistent').checked) form.append('includeAgeInconsistent', 'true');
     const button = $('search-submit');
     button.disabled = true;
     status('Searching…');
@@ -402,6 +420,37 @@
     return list;
   }
 
+  // One ranked candidate of the investigator's list, with its badges.
+  function candidateItem(res, c, markBelow) {
+    const img = el('img', { alt: `Candidate ${c.case.displayName || c.case.id}`,
+      width: 96, height: 96 });
+    setImage(img, `/v1/faces/${c.faceId}/crop?size=150`);
+    const open = el('button', { type: 'button' }, 'Review');
+    open.addEventListener('click', () => openReview(res, c));
+    const badges = el('p', { class: 'badges' });
+    if (c.aboveLeadThreshold) {
+      badges.append(el('span', { class: 'badge lead' }, 'lead threshold reached'));
+    } else if (markBelow) {
+      badges.append(el('span', { class: 'badge' }, 'below the lead threshold'));
+    }
+    if (c.ageConsistent === false) {
+      badges.append(el('span', { class: 'badge bad' }, 'age-inconsistent'));
+    }
+    if (c.caseFacesMatched > 1) {
+      badges.append(el('span', { class: 'badge' },
+        `best of ${c.caseFacesMatched} faces of this case`));
+    }
+    const projected = c.projectedAge && c.projectedAge.known
+      ? ` · age at the query date ${ageText(c.projectedAge)}` : '';
+    return el('li', { class: 'candidate' + (c.aboveLeadThreshold ? '' : ' below') }, img,
+      el('div', { class: 'meta' },
+        el('strong', {}, c.case.displayName || `Case ${c.case.id}`),
+        ` — case ${c.case.id}, ${c.case.kind.toLowerCase()}`, el('br'),
+        `Confidence ${percent(c.confidence)} · age gap ${gapText(c.ageGap)}${projected}`,
+        badges.childNodes.length ? badges : null,
+        caveatList(c.caveats)), open);
+  }
+
   function renderSearch() {
     if (!lastSearch) return;
     clearBlobs();
@@ -410,23 +459,34 @@
     const r = lastSearch;
     out.append(el('h3', {}, `${r.results.length} face(s) in the photo`));
     if (r.noFaceReason) out.append(el('p', { class: 'verdict bad' }, r.noFaceReason));
+    const byConfidence = $('search-sort').value === 'confidence';
     r.results.forEach((res, i) => {
       const box = el('article', { class: 'face', 'aria-label': `Query face ${i + 1}` },
         el('div', { class: 'meta' }, el('h4', {}, `Face ${i + 1}`), verdict(res.queryFace)));
+      const threshold = percent(res.leadThreshold);
+      box.append(el('p', { class: 'threshold-note' }, `Lead threshold: confidence ${threshold}` +
+        (res.credibleMatch ? '; at least one candidate reaches it.' : '.')));
+      if (res.message) box.append(el('p', { class: 'no-match', role: 'note' }, res.message));
+      if ((res.ageLeftOut || []).length) {
+        const left = el('ul', { class: 'left-out', 'aria-label': 'Left out for age' });
+        for (const l of res.ageLeftOut) {
+          left.append(el('li', {}, l.message || `${l.count} case(s) left out: ${l.reason}`));
+        }
+        box.append(left);
+      }
+      const candidates = res.candidates || [];
       const list = el('ol', { class: 'candidates', 'aria-label': 'Ranked candidates' });
-      sorted(res.candidates).forEach((c) => {
-        const img = el('img', { alt: `Candidate ${c.case.displayName || c.case.id}`,
-          width: 96, height: 96 });
-        setImage(img, `/v1/faces/${c.faceId}/crop?size=150`);
-        const open = el('button', { type: 'button' }, 'Review');
-        open.addEventListener('click', () => openReview(res, c));
-        list.append(el('li', { class: 'candidate' }, img, el('div', { class: 'meta' },
-          el('strong', {}, c.case.displayName || `Case ${c.case.id}`),
-          ` — case ${c.case.id}, ${c.case.kind.toLowerCase()}`, el('br'),
-          `Confidence ${percent(c.confidence)} · age gap ${gapText(c.ageGap)}`,
-          caveatList(c.caveats)), open));
+      let dividerShown = false;
+      sorted(candidates).forEach((c) => {
+        // Sorted by confidence, one divider marks where the likely matches end.
+        if (byConfidence && !c.aboveLeadThreshold && !dividerShown) {
+          dividerShown = true;
+          list.append(el('li', { class: 'threshold' }, `Below the lead threshold (confidence ` +
+            `${threshold}): the nearest faces, not likely matches`));
+        }
+        list.append(candidateItem(res, c, !byConfidence));
       });
-      if (!res.candidates.length) list.append(el('li', {}, 'No candidates.'));
+      if (!candidates.length) list.append(el('li', {}, 'No candidates.'));
       box.append(list);
       out.append(box);
     });
@@ -471,8 +531,18 @@
     const add = (k, v) => facts.append(el('dt', {}, k), el('dd', {}, v));
     add('Confidence', percent(c.confidence));
     add('Similarity score', `${percent(c.score)} (distance ${c.distance.toFixed(3)})`);
+    add('Lead threshold', `confidence ${percent(res.leadThreshold)}: ` +
+      (c.aboveLeadThreshold ? 'reached' : 'not reached'));
     add('Age in candidate photo', ageText(c.candidateAge));
+    if (c.projectedAge && c.projectedAge.known) {
+      add('Age at the query date', ageText(c.projectedAge));
+    }
+    add('Age consistency', c.ageConsistent === false
+      ? 'age-inconsistent: check both records\' dates and ages' : 'consistent or unknown');
     add('Age gap', gapText(c.ageGap));
+    if (c.caseFacesMatched > 1) {
+      add('Faces of this case', `best of ${c.caseFacesMatched} among the nearest`);
+    }
     add('Candidate photo taken', c.takenOn || 'unknown');
     add('Case', `${c.case.kind.toLowerCase()}, ${c.case.status.toLowerCase()}` +
       (c.case.place ? `, ${c.case.place}` : '') +

@@ -14,12 +14,20 @@ Library use:
     with HomewardClient("127.0.0.1:50051", api_key="...") as hw:
         case = hw.create_case("missing", "Ana", birth_date="2015-03-02")
         hw.add_photo(case.id, "ana.jpg")
-        for result in hw.search("street.jpg").results:
+        for result in hw.search("street.jpg", age="8-10").results:
+            if not result.credible_match:
+                print(result.message)  # no candidate reaches the lead threshold
             for c in result.candidates:
-                print(c.case.id, c.score)
+                print(c.case.id, c.confidence, c.above_lead_threshold)
 
 Every call carries a deadline (30 s, 120 s for uploads) and, when an API key is given, the
 `authorization: Bearer KEY` metadata. Failed calls raise grpc.RpcError.
+
+Each QueryResult says whether there is a credible match (`credible_match`: a candidate
+reaches `lead_threshold`) and, when not, a plain `message`. Candidates whose age cannot be
+the query child's are left out and counted in `age_left_out`; `include_age_inconsistent=True`
+(investigators and admins only, else PERMISSION_DENIED) returns them too, with
+`age_consistent` false and an AGE_INCONSISTENT caveat.
 """
 
 import argparse
@@ -132,16 +140,20 @@ class HomewardClient:
             request.age.CopyFrom(parse_age(age))
         return self._call(self._stub.AddPhoto, request, upload=True)
 
-    def submit_sighting(self, path, seen_on="", place="", age=None, notes="", top_k=0):
+    def submit_sighting(self, path, seen_on="", place="", age=None, notes="", top_k=0,
+                        include_age_inconsistent=False):
         request = pb.SubmitSightingRequest(image=read_image(path), seen_on=seen_on, place=place,
-                                           notes=notes, top_k=top_k)
+                                           notes=notes, top_k=top_k,
+                                           include_age_inconsistent=include_age_inconsistent)
         if age:
             request.estimated_age.CopyFrom(parse_age(age, always_estimated=True))
         return self._call(self._stub.SubmitSighting, request, upload=True)
 
-    def search(self, path=None, face_id=None, kinds=(), top_k=0, age=None, query_date=""):
+    def search(self, path=None, face_id=None, kinds=(), top_k=0, age=None, query_date="",
+               include_age_inconsistent=False):
         request = pb.SearchRequest(kinds=[_KINDS[k] for k in kinds], top_k=top_k,
-                                   query_date=query_date)
+                                   query_date=query_date,
+                                   include_age_inconsistent=include_age_inconsistent)
         if path:
             request.image = read_image(path)
         else:
@@ -162,11 +174,19 @@ class HomewardClient:
 def _print_results(results):
     for r in results:
         q = r.query_face
-        print(f"face {q.index}  box {q.box.width}x{q.box.height}+{q.box.x}+{q.box.y}")
+        print(f"face {q.index}  box {q.box.width}x{q.box.height}+{q.box.x}+{q.box.y}  "
+              f"lead threshold {r.lead_threshold:.2f}")
+        if r.message:
+            print(f"  {r.message}")
+        for left in r.age_left_out:
+            print(f"  left out ({left.reason}): {left.message}")
         for rank, c in enumerate(r.candidates, 1):
             name = c.case.display_name or "-"
+            marks = ("" if c.above_lead_threshold else "  below lead threshold") + \
+                    ("" if c.age_consistent else "  AGE INCONSISTENT")
             print(f"  {rank:>2}  case {c.case.id:<6} {pb.CaseKind.Name(c.case.kind).lower():<8} "
-                  f"{name:<22} score {c.score:.3f}  distance {c.distance:.3f}")
+                  f"{name:<22} confidence {c.confidence:.3f}  score {c.score:.3f}  "
+                  f"distance {c.distance:.3f}{marks}")
 
 
 def main(argv=None):
@@ -180,11 +200,16 @@ def main(argv=None):
     s.add_argument("--kind", default="", help="comma-separated: missing,found,sighting")
     s.add_argument("--top", type=int, default=0)
     s.add_argument("--age", default=None)
+    s.add_argument("--seen-at", default="", help="date the photo was taken (YYYY-MM-DD)")
+    s.add_argument("--include-age-inconsistent", action="store_true",
+                   help="also the age-inconsistent candidates (investigators and admins)")
     s = sub.add_parser("sighting", help="submit a street photo")
     s.add_argument("photo")
     s.add_argument("--place", default="")
     s.add_argument("--seen-at", default="")
     s.add_argument("--age", default=None)
+    s.add_argument("--include-age-inconsistent", action="store_true",
+                   help="also the age-inconsistent candidates (investigators and admins)")
     s = sub.add_parser("case-create", help="register a case")
     s.add_argument("--kind", required=True, choices=sorted(_KINDS))
     s.add_argument("--name", required=True)
@@ -200,10 +225,13 @@ def main(argv=None):
         try:
             if args.command == "search":
                 kinds = [k for k in args.kind.split(",") if k]
-                reply = hw.search(args.photo, kinds=kinds, top_k=args.top, age=args.age)
+                reply = hw.search(args.photo, kinds=kinds, top_k=args.top, age=args.age,
+                                  query_date=args.seen_at,
+                                  include_age_inconsistent=args.include_age_inconsistent)
             elif args.command == "sighting":
                 reply = hw.submit_sighting(args.photo, seen_on=args.seen_at, place=args.place,
-                                           age=args.age)
+                                           age=args.age,
+                                           include_age_inconsistent=args.include_age_inconsistent)
             elif args.command == "case-create":
                 reply = hw.create_case(args.kind, args.name)
             elif args.command == "photo-add":

@@ -233,6 +233,7 @@ absl::StatusOr<gallery::SearchQuery> ToSearchQuery(const pb::SearchRequest& req)
   HW_ASSIGN_OR_RETURN(q.query_age, ToAgeInfo("query_age", req.query_age()));
   HW_RETURN_IF_ERROR(CheckDate("query_date", req.query_date()));
   q.query_date = req.query_date();
+  q.include_age_inconsistent = req.include_age_inconsistent();
   return q;
 }
 
@@ -301,11 +302,30 @@ void ToProtoCandidate(const gallery::Candidate& c, pb::Candidate* out) {
   ToProtoAgeGap(c.age_gap, out->mutable_age_gap());
   for (const auto& caveat : c.caveats) ToProtoCaveat(caveat, out->add_caveats());
   out->set_taken_on(c.face.date_taken);
+  out->set_age_consistent(c.age_check.consistent());
+  if (c.age_check.projected_known) {
+    pb::Age* p = out->mutable_projected_age();
+    p->set_known(true);
+    p->set_min_years(static_cast<float>(c.age_check.projected_min));
+    p->set_max_years(static_cast<float>(c.age_check.projected_max));
+    p->set_estimated(c.candidate_age.estimated);
+  }
+  out->set_case_faces_matched(c.case_faces_matched);
+  out->set_above_lead_threshold(c.above_lead_threshold);
 }
 
 void ToProtoQueryResult(const gallery::QueryResult& r, pb::QueryResult* out) {
   ToProtoDetectedFace(r.query, out->mutable_query_face());
   for (const auto& c : r.candidates) ToProtoCandidate(c, out->add_candidates());
+  out->set_credible_match(r.credible_match);
+  out->set_lead_threshold(static_cast<float>(r.lead_threshold));
+  for (const auto& l : r.age_left_out) {
+    pb::AgeLeftOut* p = out->add_age_left_out();
+    p->set_reason(l.reason);
+    p->set_count(l.count);
+    p->set_message(l.message);
+  }
+  out->set_message(r.message);
 }
 
 absl::StatusOr<store::LeadQuery> ToLeadQuery(const pb::ListLeadsRequest& req) {

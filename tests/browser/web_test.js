@@ -1,8 +1,11 @@
 // Browser test of the Homeward pages in headless Chromium (playwright-core, Debian's
 // /usr/bin/chromium). Starts a real homeward-server with --http-listen on a free port and a
 // fresh keys file, then: a volunteer signs in (keyboard only) on a phone-sized screen,
-// uploads a street photo and sees its face with the quality verdict and a candidate; an
-// investigator searches by photo, sees ranked candidates and opens the side-by-side review.
+// uploads a street photo and sees its face with the quality verdict and a candidate, then a
+// photo of a child no case resembles and sees a plain sentence instead of a row of strangers;
+// an investigator searches by photo, sees ranked candidates with the lead threshold marked,
+// opens the side-by-side review, and searches with the child's age (a case left out for its
+// age, then shown with an "age-inconsistent" badge on request).
 // Screenshots go to $HOMEWARD_TEST_OUTPUT. Exit code 0 = pass.
 'use strict';
 
@@ -21,6 +24,10 @@ const DEMO = process.env.HOMEWARD_DEMO_DIR ||
   path.join(SOURCE, 'models', 'cache', 'face-api-1.7.15', 'demo');
 const OUT = process.env.HOMEWARD_TEST_OUTPUT || path.join(os.tmpdir(), 'homeward-web-test');
 const PHOTO = path.join(DEMO, 'sample2.jpg');
+// Three children each; face 0 of sample3 is a second MISSING child, and no face of sample4
+// resembles either registered child (distances over 0.65 to both).
+const OTHER_PHOTO = path.join(DEMO, 'sample3.jpg');
+const STRANGER_PHOTO = path.join(DEMO, 'sample4.jpg');
 
 function addKey(keysFile, role, id) {
   return execFileSync(SERVER, ['--add-key', role, '--key-id', id, '--api-keys', keysFile],
@@ -88,6 +95,25 @@ async function main() {
     const added = await api(base, keys.inv, 'POST', `/v1/cases/${created.id}/photos`,
       { image: jpeg.toString('base64'), takenOn: '2023-06-01' });
     assert.equal(added.faces.length, 1);
+    // Another MISSING child, 15 in a dated photo: below the lead threshold for PHOTO, and too
+    // old to be the 6-9-year-old seen in 2024.
+    const other = await api(base, keys.inv, 'POST', '/v1/cases', {
+      kind: 'MISSING', displayName: 'Other Child', place: 'Shelbyville', eventDate: '2023-07-01',
+    });
+    const otherAdded = await api(base, keys.inv, 'POST', `/v1/cases/${other.id}/photos`, {
+      image: fs.readFileSync(OTHER_PHOTO).toString('base64'), takenOn: '2023-06-01',
+      age: { minYears: 15, maxYears: 15, known: true }, faceIndex: 0, hasFaceIndex: true,
+    });
+    assert.equal(otherAdded.faces.filter((f) => f.stored).length, 1);
+
+    // Only investigators and admins may ask for the age-inconsistent candidates.
+    const denied = await fetch(base + '/v1/sightings', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + keys.vol, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ image: jpeg.toString('base64'), includeAgeInconsistent: true }),
+    });
+    assert.equal(denied.status, 403);
+    assert.equal((await denied.json()).code, 'PERMISSION_DENIED');
 
     // The page itself carries the security headers.
     const home = await fetch(base + '/');
@@ -121,10 +147,29 @@ async function main() {
     await face.getByText('Good face photo').waitFor();
     await face.getByText(`Case ${created.id}`).waitFor();
     assert.equal(await face.getByText('Test Child').count(), 0, 'volunteers see case ids only');
+    assert.equal(await face.getByText(`Case ${other.id}`).count(), 0, 'no stranger is listed');
     // Crops arrive through fetch + blob: URLs.
     await page.waitForFunction(() => [...document.querySelectorAll('#sighting-results img')]
       .every((i) => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0));
     await page.screenshot({ path: path.join(OUT, 'volunteer-sighting.png'), fullPage: true });
+
+    // Children that no registered case resembles: for each face the plain sentence, and no
+    // candidate rows (Test Child is a candidate below the lead threshold, never shown to a
+    // volunteer; Other Child is too old).
+    await file.setInputFiles(STRANGER_PHOTO);
+    await page.getByLabel('When').fill('2024-04-03');
+    await page.getByRole('button', { name: 'Send sighting' }).click();
+    const results = page.locator('#sighting-results');
+    const noMatch = results.getByText(
+      /^No likely match yet: an investigator will review your sighting/);
+    await noMatch.first().waitFor({ timeout: 120000 });
+    const faces = await results.getByRole('article').count();
+    assert.ok(faces >= 1, 'the faces are shown');
+    assert.equal(await noMatch.count(), faces, 'each face says so');
+    assert.equal(await results.locator('.candidate').count(), 0, 'no candidate rows');
+    assert.equal(await results.getByText(/similarity/).count(), 0, 'no similarity shown');
+    assert.equal(await results.getByText(/^Case \d+$/).count(), 0, 'no case listed');
+    await page.screenshot({ path: path.join(OUT, 'volunteer-no-match.png'), fullPage: true });
 
     // Investigator: the sighting made a lead; open it, confirm it for DNA with a note.
     const leads = await api(base, keys.inv, 'GET', '/v1/leads');
@@ -174,6 +219,17 @@ async function main() {
     const ranked = page.getByRole('list', { name: 'Ranked candidates' });
     await ranked.waitFor({ timeout: 120000 });
     await ranked.getByText('Test Child').first().waitFor();
+    // The lead threshold is marked: the likely match above it, a divider, the other child.
+    const queryFace = page.getByRole('article', { name: 'Query face 1' });
+    await queryFace.getByText(/^Lead threshold: confidence 50%/).waitFor();
+    const rows = await ranked.locator(':scope > li').allTextContents();
+    const at = (re) => rows.findIndex((t) => re.test(t));
+    assert.ok(at(/^Below the lead threshold/) > at(/Test Child/) && at(/Test Child/) >= 0,
+      'the divider follows the likely match: ' + JSON.stringify(rows));
+    assert.ok(at(/Other Child/) > at(/^Below the lead threshold/),
+      'the other child is below the divider: ' + JSON.stringify(rows));
+    assert.match(rows[at(/Test Child/)], /lead threshold reached/);
+    assert.doesNotMatch(rows[at(/Other Child/)], /lead threshold reached/);
     await page.screenshot({ path: path.join(OUT, 'investigator-search.png'), fullPage: true });
     const firstReview = ranked.getByRole('button', { name: 'Review' }).first();
     await firstReview.focus();
@@ -191,6 +247,27 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('review-candidate-photo')
       .naturalWidth > 0);
     await page.screenshot({ path: path.join(OUT, 'investigator-review.png'), fullPage: true });
+
+    // With the child's age and the photo date, the other child (15 in 2023) is left out and
+    // counted; on request it comes back with an "age-inconsistent" badge and its age then.
+    await page.getByLabel('Photo taken on').fill('2024-04-02');
+    await page.getByLabel('Age from', { exact: true }).fill('6');
+    await page.getByLabel('Age to', { exact: true }).fill('9');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const leftOut = page.getByRole('list', { name: 'Left out for age' });
+    await leftOut.waitFor({ timeout: 120000 });
+    assert.ok(await leftOut.locator('li').count() >= 1, 'a reason to leave out is given');
+    await ranked.getByText('Test Child').first().waitFor();
+    assert.equal(await ranked.getByText('Other Child').count(), 0, 'left out for its age');
+    await page.screenshot({ path: path.join(OUT, 'investigator-age-left-out.png'),
+      fullPage: true });
+    await page.getByLabel('Include age-inconsistent candidates').check();
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const inconsistent = ranked.locator('li', { hasText: 'Other Child' });
+    await inconsistent.getByText('age-inconsistent', { exact: true }).waitFor({ timeout: 120000 });
+    assert.match(await inconsistent.textContent(), /age at the query date 1[5-7]/);
+    await page.screenshot({ path: path.join(OUT, 'investigator-age-inconsistent.png'),
+      fullPage: true });
 
     // The photo bytes were fetched with the key and never cached.
     const photo = await fetch(`${base}/v1/photos/${added.photoId}`,
