@@ -512,7 +512,10 @@ class Gallery::Impl {
     index::FaceIndex& idx = *indexes[kind];
     const int64_t size = idx.size();
     if (size == 0) return absl::OkStatus();
-    int k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, int64_t{want} * 4}));
+    // With the age rules most of the nearest faces may be left out: start wider, since a
+    // search for 16 x want costs about what one for 4 x want does and a second search is saved.
+    const int64_t first = int64_t{want} * (qe != nullptr ? 16 : 4);
+    int k = static_cast<int>(std::min<int64_t>({size, kMaxIndexK, first}));
     for (;;) {
       HW_ASSIGN_OR_RETURN(std::vector<index::Hit> hits, idx.Search(q, k));
       // Attributes are read from the catalog only for the nearest hits still needed, a chunk
@@ -521,8 +524,11 @@ class Gallery::Impl {
       std::set<int64_t> cases;
       size_t next = 0;
       while (next < hits.size() && static_cast<int>(cases.size()) < want) {
+        // Read about as many as the share of faces kept so far says are needed.
         const size_t need = static_cast<size_t>(want) - cases.size();
-        const size_t end = std::min(hits.size(), next + need + need / 8 + 2);
+        const size_t kept = passing.size() + 1, seen = passing.size() + dropped.size() + 1;
+        const size_t guess = std::min<size_t>(need * seen / kept, 4 * need + 64);
+        const size_t end = std::min(hits.size(), next + guess + guess / 8 + 2);
         std::vector<int64_t> ids;
         for (size_t i = next; i < end; ++i) ids.push_back(hits[i].id);
         HW_ASSIGN_OR_RETURN(std::vector<store::FaceAttributes> attrs,
