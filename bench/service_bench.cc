@@ -666,18 +666,26 @@ int OpenCommand(const Flags& f) {
     for (auto& idx : raw) idx->search(1, queries[i].descriptor.data(), k, dist.data(), labels.data());
     const double raw_ms = Seconds(t0) * 1e3;
     const double raw_cpu = thread_cpu_ms() - c0;
-    c0 = thread_cpu_ms();
-    t0 = Clock::now();
-    auto r = (*gallery)->SearchFace(queries[i].id, q);
-    const double gallery_ms = Seconds(t0) * 1e3;
-    const double gallery_cpu = thread_cpu_ms() - c0;
-    if (!r.ok()) ++failures;
-    c0 = thread_cpu_ms();
-    t0 = Clock::now();
-    auto r_all = (*gallery)->SearchFace(queries[i].id, q_all);
-    const double all_ms = Seconds(t0) * 1e3;
-    const double all_cpu = thread_cpu_ms() - c0;
-    if (!r_all.ok()) ++failures;
+    // The two gallery searches read the same inverted lists: whichever runs second finds them
+    // in the CPU cache, so they take turns going first.
+    auto timed = [&](const homeward::gallery::SearchQuery& query, double* ms, double* cpu) {
+      const double c = thread_cpu_ms();
+      const auto t = Clock::now();
+      auto result = (*gallery)->SearchFace(queries[i].id, query);
+      *ms = Seconds(t) * 1e3;
+      *cpu = thread_cpu_ms() - c;
+      if (!result.ok()) ++failures;
+      return result;
+    };
+    double gallery_ms = 0, gallery_cpu = 0, all_ms = 0, all_cpu = 0;
+    absl::StatusOr<homeward::gallery::QueryResult> r;
+    if (i % 2 == 0) {
+      r = timed(q, &gallery_ms, &gallery_cpu);
+      timed(q_all, &all_ms, &all_cpu);
+    } else {
+      timed(q_all, &all_ms, &all_cpu);
+      r = timed(q, &gallery_ms, &gallery_cpu);
+    }
     double grpc_ms = 0;
     if (stub) {
       pb::SearchRequest req;

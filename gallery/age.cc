@@ -69,11 +69,28 @@ BirthWindow BirthWindowOf(const AgeEvidence& e) {
   return w;
 }
 
+AgeKey AgeKeyOf(const AgeEvidence& e) {
+  AgeKey k;
+  k.window = BirthWindowOf(e);
+  k.dated = DaysOf(e.photo_date, &k.photo_day);
+  k.aged = AgeKnown(e);
+  if (k.aged) {
+    k.age_min = e.age_min;
+    k.age_upper = UpperAge(e);
+  }
+  return k;
+}
+
 AgeCheck CheckAge(const AgeEvidence& query, const AgeEvidence& candidate) {
+  return CheckAge(AgeKeyOf(query), AgeKeyOf(candidate));
+}
+
+AgeCheck CheckAge(const AgeKey& query, const AgeKey& candidate) {
   AgeCheck out;
-  const BirthWindow wq = BirthWindowOf(query), wc = BirthWindowOf(candidate);
-  double qd = 0;
-  if (wc.known && DaysOf(query.photo_date, &qd)) {
+  const BirthWindow& wq = query.window;
+  const BirthWindow& wc = candidate.window;
+  const double qd = query.photo_day;
+  if (wc.known && query.dated) {
     out.projected_known = true;
     out.projected_min = std::max(0.0, (qd - wc.latest) / kDaysPerYear);
     out.projected_max = std::max(0.0, (qd - wc.earliest) / kDaysPerYear);
@@ -93,13 +110,12 @@ AgeCheck CheckAge(const AgeEvidence& query, const AgeEvidence& candidate) {
   out.verdict = older ? AgeVerdict::kTooOld : AgeVerdict::kTooYoung;
   // Time order: the photos' own ages already contradict their order (photos of one day are
   // judged by projection alone).
-  double cd = 0;
-  if (AgeKnown(query) && AgeKnown(candidate) && DaysOf(candidate.photo_date, &cd) &&
-      DaysOf(query.photo_date, &qd)) {
-    if (older && cd < qd && candidate.age_min > UpperAge(query) + out.tolerance_years) {
+  if (query.aged && candidate.aged && query.dated && candidate.dated) {
+    const double cd = candidate.photo_day;
+    if (older && cd < qd && candidate.age_min > query.age_upper + out.tolerance_years) {
       out.verdict = AgeVerdict::kTimeOrder;
     }
-    if (younger && cd > qd && UpperAge(candidate) < query.age_min - out.tolerance_years) {
+    if (younger && cd > qd && candidate.age_upper < query.age_min - out.tolerance_years) {
       out.verdict = AgeVerdict::kTimeOrder;
     }
   }

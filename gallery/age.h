@@ -81,11 +81,24 @@ struct AgeCheck {
   bool consistent() const { return verdict == AgeVerdict::kConsistent || verdict == AgeVerdict::kUnknown; }
 };
 
+// A photo's evidence reduced to what CheckAge compares, so that a search can keep it in
+// memory for every face (gallery/gallery.cc) instead of reading the catalog to check an age.
+struct AgeKey {
+  BirthWindow window;
+  bool dated = false;  // photo_day is the photo's date
+  double photo_day = 0;
+  bool aged = false;   // the age at photo is known: [age_min, age_upper)
+  double age_min = 0, age_upper = 0;
+};
+AgeKey AgeKeyOf(const AgeEvidence& e);
+
 // Compares a candidate photo with the query photo. The query's evidence should carry its
 // photo date (the caller substitutes today when the query has none, and then marks the age
 // estimated so that the tolerance widens). When either side's window is unknown, the verdict
 // is kUnknown.
 AgeCheck CheckAge(const AgeEvidence& query, const AgeEvidence& candidate);
+// The same, from keys (CheckAge(q, c) == CheckAge(AgeKeyOf(q), AgeKeyOf(c))).
+AgeCheck CheckAge(const AgeKey& query, const AgeKey& candidate);
 
 // Short machine code for a verdict (AGE_OK, AGE_UNKNOWN, TOO_OLD, TOO_YOUNG, TIME_ORDER).
 const char* AgeVerdictCode(AgeVerdict v);

@@ -230,6 +230,9 @@ class Gallery {
   Gallery& operator=(const Gallery&) = delete;
 
   store::Catalog& catalog();
+  // True once every stored face's age key is in memory (loaded on a thread after Open; until
+  // then searches read the ages they need from the catalog, with the same results).
+  bool age_keys_loaded() const;
   const embed::FacePipeline& pipeline() const;
   const GalleryOptions& options() const;
 
@@ -247,6 +250,10 @@ class Gallery {
   absl::StatusOr<QueryResult> SearchFace(int64_t face_id, const SearchQuery& query);
 
   absl::StatusOr<CompareOutcome> Compare(const FaceRef& a, const FaceRef& b);
+
+  // Updates a case as store::Catalog::UpdateCase does (same errors), and the in-memory age keys
+  // of its faces: call this, not the catalog's, so that searches see a new birth date at once.
+  absl::Status UpdateCase(const store::Case& c);
 
   // Real deletion of the case: files, rows, index entries.
   absl::StatusOr<DeleteCounts> DeleteCase(int64_t case_id);

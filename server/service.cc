@@ -296,7 +296,7 @@ grpc::ServerUnaryReactor* HomewardService::UpdateCase(grpc::CallbackServerContex
     HW_ASSIGN_OR_RETURN(store::Case c, internal::ToStoreCase(wanted));
     c.id = id;
     c.owner_key_id = existing.owner_key_id;
-    HW_RETURN_IF_ERROR(gallery_->catalog().UpdateCase(c));
+    HW_RETURN_IF_ERROR(gallery_->UpdateCase(c));  // keeps the in-memory age keys current
     HW_ASSIGN_OR_RETURN(store::Case stored, gallery_->catalog().GetCase(id));
     HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(id));
     internal::ToProtoCase(stored, static_cast<int>(photos.size()), resp);
@@ -422,8 +422,11 @@ grpc::ServerUnaryReactor* HomewardService::GetPhoto(grpc::CallbackServerContext*
     audit = {"GetPhoto", "photo", ""};
     HW_ASSIGN_OR_RETURN(int64_t id, ParseId("photo_id", req->photo_id()));
     audit.target_id = id;
+    // The caller's right first, from the photo's row: a refused caller never causes the
+    // photo's bytes to be read (nor learns whether its file is intact).
+    HW_ASSIGN_OR_RETURN(store::Photo info, gallery_->catalog().GetPhotoInfo(id));
+    HW_RETURN_IF_ERROR(OwnedCase(caller, info.case_id, "see the photos of").status());
     HW_ASSIGN_OR_RETURN(store::Catalog::PhotoWithBytes p, gallery_->catalog().GetPhoto(id));
-    HW_RETURN_IF_ERROR(OwnedCase(caller, p.photo.case_id, "see the photos of").status());
     resp->set_content_type(ContentType(p.bytes));
     resp->set_image(std::move(p.bytes));
     resp->set_case_id(absl::StrCat(p.photo.case_id));

@@ -1016,17 +1016,19 @@ absl::StatusOr<std::vector<AddPhotoResult>> Catalog::AddPhotoBatch(
   return results;
 }
 
+absl::StatusOr<Photo> Catalog::GetPhotoInfo(int64_t id) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(), absl::StrCat("SELECT ", kPhotoColumns,
+                                                              " FROM photos WHERE id = ?")));
+  HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
+  return ReadPhoto(q);
+}
+
 absl::StatusOr<Catalog::PhotoWithBytes> Catalog::GetPhoto(int64_t id) {
   PhotoWithBytes out;
-  {
-    HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
-    HW_ASSIGN_OR_RETURN(Statement q,
-                        Statement::Prepare(r.db(), absl::StrCat("SELECT ", kPhotoColumns,
-                                                                " FROM photos WHERE id = ?")));
-    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
-    if (!row) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
-    out.photo = ReadPhoto(q);
-  }
+  HW_ASSIGN_OR_RETURN(out.photo, GetPhotoInfo(id));
   if (!internal::IsSha256Hex(out.photo.sha256) ||
       internal::FileNameForHash(out.photo.sha256) != out.photo.file_name) {
     return absl::DataLossError(absl::StrCat("photo ", id, " has a malformed file name"));
@@ -1106,17 +1108,36 @@ absl::StatusOr<std::vector<Face>> Catalog::ListFaces(int64_t photo_id) {
   return out;
 }
 
+namespace {
+// The last change seq in the open transaction's snapshot (0 when there is none).
+absl::StatusOr<int64_t> LastSeqIn(sqlite3* db) {
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(db, "SELECT coalesce(max(seq), 0) FROM changes"));
+  HW_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+}  // namespace
+
+absl::StatusOr<int64_t> Catalog::ForEachFaceAttributes(
+    const std::function<absl::Status(const FaceRecord&)>& fn) {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  HW_ASSIGN_OR_RETURN(const int64_t seq, LastSeqIn(r.db()));
+  HW_ASSIGN_OR_RETURN(
+      Statement q, Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(false), "ORDER BY f.id")));
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), nullptr}));
+  }
+  return seq;
+}
+
 absl::StatusOr<int64_t> Catalog::ForEachFace(
     const std::function<absl::Status(const FaceRecord&)>& fn) {
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
-  int64_t seq = 0;
-  {
-    HW_ASSIGN_OR_RETURN(Statement q,
-                        Statement::Prepare(r.db(), "SELECT coalesce(max(seq), 0) FROM changes"));
-    HW_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (row) seq = q.Int(0);
-  }
+  HW_ASSIGN_OR_RETURN(const int64_t seq, LastSeqIn(r.db()));
   HW_ASSIGN_OR_RETURN(Statement q,
                       Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(true), "ORDER BY f.id")));
   float descriptor[kDescriptorDim];

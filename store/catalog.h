@@ -247,6 +247,8 @@ class Catalog {
     std::string bytes;
   };
   absl::StatusOr<PhotoWithBytes> GetPhoto(int64_t id);
+  // The photo's row without its bytes (no file is read); NOT_FOUND if unknown.
+  absl::StatusOr<Photo> GetPhotoInfo(int64_t id);
   absl::StatusOr<std::vector<Photo>> ListPhotos(int64_t case_id);
   // Like DeleteCase, for one photo: evidence naming its faces goes; a lead keeps its best
   // remaining pair, or goes when none remains.
@@ -258,6 +260,9 @@ class Catalog {
   // and returns the change seq that snapshot includes: replay ChangesAfter(seq) to catch up.
   // A non-OK status from `fn` stops the scan and is returned.
   absl::StatusOr<int64_t> ForEachFace(const std::function<absl::Status(const FaceRecord&)>& fn);
+  // The same scan without the descriptors (FaceRecord::descriptor is null).
+  absl::StatusOr<int64_t> ForEachFaceAttributes(
+      const std::function<absl::Status(const FaceRecord&)>& fn);
   // Attributes of the given faces, in the given order; unknown (e.g. deleted) ids are skipped.
   absl::StatusOr<std::vector<FaceAttributes>> GetFaceAttributes(const std::vector<int64_t>& ids);
   // Up to `limit` (1..100000) changes with seq > after_seq, ascending.

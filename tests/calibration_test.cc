@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "gallery/gallery.h"
 #include "tests/embed_test_util.h"
@@ -295,6 +298,69 @@ TEST_F(CalibratedGalleryTest, DatesLeaveOutTheLookAlikeAndTheConfidenceIsCalibra
   for (const Caveat& c : marked->candidates[0].caveats) flagged |= c.code == "AGE_INCONSISTENT";
   EXPECT_TRUE(flagged);
   EXPECT_TRUE(marked->age_left_out.empty());
+}
+
+// The age check runs from in-memory keys when no other filter applies: it must agree with the
+// catalog-read path, and follow a case update (a birth date added later) at once.
+TEST_F(CalibratedGalleryTest, InMemoryAgeKeysAgreeWithTheCatalogAndFollowUpdates) {
+  if (!fs::exists(::homeward::testing::RecognitionModelPath()))
+    GTEST_SKIP() << "no recognition model";
+  const int64_t query = AddFace(CaseKind::kMissing, "query", 4, Vec(0.5, 0, 0), "2010-06-01");
+  const int64_t lookalike =
+      AddFace(CaseKind::kFound, "look-alike", 4, Vec(0.5, 0.45, 0), "2017-06-01");
+  for (int i = 0; i < 6; ++i) {
+    AddFace(CaseKind::kFound, "older " + std::to_string(i), 12 + i, Vec(0.5, 0, 0.5 + 0.05 * i),
+            "2010-03-01");
+    AddFace(CaseKind::kFound, "same age " + std::to_string(i), 4, Vec(0.5, 0, 0.6 + 0.05 * i),
+            "2010-03-01");
+  }
+  ASSERT_TRUE(Open(table_).ok());
+  for (int i = 0; i < 200 && !gallery_->age_keys_loaded(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(gallery_->age_keys_loaded());
+  SearchQuery fast;
+  fast.top_k = 5;
+  SearchQuery slow = fast;
+  slow.date_from = "1900-01-01";  // keeps every face, but takes the catalog-read path
+  auto a = gallery_->SearchFace(query, fast);
+  auto b = gallery_->SearchFace(query, slow);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  ASSERT_EQ(a->candidates.size(), 5u);
+  ASSERT_EQ(a->candidates.size(), b->candidates.size());
+  for (size_t i = 0; i < a->candidates.size(); ++i) {
+    EXPECT_EQ(a->candidates[i].face.face_id, b->candidates[i].face.face_id) << i;
+  }
+  auto counts = [](const QueryResult& r) {
+    std::map<std::string, int> m;
+    for (const auto& l : r.age_left_out) m[l.reason] = l.count;
+    return m;
+  };
+  EXPECT_EQ(counts(*a), counts(*b));
+  EXPECT_EQ(counts(*a)["TOO_YOUNG"], 1);  // the look-alike
+  EXPECT_GE(counts(*a)["TOO_OLD"] + counts(*a)["TIME_ORDER"], 1);  // the older children
+
+  // The family adds the look-alike's birth date (2006): it was 4 in 2010, like the query.
+  auto attrs = gallery_->catalog().GetFaceAttributes({lookalike});
+  ASSERT_TRUE(attrs.ok() && attrs->size() == 1u);
+  auto c = gallery_->catalog().GetCase((*attrs)[0].case_id);
+  ASSERT_TRUE(c.ok()) << c.status();
+  c->date_of_birth = "2006-01-01";
+  ASSERT_TRUE(gallery_->UpdateCase(*c).ok());
+  auto after = gallery_->SearchFace(query, fast);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_FALSE(after->candidates.empty());
+  EXPECT_EQ(after->candidates[0].face.face_id, lookalike);
+  EXPECT_EQ(counts(*after)["TOO_YOUNG"], 0);
+
+  // Closing the case takes it out of the results and of the counts alike.
+  c->status = store::CaseStatus::kClosed;
+  c->date_of_birth = "2013-01-01";
+  ASSERT_TRUE(gallery_->UpdateCase(*c).ok());
+  auto closed = gallery_->SearchFace(query, fast);
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  for (const auto& cand : closed->candidates) EXPECT_NE(cand.face.face_id, lookalike);
+  EXPECT_EQ(counts(*closed)["TOO_YOUNG"], 0);
 }
 
 TEST_F(CalibratedGalleryTest, UnusableCalibrationFailsOpen) {

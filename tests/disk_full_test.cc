@@ -289,6 +289,22 @@ TEST_F(DiskFullTest, FullDiskIsResourceExhaustedAndRecovers) {
     grpc::Status again = AddPhoto(keep, Bloated(faces[i], 600 << 10, i), &resp);
     EXPECT_EQ(again.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << again.error_message();
   }
+  // A volunteer's sighting on the full disk fails the same way and leaves no empty SIGHTING
+  // case behind (the case row fits in the catalog; the photo file does not).
+  {
+    v1::SubmitSightingRequest req;
+    req.set_image(Bloated(faces[i], 600 << 10, i));
+    req.set_place("full disk street");
+    v1::SubmitSightingResponse resp;
+    grpc::Status s = Call(&v1::Homeward::Stub::SubmitSighting, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    v1::ListCasesRequest list;
+    list.set_kind(v1::SIGHTING);
+    v1::ListCasesResponse cases;
+    grpc::Status listed = Call(&v1::Homeward::Stub::ListCases, list, &cases);
+    ASSERT_TRUE(listed.ok()) << listed.error_message();
+    EXPECT_EQ(cases.cases_size(), 0) << cases.DebugString();
+  }
 
   // Free space by deleting a case: writes work again.
   {

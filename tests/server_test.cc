@@ -21,6 +21,7 @@
 #include <opencv2/imgproc.hpp>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "gallery/gallery.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
@@ -433,6 +434,27 @@ TEST_F(ServerTest, VolunteerGetsNoCredibleMatchInsteadOfStrangers) {
     }
   }
   EXPECT_TRUE(listed);  // the sample2 case and the sightings are listed for the investigator
+}
+
+// GetPhoto checks the caller's right before it reads the photo's bytes: with the file gone, a
+// caller without the right is refused (PERMISSION_DENIED), not told that the file is lost.
+TEST_F(ServerTest, GetPhotoChecksTheRightBeforeReadingTheBytes) {
+  std::string photo_id;
+  MissingCaseWithPhoto("fam", &photo_id);
+  ASSERT_FALSE(photo_id.empty());
+  int64_t id = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(photo_id, &id));
+  auto info = server_->gallery()->catalog().GetPhotoInfo(id);
+  ASSERT_TRUE(info.ok()) << info.status();
+  const std::string file = *dir_ + "/data/photos/" + info->file_name;
+  ASSERT_TRUE(std::filesystem::remove(file)) << file;
+  pb::GetPhotoRequest req;
+  req.set_photo_id(photo_id);
+  pb::GetPhotoResponse photo;
+  EXPECT_EQ(Call(&Stub::GetPhoto, "fam2", req, &photo).error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call(&Stub::GetPhoto, "vol", req, &photo).error_code(), StatusCode::PERMISSION_DENIED);
+  // The owner is told the truth about the lost file.
+  EXPECT_EQ(Call(&Stub::GetPhoto, "fam", req, &photo).error_code(), StatusCode::DATA_LOSS);
 }
 
 TEST_F(ServerTest, UnknownOrMissingKeysAreUnauthenticated) {
