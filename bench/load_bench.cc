@@ -714,7 +714,8 @@ int main(int argc, char** argv) {
   auto stats_now = [&](pb::GetStatsResponse* stats) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    ctx.AddMetadata("authorization", "Bearer " + target.vol_key);
+    // Totals are for investigators and admins (a volunteer sees its own cases' counts).
+    ctx.AddMetadata("authorization", "Bearer " + target.inv_key);
     return probe->GetStats(&ctx, pb::GetStatsRequest(), stats);
   };
   pb::GetStatsResponse stats;

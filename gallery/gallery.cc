@@ -1103,6 +1103,20 @@ absl::StatusOr<std::string> Gallery::FaceCropPng(int64_t face_id, int size) {
   return impl_->pipeline->FaceCropPng(photo.bytes, box, size);
 }
 
+absl::StatusOr<std::vector<KindStats>> Gallery::StatsForOwner(const std::string& owner_key_id) {
+  HW_ASSIGN_OR_RETURN(auto counts, impl_->catalog->CountByKindForOwner(owner_key_id));
+  std::vector<KindStats> out;
+  for (CaseKind k : kKinds) {
+    KindStats s;
+    s.kind = k;
+    s.cases = counts[k].cases;
+    s.photos = counts[k].photos;
+    s.faces = counts[k].faces;
+    out.push_back(s);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {
   HW_ASSIGN_OR_RETURN(auto counts, impl_->catalog->CountByKind());
   std::vector<KindStats> out;

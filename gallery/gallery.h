@@ -269,7 +269,10 @@ class Gallery {
                                       const std::string& note, const std::string& reviewer,
                                       const std::string& role);
 
+  // Totals per collection, from counters kept with the data (no scan).
   absl::StatusOr<std::vector<KindStats>> Stats();
+  // The counts of the cases one key owns; `indexed` is left 0 (a total of everyone's faces).
+  absl::StatusOr<std::vector<KindStats>> StatsForOwner(const std::string& owner_key_id);
   absl::Status SaveSnapshots();
 
  private:

@@ -5,10 +5,14 @@
 #   scripts/setup.sh models   fetch @vladmandic/face-api (pinned, verified) and convert its weights
 #   scripts/setup.sh build    configure and build into build/
 #   scripts/setup.sh test     all of the above, then run every test (ctest) and a fuzz smoke run
-#   scripts/setup.sh run      all of the above, then start the service
+#   scripts/setup.sh run      all of the above, then start the service: gRPC on 127.0.0.1:50051,
+#                             web pages + JSON gateway on http://127.0.0.1:8080/ (development mode)
 #
 # Environment: HOMEWARD_BUILD_DIR (default build), HOMEWARD_MODELS_DIR (default models),
-# HOMEWARD_JOBS (default nproc).
+# HOMEWARD_JOBS (default nproc); for `run`: HOMEWARD_LISTEN (127.0.0.1:50051),
+# HOMEWARD_HTTP_LISTEN (127.0.0.1:8080; "none": no web pages), HOMEWARD_DATA_DIR (var),
+# HOMEWARD_WEB_DIR (web), HOMEWARD_DRY_RUN=1 (print the server command, set up and start nothing).
+# When a step fails the script stops and says which step and what to do (also offline).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +22,7 @@ JOBS="${HOMEWARD_JOBS:-$(nproc)}"
 
 FACEAPI_VERSION=1.7.15
 FACEAPI_SHA512="WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1lktCamQ3MIDXFnvrdHTXDw=="
+FACEAPI_TGZ="$MODELS_DIR/cache/vladmandic-face-api-$FACEAPI_VERSION.tgz"
 RECOGNITION_MODEL="$MODELS_DIR/faceapi_${FACEAPI_VERSION}_resnet.dat"
 LANDMARK_MODEL=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
 
@@ -37,7 +42,40 @@ PACKAGES=(
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# Every step names itself and what to do if it fails; a failing command anywhere in the step
+# stops the script with that advice (ERR trap) instead of a bare non-zero exit.
+STEP="start"
+STEP_HINT=""
+step() { STEP="$1"; STEP_HINT="${2:-}"; }
+
+fail() {  # fail RC MESSAGE...: the step failed; print MESSAGE, then the step's advice
+  local rc="$1"
+  shift
+  log "FAILED: $STEP (exit $rc)"
+  local line
+  for line in "$@" "$STEP_HINT"; do
+    if [[ -n "$line" ]]; then printf '%s\n' "$line" | sed 's/^/[setup]   /' >&2; fi
+  done
+  exit "$rc"
+}
+
+on_error() {
+  local rc=$?
+  # Subshells and command substitutions inherit the trap (set -E): let the parent report once.
+  if [[ "$BASHPID" != "$$" ]]; then exit "$rc"; fi
+  trap - ERR
+  fail "$rc" "the command '$BASH_COMMAND' failed (its output is above)."
+}
+set -E
+trap on_error ERR
+
+# Prints the captured output of a failed tool, indented, without JavaScript stack frames.
+show_output() {
+  printf '%s\n' "$1" | grep -v '^npm error  *at ' | sed 's/^/[setup]   | /' >&2 || true
+}
+
 deps() {
+  step "Debian packages (deps)"
   local missing=()
   for p in "${PACKAGES[@]}"; do
     if [[ "$p" == npm ]] && command -v npm >/dev/null 2>&1; then continue; fi
@@ -50,37 +88,86 @@ deps() {
   fi
   log "installing: ${missing[*]}"
   if [[ $(id -u) -ne 0 ]]; then
-    log "not root: run 'sudo apt-get install ${missing[*]}' first"
-    exit 1
+    fail 1 "not root: run 'sudo apt-get install ${missing[*]}' (or this script as root), then again."
   fi
+  step "Debian packages (deps): apt-get" "apt-get could not install the packages. Check the network \
+and /etc/apt/sources.list (Debian 12 'bookworm' with main), then run this again. Offline: on a \
+connected Debian 12 machine run 'apt-get download' for these packages and their dependencies, copy \
+the .deb files here and install them with 'dpkg -i *.deb': ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-build() {
+configure() {
+  step "CMake configure ($BUILD_DIR)" "cmake's error is above; a missing library usually means a \
+missing Debian package: run 'scripts/setup.sh deps' as root. A stale cache: remove \
+$BUILD_DIR/CMakeCache.txt and run this again."
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null
+}
+
+build() {
+  configure
+  step "build ($BUILD_DIR)" "the first compiler error above is the one to read; to see it alone, run \
+'cmake --build $BUILD_DIR -j 1'. Out of memory on a small machine: HOMEWARD_JOBS=1 scripts/setup.sh ..."
   cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+sha512_b64() {
+  python3 -c 'import base64,hashlib,sys;print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"
+}
+
+# What to do by hand when the face-api package cannot be fetched here.
+faceapi_offline_help() {
+  local hex
+  hex=$(printf '%s' "$FACEAPI_SHA512" | base64 -d | od -An -tx1 | tr -d ' \n')
+  cat <<HELP
+To set up without the npm registry (offline machine, proxy), place the package by hand:
+  1. on a machine with network access, fetch the pinned package with
+       npm pack @vladmandic/face-api@$FACEAPI_VERSION
+     ('npm view @vladmandic/face-api@$FACEAPI_VERSION dist.tarball' prints its download URL)
+  2. check it: 'sha512sum vladmandic-face-api-$FACEAPI_VERSION.tgz' must print
+       $hex
+     (npm's integrity: sha512-$FACEAPI_SHA512)
+  3. copy it to
+       $FACEAPI_TGZ
+     and run this command again: it verifies the checksum and continues from there.
+Behind a proxy instead: 'npm config set proxy http://HOST:PORT' (and https-proxy), or set
+npm_config_registry to a reachable mirror of the npm registry.
+HELP
 }
 
 models() {
   local cache="$MODELS_DIR/cache" pkg="$MODELS_DIR/cache/face-api-$FACEAPI_VERSION"
+  step "models: fetch @vladmandic/face-api@$FACEAPI_VERSION"
   mkdir -p "$cache"
-  local tgz="$cache/vladmandic-face-api-$FACEAPI_VERSION.tgz"
-  if [[ ! -f "$tgz" ]]; then
-    log "fetching @vladmandic/face-api@$FACEAPI_VERSION from the npm registry"
-    (cd "$cache" && npm pack "@vladmandic/face-api@$FACEAPI_VERSION" --silent >/dev/null)
+  if [[ ! -f "$FACEAPI_TGZ" ]]; then
+    log "fetching @vladmandic/face-api@$FACEAPI_VERSION from the npm registry" \
+      "($(npm config get registry 2>/dev/null || echo "npm's default registry"));" \
+      "npm retries for up to a minute when it cannot be reached"
+    local out
+    if ! out=$(cd "$cache" && npm pack "@vladmandic/face-api@$FACEAPI_VERSION" --loglevel=error \
+               2>&1 >/dev/null); then
+      log "npm could not fetch the package; npm said:"
+      show_output "$out"
+      rm -f "$FACEAPI_TGZ"
+      fail 1 "$(faceapi_offline_help)"
+    fi
   fi
+  step "models: verify $FACEAPI_TGZ"
   local got
-  got=$(python3 -c 'import base64,hashlib,sys;print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$tgz")
+  got=$(sha512_b64 "$FACEAPI_TGZ")
   if [[ "$got" != "$FACEAPI_SHA512" ]]; then
-    log "integrity check FAILED for $tgz (sha512-$got); deleting it"
-    rm -f "$tgz"
-    exit 1
+    rm -f "$FACEAPI_TGZ"
+    fail 1 "integrity check failed: $FACEAPI_TGZ has sha512-$got, expected sha512-$FACEAPI_SHA512;" \
+      "the file was deleted (a truncated download or another version)." "$(faceapi_offline_help)"
   fi
+  step "models: unpack the weights and demo photos" "the package in $FACEAPI_TGZ passed its \
+checksum but could not be unpacked into $pkg: check the free disk space and permissions, then \
+run this again."
   if [[ ! -f "$pkg/model/face_recognition_model.bin" ]]; then
     rm -rf "$pkg" && mkdir -p "$pkg"
-    tar -xzf "$tgz" -C "$pkg" --strip-components=1 \
+    tar -xzf "$FACEAPI_TGZ" -C "$pkg" --strip-components=1 \
       package/model/face_recognition_model-weights_manifest.json \
       package/model/face_recognition_model.bin \
       package/demo/sample1.jpg package/demo/sample2.jpg package/demo/sample3.jpg \
@@ -88,14 +175,22 @@ models() {
       package/LICENSE
   fi
   if [[ ! -f "$RECOGNITION_MODEL" ]]; then
+    [[ -f "$BUILD_DIR/CMakeCache.txt" ]] || configure
+    step "models: build the converter (homeward-convert-model)" "the converter did not build: \
+its compiler error is above (run 'cmake --build $BUILD_DIR --target homeward-convert-model' to see \
+it again); a missing library means a missing Debian package: 'scripts/setup.sh deps' as root."
     cmake --build "$BUILD_DIR" -j "$JOBS" --target homeward-convert-model >/dev/null
+    step "models: convert the weights to $RECOGNITION_MODEL" "the conversion refused the weights \
+(its message is above): delete $pkg and $FACEAPI_TGZ and run this again; models/README.md \
+describes the conversion and its check."
     "$BUILD_DIR/tools/homeward-convert-model" \
       "$pkg/model/face_recognition_model-weights_manifest.json" \
       "$pkg/model/face_recognition_model.bin" "$RECOGNITION_MODEL"
   fi
+  step "models: landmark model"
   if [[ ! -f "$LANDMARK_MODEL" ]]; then
-    log "missing $LANDMARK_MODEL (Debian package libdlib-data)"
-    exit 1
+    fail 1 "missing $LANDMARK_MODEL: it comes with the Debian package libdlib-data" \
+      "(run 'scripts/setup.sh deps' as root, or 'apt-get install libdlib-data')."
   fi
   log "models ready: $RECOGNITION_MODEL"
 }
@@ -113,37 +208,96 @@ browser_test_deps() {
   local dir="$ROOT/tests/browser"
   # npm writes node_modules/.package-lock.json at install time.
   if [[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]]; then return; fi
+  step "npm ci in tests/browser (the web page tests' packages)"
   log "npm ci in tests/browser"
-  (cd "$dir" && npm ci --no-audit --no-fund --silent)
+  local out
+  if ! out=$(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error 2>&1 >/dev/null); then
+    log "npm could not install tests/browser's packages; npm said:"
+    show_output "$out"
+    local pins
+    pins=$(python3 -c '
+import json, sys
+for path, p in json.load(open(sys.argv[1]))["packages"].items():
+    if path:
+        name = path.rsplit("node_modules/", 1)[1]
+        print("       %s@%s  %s" % (name, p["version"], p.get("integrity", "")))
+' "$dir/package-lock.json" 2>/dev/null || echo "       (see $dir/package-lock.json)")
+    fail 1 "Offline: copy $dir/node_modules from a machine where 'npm ci' succeeded in tests/browser
+(same package-lock.json), or fetch each pinned package there with 'npm pack NAME@VERSION', check
+it against its integrity (base64 sha512: 'openssl dgst -sha512 -binary FILE | base64 -w0'):
+$pins
+then copy the .tgz files into $dir and run
+       cd $dir && npm install --offline --no-save --no-audit --no-fund ./*.tgz
+and run this command again. The other tests do not need these packages (ctest -E web_browser)."
+  fi
+}
+
+# Starts homeward-server (exec) with the gRPC API, the JSON gateway and the web pages.
+serve() {
+  local server="$BUILD_DIR/server/homeward-server"
+  if [[ ! -x "$server" ]]; then
+    log "no $server was built (see the cmake output above): showing the faces of a demo photo instead"
+    local argv=("$BUILD_DIR/clients/homeward" embed "$HOMEWARD_DEMO_DIR/sample1.jpg" "$@")
+    if [[ -n "${HOMEWARD_DRY_RUN:-}" ]]; then printf '%q ' "${argv[@]}"; echo; exit 0; fi
+    exec "${argv[@]}"
+  fi
+  local http="${HOMEWARD_HTTP_LISTEN:-127.0.0.1:8080}"
+  local argv=("$server" --listen "${HOMEWARD_LISTEN:-127.0.0.1:50051}"
+             --data-dir "${HOMEWARD_DATA_DIR:-$ROOT/var}"
+             --recognition-model "$RECOGNITION_MODEL")
+  # Development mode (no API keys, every caller is admin "dev") unless keys are given.
+  local dev=1 a
+  for a in "$@"; do
+    if [[ "$a" == --api-keys || "$a" == --api-keys=* || "$a" == --config || "$a" == --config=* ]]; then
+      dev=0
+    fi
+  done
+  if ((dev)); then argv+=(--insecure-dev); fi
+  if [[ "$http" != none ]]; then
+    argv+=(--http-listen "$http" --web-dir "${HOMEWARD_WEB_DIR:-$ROOT/web}")
+    local host="${http%:*}" port="${http##*:}"
+    if [[ "$host" == 0.0.0.0 || "$host" == "[::]" ]]; then host=127.0.0.1; fi
+    log "web pages and JSON gateway: open http://$host:$port/ once the server prints" \
+      "'http listening on $http' (port taken? HOMEWARD_HTTP_LISTEN=127.0.0.1:8081 scripts/setup.sh run)"
+    if ((dev)); then
+      log "development mode: on the sign-in page type any key, e.g. dev (every caller is admin \"dev\")"
+    else
+      log "sign in with an API key of the key file (homeward-server --add-key ROLE, docs/API.md)"
+    fi
+  fi
+  if [[ -n "${HOMEWARD_DRY_RUN:-}" ]]; then printf '%q ' "${argv[@]}" "$@"; echo; exit 0; fi
+  exec "${argv[@]}" "$@"
 }
 
 cmd="${1:-}"
 case "$cmd" in
   deps) deps ;;
   build) deps; build ;;
-  models) deps; cmake -S "$ROOT" -B "$BUILD_DIR" >/dev/null; models ;;
+  models) deps; models ;;
   test)
-    deps; cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null
+    deps; configure
     models; build
     browser_test_deps
-    cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-2}" --timeout 1500
+    step "tests (ctest in $BUILD_DIR)" "the failing tests are listed above; rerun one with \
+'cd $BUILD_DIR && ctest -R NAME --output-on-failure'. Without network or chromium, the browser \
+test can be left out: ctest -E web_browser."
+    (cd "$BUILD_DIR" && ctest --output-on-failure -j "${HOMEWARD_TEST_JOBS:-2}" --timeout 1500)
     # libFuzzer smoke run of every fuzz target (clang build in build-fuzz/; docs/reliability/fuzzing.md).
+    step "fuzz smoke run (scripts/fuzz.sh smoke)" "its output above names the target and the \
+crashing input; docs/reliability/fuzzing.md says how to replay it."
     HOMEWARD_JOBS="$JOBS" "$ROOT/scripts/fuzz.sh" smoke
     ;;
   run)
-    deps; cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}" >/dev/null
-    models; build
     shift || true
-    if [[ -x "$BUILD_DIR/server/homeward-server" ]]; then
-      exec "$BUILD_DIR/server/homeward-server" --listen "${HOMEWARD_LISTEN:-127.0.0.1:50051}" \
-        --data-dir "${HOMEWARD_DATA_DIR:-$ROOT/var}" --insecure-dev \
-        --recognition-model "$RECOGNITION_MODEL" "$@"
-    else
-      exec "$BUILD_DIR/clients/homeward" embed "$HOMEWARD_DEMO_DIR/sample1.jpg" "$@"
+    if [[ -z "${HOMEWARD_DRY_RUN:-}" ]]; then
+      deps; configure
+      models; build
     fi
+    step "start homeward-server"
+    serve "$@"
     ;;
   *)
-    sed -n '2,12p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
     ;;
 esac

@@ -594,8 +594,12 @@ grpc::ServerUnaryReactor* HomewardService::Compare(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* HomewardService::GetStats(grpc::CallbackServerContext* ctx,
                                                     const pb::GetStatsRequest*,
                                                     pb::GetStatsResponse* resp) {
-  return Run(ctx, "GetStats", false, [this, resp](const Caller&, Audit&) {
-    HW_ASSIGN_OR_RETURN(std::vector<gallery::KindStats> stats, gallery_->Stats());
+  return Run(ctx, "GetStats", false, [this, resp](const Caller& caller, Audit&) {
+    // Totals describe everyone's cases: investigators and admins see them; a volunteer or a
+    // family sees the counts of its own cases only, and no index sizes.
+    const bool totals = caller.privileged();
+    HW_ASSIGN_OR_RETURN(std::vector<gallery::KindStats> stats,
+                        totals ? gallery_->Stats() : gallery_->StatsForOwner(caller.key_id));
     int64_t indexed = 0;
     for (const gallery::KindStats& s : stats) {
       pb::KindStats* k = resp->add_kinds();

@@ -763,25 +763,31 @@ absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKind() {
   std::map<CaseKind, KindCounts> counts = {
       {CaseKind::kMissing, {}}, {CaseKind::kFound, {}}, {CaseKind::kSighting, {}}};
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q, r.Cached("SELECT kind, cases, photos, faces FROM kind_counts"));
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    counts[static_cast<CaseKind>(q.Int(0))] = {q.Int(1), q.Int(2), q.Int(3)};
+  }
+  return counts;
+}
+
+absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKindForOwner(
+    const std::string& owner_key_id) {
+  std::map<CaseKind, KindCounts> counts = {
+      {CaseKind::kMissing, {}}, {CaseKind::kFound, {}}, {CaseKind::kSighting, {}}};
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
-  struct Part {
-    const char* sql;
-    int64_t KindCounts::*field;
-  };
-  for (const Part& part :
-       {Part{"SELECT kind, count(*) FROM cases GROUP BY kind", &KindCounts::cases},
-        Part{"SELECT c.kind, count(*) FROM photos p JOIN cases c ON c.id = p.case_id "
-             "GROUP BY c.kind",
-             &KindCounts::photos},
-        Part{"SELECT c.kind, count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
-             "JOIN cases c ON c.id = p.case_id GROUP BY c.kind",
-             &KindCounts::faces}}) {
-    HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(r.db(), part.sql));
-    while (true) {
-      HW_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      counts[static_cast<CaseKind>(q.Int(0))].*part.field = q.Int(1);
-    }
+  HW_ASSIGN_OR_RETURN(
+      Statement q,
+      r.Cached("SELECT c.kind, count(DISTINCT c.id), count(DISTINCT p.id), count(f.id) "
+               "FROM cases c LEFT JOIN photos p ON p.case_id = c.id "
+               "LEFT JOIN faces f ON f.photo_id = p.id WHERE c.owner_key_id = ? GROUP BY c.kind"));
+  q.BindText(1, owner_key_id);
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    counts[static_cast<CaseKind>(q.Int(0))] = {q.Int(1), q.Int(2), q.Int(3)};
   }
   return counts;  // the Reader's release ends the read transaction
 }

@@ -216,7 +216,10 @@ class Catalog {
   absl::StatusOr<Case> GetCase(int64_t id);
   absl::Status UpdateCase(const Case& c);
   absl::StatusOr<CasePage> ListCases(const CaseQuery& query);
-  absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind();
+  absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind();  // from counters: O(1)
+  // The counts of the cases `owner_key_id` owns (a volunteer's or a family's own).
+  absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKindForOwner(
+      const std::string& owner_key_id);
   // Deletes the case, its photos, faces and their files, logging a kRemove change per face;
   // its leads (with their evidence and reviews) and cluster memberships go too.
   // Rows go in one transaction that also journals the files; the files are unlinked after it

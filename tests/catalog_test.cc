@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/internal/files.h"
@@ -635,6 +636,13 @@ TEST_F(CatalogTest, MigratesAVersion1File) {
   ASSERT_TRUE(attrs.ok());
   ASSERT_THAT(*attrs, SizeIs(1));
   EXPECT_EQ((*attrs)[0].age_max, 11);
+  // The counters are filled from the existing rows by the upgrade.
+  auto counts = catalog_->CountByKind();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[CaseKind::kSighting].cases, 1);
+  EXPECT_EQ((*counts)[CaseKind::kSighting].photos, 1);
+  EXPECT_EQ((*counts)[CaseKind::kSighting].faces, 1);
+  EXPECT_EQ((*counts)[CaseKind::kMissing].cases, 0);
   // v2 features work on the upgraded file.
   AuditEntry e;
   e.actor = "migrator";
@@ -648,6 +656,71 @@ TEST_F(CatalogTest, MigratesAVersion1File) {
   // Reopening an up-to-date file is a no-op.
   OpenCatalog();
   EXPECT_THAT(*catalog_->ChangesAfter(0, 10), SizeIs(2));
+}
+
+// GetStats' counters are kept by the catalog in the transaction of each change: after every
+// add and deletion they equal a scan of the rows, and a key's own counts cover its cases only.
+TEST_F(CatalogTest, CountersEqualAScanAfterEveryChange) {
+  OpenCatalog();
+  auto scan = [&](CaseKind kind) {
+    const int k = static_cast<int>(kind);
+    catalog_.reset();  // RawInt opens the file itself
+    KindCounts c;
+    c.cases = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM cases WHERE kind = ", k));
+    c.photos = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM photos p JOIN cases c ON "
+                                              "c.id = p.case_id WHERE c.kind = ", k));
+    c.faces = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM faces f JOIN photos p ON "
+                                             "p.id = f.photo_id JOIN cases c ON c.id = "
+                                             "p.case_id WHERE c.kind = ", k));
+    OpenCatalog();
+    return c;
+  };
+  auto expect_counts_match = [&](const char* when) {
+    for (CaseKind kind : {CaseKind::kMissing, CaseKind::kFound, CaseKind::kSighting}) {
+      const KindCounts want = scan(kind);
+      auto got = catalog_->CountByKind();
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ((*got)[kind].cases, want.cases) << when << " kind " << static_cast<int>(kind);
+      EXPECT_EQ((*got)[kind].photos, want.photos) << when << " kind " << static_cast<int>(kind);
+      EXPECT_EQ((*got)[kind].faces, want.faces) << when << " kind " << static_cast<int>(kind);
+    }
+  };
+  std::vector<int64_t> cases;
+  for (int i = 0; i < 6; ++i) {
+    Case c = MissingChild(absl::StrCat("child ", i));
+    c.kind = i % 3 == 0 ? CaseKind::kMissing : i % 3 == 1 ? CaseKind::kFound : CaseKind::kSighting;
+    c.owner_key_id = i < 3 ? "alice" : "bob";
+    auto id = catalog_->AddCase(c);
+    ASSERT_TRUE(id.ok()) << id.status();
+    cases.push_back(*id);
+    for (int p = 0; p <= i % 2; ++p) {
+      std::vector<Face> faces(1 + (i + p) % 3);
+      for (Face& f : faces) f = RandomFace(&rng_);
+      ASSERT_TRUE(catalog_->AddPhoto(PhotoOf(*id), absl::StrCat("bytes ", i, " ", p), faces).ok());
+    }
+  }
+  expect_counts_match("after the adds");
+  auto alice = catalog_->CountByKindForOwner("alice");
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  int64_t alice_cases = 0;
+  for (const auto& [kind, c] : *alice) alice_cases += c.cases;
+  EXPECT_EQ(alice_cases, 3);
+  EXPECT_EQ((*alice)[CaseKind::kFound].photos, 2);  // child 1: two photos
+  EXPECT_EQ((*alice)[CaseKind::kFound].faces, 2 + 3);
+  auto nobody = catalog_->CountByKindForOwner("nobody");
+  ASSERT_TRUE(nobody.ok());
+  for (const auto& [kind, c] : *nobody) EXPECT_EQ(c.cases + c.photos + c.faces, 0);
+
+  auto photos = catalog_->ListPhotos(cases[1]);
+  ASSERT_TRUE(photos.ok());
+  ASSERT_TRUE(catalog_->DeletePhoto((*photos)[0].id).ok());
+  expect_counts_match("after a photo deletion");
+  ASSERT_TRUE(catalog_->DeleteCase(cases[4]).ok());
+  ASSERT_TRUE(catalog_->DeleteCase(cases[0]).ok());
+  expect_counts_match("after two case deletions");
+  // An identical upload (deduplicated) counts nothing.
+  ASSERT_TRUE(catalog_->AddPhoto(PhotoOf(cases[2]), "bytes 2 0", {RandomFace(&rng_)}).ok());
+  expect_counts_match("after a duplicate upload");
 }
 
 TEST_F(CatalogTest, RefusesANewerSchemaAndASecondOpener) {

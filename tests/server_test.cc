@@ -230,11 +230,19 @@ TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
   EXPECT_LT(compared.distance(), compared.threshold());
 
   pb::GetStatsResponse stats;
-  s = Call(&Stub::GetStats, "vol", pb::GetStatsRequest(), &stats);
+  s = Call(&Stub::GetStats, "inv", pb::GetStatsRequest(), &stats);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(stats.index_type(), "IDMap2,Flat");
   EXPECT_FALSE(stats.model_id().empty());
   EXPECT_GE(stats.index_size(), 2);
+  // A volunteer sees the counts of its own cases only (its one sighting), no totals.
+  s = Call(&Stub::GetStats, "vol", pb::GetStatsRequest(), &stats);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stats.index_size(), 0);
+  for (const pb::KindStats& k : stats.kinds()) {
+    EXPECT_EQ(k.indexed_faces(), 0);
+    EXPECT_EQ(k.cases(), k.kind() == pb::SIGHTING ? 1 : 0) << k.DebugString();
+  }
 
   pb::GetFaceCropRequest crop_req;
   crop_req.set_face_id(face_id);

@@ -130,8 +130,10 @@
       show('volunteer');
     } catch (e) {
       sessionStorage.removeItem(KEY);
-      status(e.status === 401 ? 'That key was not accepted.' : 'Cannot sign in: ' + e.message,
-        true);
+      status(e.status === 401
+        ? 'That key was not accepted: this server checks API keys (it is not a development ' +
+          'server), so ask your administrator for one.'
+        : 'Cannot sign in: ' + e.message, true);
       $('api-key').focus();
     }
   }

@@ -141,6 +141,40 @@ CREATE TRIGGER faces_high_water AFTER INSERT ON faces BEGIN
 CREATE TRIGGER leads_high_water AFTER INSERT ON leads BEGIN
   UPDATE id_high_water SET max_id = NEW.id WHERE name = 'leads' AND max_id < NEW.id; END;
 )sql",
+    // 4 -> 5: counts per collection kept with the data (GetStats reads 3 rows, not every face),
+    // and cases by owner (a volunteer's or family's own counts). A case's kind never changes;
+    // faces go before their photo and photos before their case, so the lookups below find it.
+    R"sql(
+CREATE TABLE kind_counts (
+  kind INTEGER PRIMARY KEY,
+  cases INTEGER NOT NULL,
+  photos INTEGER NOT NULL,
+  faces INTEGER NOT NULL);
+INSERT INTO kind_counts (kind, cases, photos, faces)
+  SELECT k.kind,
+         (SELECT count(*) FROM cases c WHERE c.kind = k.kind),
+         (SELECT count(*) FROM photos p JOIN cases c ON c.id = p.case_id WHERE c.kind = k.kind),
+         (SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id
+            JOIN cases c ON c.id = p.case_id WHERE c.kind = k.kind)
+  FROM (SELECT 1 AS kind UNION ALL SELECT 2 UNION ALL SELECT 3) k;
+CREATE TRIGGER cases_count_insert AFTER INSERT ON cases BEGIN
+  UPDATE kind_counts SET cases = cases + 1 WHERE kind = NEW.kind; END;
+CREATE TRIGGER cases_count_delete AFTER DELETE ON cases BEGIN
+  UPDATE kind_counts SET cases = cases - 1 WHERE kind = OLD.kind; END;
+CREATE TRIGGER photos_count_insert AFTER INSERT ON photos BEGIN
+  UPDATE kind_counts SET photos = photos + 1
+    WHERE kind = (SELECT kind FROM cases WHERE id = NEW.case_id); END;
+CREATE TRIGGER photos_count_delete AFTER DELETE ON photos BEGIN
+  UPDATE kind_counts SET photos = photos - 1
+    WHERE kind = (SELECT kind FROM cases WHERE id = OLD.case_id); END;
+CREATE TRIGGER faces_count_insert AFTER INSERT ON faces BEGIN
+  UPDATE kind_counts SET faces = faces + 1 WHERE kind = (SELECT c.kind FROM photos p
+    JOIN cases c ON c.id = p.case_id WHERE p.id = NEW.photo_id); END;
+CREATE TRIGGER faces_count_delete AFTER DELETE ON faces BEGIN
+  UPDATE kind_counts SET faces = faces - 1 WHERE kind = (SELECT c.kind FROM photos p
+    JOIN cases c ON c.id = p.case_id WHERE p.id = OLD.photo_id); END;
+CREATE INDEX cases_by_owner ON cases(owner_key_id, kind);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
