@@ -210,6 +210,14 @@ class Gallery::Impl {
   // Serializes catalog writes with their index updates, so a snapshot tagged with the
   // catalog's last change includes exactly the changes up to it.
   std::mutex write_mu;
+  // Kinds whose index missed committed changes after the given seq (IndexCommitted could not
+  // add them): their snapshots are tagged no later than that, so a restart replays them.
+  std::map<CaseKind, int64_t> behind_since;  // guarded by write_mu
+
+  int64_t SnapshotSeq(CaseKind k, int64_t seq) const {
+    auto it = behind_since.find(k);
+    return it == behind_since.end() ? seq : std::min(seq, it->second);
+  }
   std::atomic<int64_t> changes_since_snapshot{0};
 
   std::string Today() const { return options.today.empty() ? TodayUtc() : options.today; }
@@ -236,6 +244,37 @@ class Gallery::Impl {
     return absl::OkStatus();
   }
 
+  absl::Status IndexAdd(CaseKind kind, const std::vector<int64_t>& ids, const float* vectors) {
+    if (options.index_add_fault_for_test && options.index_add_fault_for_test()) {
+      return absl::InternalError("injected index insertion failure");
+    }
+    return indexes[kind]->Add(ids, vectors);
+  }
+
+  // Puts faces that the catalog has just committed (after change `seq_before`) into the kind's
+  // index, under write_mu. A failed insertion is retried, then the index is caught up from the
+  // change log; only when that fails too does the call return an error, which says that the
+  // photo is stored and will be searchable after the next start (its snapshot replay).
+  absl::Status IndexCommitted(CaseKind kind, const std::vector<int64_t>& ids, const float* vectors,
+                              int64_t seq_before) {
+    absl::Status s = IndexAdd(kind, ids, vectors);
+    if (s.ok()) return s;
+    std::fprintf(stderr, "homeward: adding %zu face(s) to the %s index failed (%s); retrying\n",
+                 ids.size(), KindName(kind), std::string(s.message()).c_str());
+    s = IndexAdd(kind, ids, vectors);
+    if (s.ok()) return s;
+    std::fprintf(stderr, "homeward: retry failed (%s); catching the %s index up from the change "
+                 "log\n", std::string(s.message()).c_str(), KindName(kind));
+    s = Replay(kind, seq_before);
+    if (s.ok()) return s;
+    // The kind's snapshots must not claim these changes: the next start replays from here.
+    auto [it, fresh] = behind_since.emplace(kind, seq_before);
+    if (!fresh) it->second = std::min(it->second, seq_before);
+    return absl::UnavailableError(absl::StrCat(
+        "the photo is stored, but the search index could not take its faces (", s.message(),
+        "); they become searchable after the server restarts"));
+  }
+
   // Applies catalog changes after `after` to the index of `kind`.
   absl::Status Replay(CaseKind kind, int64_t after) {
     index::FaceIndex& idx = *indexes[kind];
@@ -254,7 +293,7 @@ class Gallery::Impl {
           std::vector<int64_t> ids;
           std::vector<float> vectors;
           HW_RETURN_IF_ERROR(LoadDescriptors(run, &ids, &vectors));
-          if (!ids.empty()) HW_RETURN_IF_ERROR(idx.Add(ids, vectors.data()));
+          if (!ids.empty()) HW_RETURN_IF_ERROR(IndexAdd(kind, ids, vectors.data()));
         }
         run.clear();
         return absl::OkStatus();
@@ -389,7 +428,8 @@ class Gallery::Impl {
 
   absl::Status SaveSnapshotsLocked(int64_t seq) {
     for (CaseKind k : kKinds) {
-      HW_RETURN_IF_ERROR(indexes[k]->Save(SnapshotPath(k), static_cast<uint64_t>(seq)));
+      HW_RETURN_IF_ERROR(
+          indexes[k]->Save(SnapshotPath(k), static_cast<uint64_t>(SnapshotSeq(k, seq))));
     }
     changes_since_snapshot = 0;
     return absl::OkStatus();
@@ -472,9 +512,10 @@ class Gallery::Impl {
     store::AddPhotoResult added;
     {
       std::lock_guard<std::mutex> lock(write_mu);
+      HW_ASSIGN_OR_RETURN(const int64_t seq_before, catalog->LastChangeSeq());
       HW_ASSIGN_OR_RETURN(added, catalog->AddPhoto(meta, input.bytes, faces));
       if (!added.duplicate && !added.face_ids.empty()) {
-        HW_RETURN_IF_ERROR(indexes[c.kind]->Add(added.face_ids, vectors.data()));
+        HW_RETURN_IF_ERROR(IndexCommitted(c.kind, added.face_ids, vectors.data(), seq_before));
       }
     }
     if (!added.duplicate) {
@@ -1081,7 +1122,8 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
     HW_RETURN_IF_ERROR(idx.Remove(face_ids));
     HW_RETURN_IF_ERROR(idx.Compact());
     HW_ASSIGN_OR_RETURN(int64_t seq, impl_->catalog->LastChangeSeq());
-    HW_RETURN_IF_ERROR(idx.Save(impl_->SnapshotPath(c.kind), static_cast<uint64_t>(seq)));
+    HW_RETURN_IF_ERROR(idx.Save(impl_->SnapshotPath(c.kind),
+                                static_cast<uint64_t>(impl_->SnapshotSeq(c.kind, seq))));
   }
   DeleteCounts counts;
   counts.photos = static_cast<int>(photos.size());

@@ -7,7 +7,11 @@
 // catalog in one transaction, then added to the index in one batch (a search never sees a
 // half-added photo). Index snapshots (<data_dir>/index/<kind>.snap) record the last catalog
 // change they include; Open loads them and replays later changes, or rebuilds from the
-// catalog when a snapshot is missing or corrupt (logged, never fatal).
+// catalog when a snapshot is missing or corrupt (logged, never fatal). An index insertion that
+// fails after the catalog commit is retried, then caught up from the change log; if that fails
+// too the call returns UNAVAILABLE saying the photo is stored, and the kind's snapshots are
+// tagged before the missed change so that the next start replays it: a stored face is never
+// silently missing from search.
 //
 // THREAD SAFETY: every method may be called concurrently. Writes to one index are
 // serialized by the index; the pipeline runs on its own worker pool.
@@ -16,6 +20,7 @@
 #ifndef HOMEWARD_GALLERY_GALLERY_H_
 #define HOMEWARD_GALLERY_GALLERY_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +56,9 @@ struct GalleryOptions {
   bool cross_match = true;
   double lead_min_confidence = 0.5;
   int lead_top_k = 10;
+  // Tests only: called before each insertion into an index; returning true makes that insertion
+  // fail as a full index or a Faiss error would (the catalog already holds the faces).
+  std::function<bool()> index_add_fault_for_test;
   // Today's date (YYYY-MM-DD) for queries that carry an age but no date; "" = the system
   // clock's UTC date. Tests set it to make age projection deterministic.
   std::string today;

@@ -2,9 +2,11 @@
 #include "gallery/gallery.h"
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include <gtest/gtest.h>
+
 #include <opencv2/imgproc.hpp>
 
 #include "tests/embed_test_util.h"
@@ -32,11 +34,12 @@ class GalleryTest : public ::testing::Test {
     gallery_.reset();
     fs::remove_all(dir_);
   }
-  void Reopen() {
+  void Reopen(std::function<bool()> index_fault = nullptr) {
     gallery_.reset();
     GalleryOptions o;
     o.data_dir = dir_.string();
     o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+    o.index_add_fault_for_test = std::move(index_fault);
     auto g = Gallery::Open(o);
     ASSERT_TRUE(g.ok()) << g.status();
     gallery_ = std::move(*g);
@@ -98,6 +101,57 @@ TEST_F(GalleryTest, RegisteredChildIsTopCandidateForAnotherPhoto) {
   EXPECT_LT(cands[0].distance, 0.4);
   EXPECT_EQ(cands.back().caveats.back().code, "DNA_CONFIRMATION_REQUIRED");
   for (size_t i = 1; i < cands.size(); ++i) EXPECT_LE(cands[i - 1].distance, cands[i].distance);
+}
+
+// A face whose index insertion fails after the catalog commit is never silently missing: the
+// insertion is retried, then the index is caught up from the change log; when even that fails
+// the call says so, and the face is searchable after a restart.
+TEST_F(GalleryTest, FailedIndexInsertionIsRetriedOrCaughtUpOrReported) {
+  int failures_left = 0;
+  Reopen([&failures_left] { return failures_left-- > 0; });
+  auto searchable = [&](int64_t case_id, int demo) {
+    SearchQuery q;
+    q.top_k = 1;
+    auto found = gallery_->SearchImage(Reencoded(demo), q);
+    EXPECT_TRUE(found.ok()) << found.status();
+    if (!found.ok()) return false;
+    for (const auto& r : found->results) {  // any face of the photo finds the case first
+      if (!r.candidates.empty() && r.candidates[0].face.case_id == case_id) return true;
+    }
+    return false;
+  };
+  // One failure: the retry puts it in.
+  failures_left = 1;
+  const int64_t a = NewCase(CaseKind::kMissing, "retried");
+  EXPECT_GT(Add(a, Demo(2)).faces.at(0).face_id, 0);
+  EXPECT_EQ(failures_left, -1);  // failed once, then one successful insertion
+  EXPECT_TRUE(searchable(a, 2));
+  // Two failures: caught up from the change log.
+  failures_left = 2;
+  const int64_t b = NewCase(CaseKind::kFound, "caught up");
+  PhotoInput in;
+  in.case_id = b;
+  in.bytes = Demo(6);
+  in.face_index = 0;
+  auto added = gallery_->AddPhoto(in);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(failures_left, -1);
+  EXPECT_TRUE(searchable(b, 6));
+  // The index refuses every insertion: the error says the photo is stored, and a restart
+  // (snapshot replay from the change log) makes it searchable.
+  failures_left = 1000;
+  const int64_t c = NewCase(CaseKind::kMissing, "after restart");
+  in.case_id = c;
+  in.bytes = Demo(4);
+  auto refused = gallery_->AddPhoto(in);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("the photo is stored"), std::string::npos)
+      << refused.status();
+  EXPECT_FALSE(searchable(c, 4));
+  Reopen();
+  EXPECT_TRUE(searchable(c, 4));
+  EXPECT_TRUE(searchable(a, 2));
 }
 
 TEST_F(GalleryTest, SightingStoresEveryUsableFaceAndSearchesEach) {
