@@ -32,6 +32,12 @@ constexpr size_t kMaxTextChars = 10000;
 
 absl::Status Denied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
+int64_t WallMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 absl::Status CheckText(absl::string_view field, const std::string& s, size_t max = kMaxTextChars) {
   if (s.size() > max) {
     return absl::InvalidArgumentError(
@@ -80,7 +86,22 @@ HomewardService::HomewardService(gallery::Gallery* gallery, const KeyStore* keys
       options_(options),
       pool_(std::make_unique<internal::WorkerPool>(options.threads, options.max_queue,
                                                    4 * options.max_queue,
-                                                   gallery->pipeline().workers())) {}
+                                                   gallery->pipeline().workers())) {
+  // A volunteer's thumbnail grants outlive a restart: they are kept in the catalog with their
+  // expiry, and the unexpired ones come back here.
+  const int64_t now_ms = WallMillis();
+  auto saved = gallery_->catalog().LoadGrants(now_ms);
+  if (!saved.ok()) {
+    spdlog::warn("loading the volunteers' candidate grants failed: {}",
+                 std::string(saved.status().message()));
+    return;
+  }
+  const auto steady_now = internal::CandidateGrants::Clock::now();
+  for (const store::Catalog::Grant& g : *saved) {
+    grants_.Grant(g.key_id, {g.face_id},
+                  steady_now + std::chrono::milliseconds(g.expires_ms - now_ms) - grants_.ttl());
+  }
+}
 
 HomewardService::~HomewardService() = default;  // the pool runs what it accepted, then joins
 
@@ -234,7 +255,16 @@ void HomewardService::AddResults(const Caller& caller,
       }
     }
   }
-  if (caller.role == Role::kVolunteer) grants_.Grant(caller.key_id, shown);
+  if (caller.role == Role::kVolunteer && !shown.empty()) {
+    grants_.Grant(caller.key_id, shown);
+    const int64_t expires_ms =
+        WallMillis() +
+        std::chrono::duration_cast<std::chrono::milliseconds>(grants_.ttl()).count();
+    absl::Status saved = gallery_->catalog().SaveGrants(caller.key_id, shown, expires_ms);
+    if (!saved.ok()) {  // the grant holds until a restart; the reply is not failed for it
+      spdlog::warn("saving candidate grants failed: {}", std::string(saved.message()));
+    }
+  }
 }
 
 grpc::ServerUnaryReactor* HomewardService::CreateCase(grpc::CallbackServerContext* ctx,

@@ -1243,6 +1243,53 @@ absl::StatusOr<int64_t> Catalog::AppendAudit(const AuditEntry& e) {
   return row;
 }
 
+absl::Status Catalog::SaveGrants(const std::string& key_id, const std::vector<int64_t>& face_ids,
+                                 int64_t expires_ms) {
+  if (face_ids.empty()) return absl::OkStatus();
+  HW_RETURN_IF_ERROR(CheckText("key_id", key_id, kMaxNameBytes));
+  absl::MutexLock l(&impl_->write_mu_);
+  sqlite3* db = impl_->writer_;
+  // Like an audit row, a grant need not wait for fsync: losing the last ones to a power cut
+  // only means the volunteer's client searches again.
+  HW_RETURN_IF_ERROR(internal::Exec(db, "PRAGMA synchronous = NORMAL"));
+  auto save = [&]() -> absl::Status {
+    Transaction txn(db);
+    HW_RETURN_IF_ERROR(txn.status());
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(db, "INSERT OR REPLACE INTO candidate_grants (key_id, "
+                                               "face_id, expires_ms) VALUES (?, ?, ?)"));
+    for (int64_t id : face_ids) {
+      q.Reset();
+      HW_RETURN_IF_ERROR(q.BindText(1, key_id).Bind(2, id).Bind(3, expires_ms).Run());
+    }
+    return txn.Commit();
+  };
+  const absl::Status saved = save();
+  HW_RETURN_IF_ERROR(internal::Exec(db, "PRAGMA synchronous = FULL"));
+  return saved;
+}
+
+absl::StatusOr<std::vector<Catalog::Grant>> Catalog::LoadGrants(int64_t now_ms) {
+  {
+    absl::MutexLock l(&impl_->write_mu_);
+    HW_ASSIGN_OR_RETURN(Statement del,
+                        Statement::Prepare(impl_->writer_,
+                                           "DELETE FROM candidate_grants WHERE expires_ms <= ?"));
+    HW_RETURN_IF_ERROR(del.Bind(1, now_ms).Run());
+  }
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(), "SELECT key_id, face_id, expires_ms FROM "
+                                                 "candidate_grants ORDER BY expires_ms"));
+  std::vector<Grant> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(Grant{q.Text(0), q.Int(1), q.Int(2)});
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<AuditEntry>> Catalog::ListAudit(int64_t after_id, int limit,
                                                            const std::string& target_type,
                                                            int64_t target_id) {

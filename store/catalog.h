@@ -296,6 +296,18 @@ class Catalog {
   // The case ids of the faces in face_id's cluster, ascending; {} when it has none.
   absl::StatusOr<std::vector<int64_t>> SightingClusterCases(int64_t face_id);
 
+  // Candidate grants (the volunteers' thumbnail policy, server/internal/candidate_grants.h):
+  // SaveGrants records that `key_id` was shown `face_ids` until `expires_ms` (Unix ms; a later
+  // grant of the same face replaces the expiry); LoadGrants deletes the grants expired at
+  // `now_ms` and returns the others.
+  struct Grant {
+    std::string key_id;
+    int64_t face_id = 0, expires_ms = 0;
+  };
+  absl::Status SaveGrants(const std::string& key_id, const std::vector<int64_t>& face_ids,
+                          int64_t expires_ms);
+  absl::StatusOr<std::vector<Grant>> LoadGrants(int64_t now_ms);
+
   // Audit trail: append-only; no method (and no SQL: triggers refuse) updates or deletes it.
   // INVALID_ARGUMENT if actor or action is empty.
   absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry);

@@ -658,6 +658,76 @@ TEST_F(ServerTest, ExpiredDeadlineIsNotServed) {
             StatusCode::DEADLINE_EXCEEDED);
 }
 
+// A volunteer's thumbnail grants are kept in the catalog with their expiry: after a restart
+// (a deploy) the crops of the candidates it was shown still open, and only those.
+TEST(ServerRestart, VolunteerCandidateGrantsSurviveARestart) {
+  const std::string dir = MakeTempDir();
+  const std::string keys_file = dir + "/keys.jsonl";
+  std::map<std::string, std::string> keys;
+  for (auto [id, role] : std::map<std::string, Role>{
+           {"vol", Role::kVolunteer}, {"vol2", Role::kVolunteer}, {"fam", Role::kFamily}}) {
+    auto key = AddKey(keys_file, id, role);
+    ASSERT_TRUE(key.ok()) << key.status();
+    keys[id] = *key;
+  }
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.data_dir = dir + "/data";
+  config.api_keys_file = keys_file;
+  config.workers = 1;
+  config.shutdown_grace_ms = 2000;
+  auto call = [&](HomewardServer* server, const std::string& who, auto method, const auto& req,
+                  auto* resp) {
+    auto stub = pb::Homeward::NewStub(
+        grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.AddMetadata("authorization", "Bearer " + keys.at(who));
+    return ((*stub).*method)(&ctx, req, resp);
+  };
+  std::string face_id;
+  {
+    auto server = HomewardServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    pb::CreateCaseRequest create;
+    create.mutable_case_()->set_kind(pb::MISSING);
+    create.mutable_case_()->set_display_name("Grant Child");
+    pb::Case created;
+    ASSERT_TRUE(call(server->get(), "fam", &Stub::CreateCase, create, &created).ok());
+    pb::AddPhotoRequest add;
+    add.set_case_id(created.id());
+    add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+    pb::AddPhotoResponse added;
+    ASSERT_TRUE(call(server->get(), "fam", &Stub::AddPhoto, add, &added).ok());
+    ASSERT_EQ(added.faces_size(), 1);
+    face_id = added.faces(0).face_id();
+    pb::SubmitSightingRequest sighting;
+    sighting.set_image(ReencodedSample2());
+    pb::SubmitSightingResponse seen;
+    grpc::Status s = call(server->get(), "vol", &Stub::SubmitSighting, sighting, &seen);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(seen.results_size(), 1);
+    ASSERT_GE(seen.results(0).candidates_size(), 1);
+    ASSERT_EQ(seen.results(0).candidates(0).face_id(), face_id);
+    pb::GetFaceCropRequest crop;
+    crop.set_face_id(face_id);
+    pb::GetFaceCropResponse png;
+    EXPECT_TRUE(call(server->get(), "vol", &Stub::GetFaceCrop, crop, &png).ok());
+  }  // the server stops here
+  auto server = HomewardServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  pb::GetFaceCropRequest crop;
+  crop.set_face_id(face_id);
+  pb::GetFaceCropResponse png;
+  grpc::Status s = call(server->get(), "vol", &Stub::GetFaceCrop, crop, &png);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(png.png().substr(0, 4), "\x89PNG");
+  EXPECT_EQ(call(server->get(), "vol2", &Stub::GetFaceCrop, crop, &png).error_code(),
+            StatusCode::PERMISSION_DENIED);
+  server->reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ServerConfig, InsecureDevOnlyOnLoopback) {
   ServerConfig c;
   c.insecure_dev = true;

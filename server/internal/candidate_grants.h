@@ -5,8 +5,10 @@
 // FOUND child, so that a volunteer key cannot page through the children's faces by id. The
 // service records every candidate face it returns to a volunteer here and GetFaceCrop asks.
 //
-// Kept in memory only: a grant lasts `ttl` (default 24 h), at most `per_key_limit` per key
-// (the oldest go first), and a restart forgets them (the volunteer's client searches again).
+// Kept in memory for the checks: a grant lasts `ttl` (default 24 h), at most `per_key_limit`
+// per key (the oldest go first). The service also writes each grant with its expiry to the
+// catalog and restores the unexpired ones at start, so a deploy does not break a volunteer's
+// page (Grant's `now` then places the restored expiry).
 // Face ids are never reused (store/catalog.h), so the grant of a deleted face opens nothing.
 //
 // THREAD SAFETY: all methods may be called concurrently.
@@ -60,6 +62,8 @@ class CandidateGrants {
       k.order.swap(live);
     }
   }
+
+  Clock::duration ttl() const { return ttl_; }
 
   bool Granted(const std::string& key_id, int64_t face_id,
                Clock::time_point now = Clock::now()) const {

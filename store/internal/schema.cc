@@ -175,6 +175,16 @@ CREATE TRIGGER faces_count_delete AFTER DELETE ON faces BEGIN
     JOIN cases c ON c.id = p.case_id WHERE p.id = OLD.photo_id); END;
 CREATE INDEX cases_by_owner ON cases(owner_key_id, kind);
 )sql",
+    // 5 -> 6: the MISSING/FOUND faces each volunteer key was shown as candidates, with their
+    // expiry, so that its thumbnails keep working across a restart.
+    R"sql(
+CREATE TABLE candidate_grants (
+  key_id TEXT NOT NULL,
+  face_id INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY (key_id, face_id)) WITHOUT ROWID;
+CREATE INDEX candidate_grants_by_expiry ON candidate_grants(expires_ms);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
