@@ -16,6 +16,7 @@
 #include "gallery/gallery.h"
 #include "server/auth.h"
 #include "server/http_gateway.h"
+#include "server/internal/parse_error_interceptor.h"
 #include "server/service.h"
 
 namespace homeward::server {
@@ -95,6 +96,11 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
       static_cast<size_t>(std::max<int64_t>(int64_t{256} << 20, 8 * config.max_request_bytes)));
   builder.SetResourceQuota(quota);
   builder.RegisterService(s->service_.get());
+  // A request that cannot be parsed (e.g. a string that is not UTF-8) gets INVALID_ARGUMENT
+  // with a message rather than gRPC's bare UNIMPLEMENTED.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<internal::ParseErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     if (s->server_) s->server_->Shutdown();

@@ -465,6 +465,36 @@ TEST_F(ServerTest, GetPhotoChecksTheRightBeforeReadingTheBytes) {
   EXPECT_EQ(Call(&Stub::GetPhoto, "fam", req, &photo).error_code(), StatusCode::DATA_LOSS);
 }
 
+// A request whose string field is not UTF-8 cannot be parsed: INVALID_ARGUMENT with a message
+// (gRPC alone answers UNIMPLEMENTED with none). A method the service lacks stays UNIMPLEMENTED.
+TEST_F(ServerTest, InvalidUtf8IsInvalidArgumentWithAMessage) {
+  auto raw_call = [&](const std::string& method, const std::string& bytes) {
+    grpc::GenericStub generic(*channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.AddMetadata("authorization", "Bearer " + keys_->at("inv"));
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                      [&done](grpc::Status s) { done.set_value(s); });
+    return done.get_future().get();
+  };
+  // GetCaseRequest{id: "\xc3\x28"} and SearchRequest{face_id: "\xff"}: invalid UTF-8.
+  for (const auto& [method, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"/homeward.v1.Homeward/GetCase", std::string("\x0a\x02\xc3\x28", 4)},
+           {"/homeward.v1.Homeward/Search", std::string("\x12\x01\xff", 3)}}) {
+    grpc::Status s = raw_call(method, bytes);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
+  }
+  // The same call with valid text reaches the handler.
+  EXPECT_EQ(raw_call("/homeward.v1.Homeward/GetCase", std::string("\x0a\x03" "999", 5)).error_code(),
+            StatusCode::NOT_FOUND);
+  EXPECT_EQ(raw_call("/homeward.v1.Homeward/NoSuchMethod", "").error_code(),
+            StatusCode::UNIMPLEMENTED);
+}
+
 TEST_F(ServerTest, UnknownOrMissingKeysAreUnauthenticated) {
   pb::GetStatsResponse stats;
   EXPECT_EQ(Call(&Stub::GetStats, "", pb::GetStatsRequest(), &stats).error_code(),
