@@ -1252,18 +1252,19 @@ std::vector<Probe> BuildCorpus() {
                     }});
   // Bytes that are not UTF-8 in a proto3 string field: protobuf refuses to parse the request
   // before any server code runs, and gRPC 1.51's callback API answers every request it cannot
-  // parse with UNIMPLEMENTED and an empty message (server_callback_handlers.h). A known
-  // limitation (docs/reliability/hostile-input.md); the gateway checks UTF-8 itself (400).
+  // parse with UNIMPLEMENTED and an empty message (server_callback_handlers.h). The server's
+  // ParseErrorInterceptor turns that into INVALID_ARGUMENT with a message for its own methods
+  // (server/internal/parse_error_interceptor.h); the gateway checks UTF-8 itself (400).
   for (const std::string& bad : {std::string("\xFF\xFE"), std::string("caf\xE9"),
                                  std::string("\xC0\xAF../etc"), std::string("\xED\xA0\x80")}) {
-    probes.push_back({"text.invalid-utf8", "CreateCase display_name", {"UNIMPLEMENTED"}, [bad] {
+    probes.push_back({"text.invalid-utf8", "CreateCase display_name", kInvalid, [bad] {
                         pb::CreateCaseRequest r;
                         r.mutable_case_()->set_kind(pb::MISSING);
                         r.mutable_case_()->set_display_name(bad);
                         pb::Case resp;
                         return FromGrpc(Call(&Stub::CreateCase, "fam", r, &resp));
                       }});
-    probes.push_back({"text.invalid-utf8", "GetCase id", {"UNIMPLEMENTED"}, [bad] {
+    probes.push_back({"text.invalid-utf8", "GetCase id", kInvalid, [bad] {
                         pb::GetCaseRequest r;
                         r.set_id(bad);
                         pb::Case resp;
