@@ -365,12 +365,19 @@ class Checker {
     for (const auto& [sha, n] : sha_count)
       check(n == 1, absl::StrCat(n, " photos of bytes ", sha.substr(0, 12)));
     std::error_code ec;
+    // The server sweeps orphan files on a background thread after it starts: give it up to
+    // 10 s to finish before counting what is left.
     int stray = 0;
-    for (auto it = fs::recursive_directory_iterator(data_dir_ / "photos", ec);
-         !ec && it != fs::end(it); it.increment(ec)) {
-      if (!it->is_regular_file()) continue;
-      const std::string rel = fs::relative(it->path(), data_dir_ / "photos").string();
-      if (!files.count(rel)) ++stray;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      stray = 0;
+      for (auto it = fs::recursive_directory_iterator(data_dir_ / "photos", ec);
+           !ec && it != fs::end(it); it.increment(ec)) {
+        if (!it->is_regular_file()) continue;
+        const std::string rel = fs::relative(it->path(), data_dir_ / "photos").string();
+        if (!files.count(rel)) ++stray;
+      }
+      if (stray == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     check(stray == 0, absl::StrCat(stray, " stray files under photos/"));
     int index_tmp = 0;

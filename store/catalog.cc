@@ -6,15 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 #include <map>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -373,6 +376,8 @@ class Catalog::Impl {
         writer_(writer) {}
 
   ~Impl() {
+    stop_sweep_ = true;
+    if (sweeper_.joinable()) sweeper_.join();
     {
       absl::MutexLock l(&pool_mu_);
       idle_readers_.clear();
@@ -435,25 +440,55 @@ class Catalog::Impl {
     }  // else closed here
   }
 
-  // Opening steps after the schema is current: finish interrupted deletions, sweep orphans.
+  // Opening steps after the schema is current: finish interrupted deletions (the journal),
+  // then sweep orphan files on a thread of their own, so that a catalog with a million photo
+  // files serves at once. Orphans come only from a crash between a photo's file and its row;
+  // nothing waits for them.
   absl::Status Recover() {
-    absl::MutexLock l(&write_mu_);
-    HW_RETURN_IF_ERROR(DrainUnlinkJournal());
-    if (!options_.sweep_orphan_files) return absl::OkStatus();
+    {
+      absl::MutexLock l(&write_mu_);
+      HW_RETURN_IF_ERROR(DrainUnlinkJournal());
+    }
+    if (!options_.sweep_orphan_files) {
+      sweep_done_ = true;
+      return absl::OkStatus();
+    }
+    sweeper_ = std::thread([this] {
+      absl::Status s = SweepOrphans();
+      if (!s.ok()) {
+        std::fprintf(stderr, "homeward: the orphan photo sweep stopped: %s\n",
+                     std::string(s.message()).c_str());
+      }
+      sweep_done_ = true;
+    });
+    return absl::OkStatus();
+  }
+
+  // Removes the files under photos/ that no row names. A file is judged under write_mu_: every
+  // write holds it from the file's creation to the commit of the row that names it, so a file
+  // of a photo being added is never taken for an orphan. The lock is taken per batch of files,
+  // so writers wait at most one batch.
+  absl::Status SweepOrphans() {
     std::vector<std::string> files;
     HW_RETURN_IF_ERROR(
         internal::WalkFiles(photos_dir_, [&](const std::string& rel) { files.push_back(rel); }));
-    HW_ASSIGN_OR_RETURN(
-        Statement q, Statement::Prepare(writer_, "SELECT 1 FROM photos WHERE sha256 = ? LIMIT 1"));
-    for (const std::string& rel : files) {
-      const size_t slash = rel.rfind('/');
-      const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
-      bool keep = false;
-      if (internal::IsSha256Hex(base) && internal::FileNameForHash(base) == rel) {
-        q.Reset();
-        HW_ASSIGN_OR_RETURN(keep, q.BindText(1, base).Step());
+    constexpr size_t kBatch = 256;
+    for (size_t begin = 0; begin < files.size() && !stop_sweep_; begin += kBatch) {
+      absl::MutexLock l(&write_mu_);
+      HW_ASSIGN_OR_RETURN(
+          Statement q,
+          Statement::Prepare(writer_, "SELECT 1 FROM photos WHERE sha256 = ? LIMIT 1"));
+      for (size_t i = begin; i < std::min(files.size(), begin + kBatch); ++i) {
+        const std::string& rel = files[i];
+        const size_t slash = rel.rfind('/');
+        const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
+        bool keep = false;
+        if (internal::IsSha256Hex(base) && internal::FileNameForHash(base) == rel) {
+          q.Reset();
+          HW_ASSIGN_OR_RETURN(keep, q.BindText(1, base).Step());
+        }
+        if (!keep) HW_RETURN_IF_ERROR(internal::UnlinkDurably(photos_dir_, rel));
       }
-      if (!keep) HW_RETURN_IF_ERROR(internal::UnlinkDurably(photos_dir_, rel));
     }
     return absl::OkStatus();
   }
@@ -604,11 +639,15 @@ class Catalog::Impl {
 
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<ReadConnection>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
+
+  std::atomic<bool> stop_sweep_{false}, sweep_done_{false};
+  std::thread sweeper_;  // SweepOrphans after Open; joined by the destructor
 };
 
 // ---- Catalog ------------------------------------------------------------------------------
 
 Catalog::Catalog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+bool Catalog::orphan_sweep_done() const { return impl_->sweep_done_; }
 Catalog::~Catalog() = default;
 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_dir,

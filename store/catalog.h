@@ -196,16 +196,21 @@ struct LeadUpsertResult {
 struct CatalogOptions {
   int busy_timeout_ms = 5000;
   int max_read_connections = 4;    // idle read connections kept open
-  bool sweep_orphan_files = true;  // Open removes files under photos/ no row references
+  // Remove files under photos/ that no row references, on a thread started by Open (Open does
+  // not wait for it; orphan_sweep_done() tells when it has finished).
+  bool sweep_orphan_files = true;
 };
 
 class Catalog {
  public:
   // Opens or creates <data_dir>/catalog.db, upgrading an older schema in one transaction,
-  // then finishes any interrupted deletion and removes orphan files. FAILED_PRECONDITION if
-  // another Catalog holds data_dir or the file's schema is newer than this code.
+  // then finishes any interrupted deletion and starts the orphan-file sweep in the background.
+  // FAILED_PRECONDITION if another Catalog holds data_dir or the file's schema is newer than
+  // this code.
   static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& data_dir,
                                                        const CatalogOptions& options = {});
+  // True once the orphan-file sweep started by Open has finished (or was not asked for).
+  bool orphan_sweep_done() const;
   ~Catalog();
   Catalog(const Catalog&) = delete;
   Catalog& operator=(const Catalog&) = delete;

@@ -556,11 +556,46 @@ TEST_F(CatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
   std::ofstream(photos_dir() / "junk.jpg") << "junk";
 
   OpenCatalog();
+  // The journal is drained by Open; the sweep of the stray files runs in the background.
+  for (int i = 0; i < 400 && !catalog_->orphan_sweep_done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(catalog_->orphan_sweep_done());
   // The still-referenced file named in the journal is kept; everything else is gone.
   EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{kept_file});
   EXPECT_TRUE(catalog_->GetPhoto(kept->photo_id).ok());
   catalog_.reset();
   EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+}
+
+// The orphan sweep runs beside writers: a photo added while it runs keeps its file, whatever
+// the order in which the sweep and the write reach it.
+TEST_F(CatalogTest, BackgroundSweepNeverTakesTheFileOfAPhotoBeingAdded) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("a"));
+  ASSERT_TRUE(id.ok());
+  catalog_.reset();
+  // Many stray files, so that the sweep is still running while photos are added.
+  for (int i = 0; i < 3000; ++i) {
+    const std::string bytes = absl::StrCat("stray ", i);
+    ASSERT_TRUE(internal::WriteFileDurably(photos_dir().string(),
+                                           internal::FileNameForHash(internal::Sha256Hex(bytes)),
+                                           bytes).ok());
+  }
+  OpenCatalog();
+  std::vector<int64_t> photos;
+  for (int i = 0; i < 40; ++i) {
+    auto added =
+        catalog_->AddPhoto(PhotoOf(*id), absl::StrCat("photo ", i), {RandomFace(&rng_)});
+    ASSERT_TRUE(added.ok()) << added.status();
+    photos.push_back(added->photo_id);
+  }
+  for (int i = 0; i < 1000 && !catalog_->orphan_sweep_done(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(catalog_->orphan_sweep_done());
+  for (int64_t p : photos) EXPECT_TRUE(catalog_->GetPhoto(p).ok()) << "photo " << p;
+  EXPECT_EQ(FilesUnder(photos_dir()).size(), photos.size());  // every stray file is gone
 }
 
 TEST_F(CatalogTest, MigratesAVersion1File) {
