@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/civil_date.h"
 #include "base/status_macros.h"
 #include "gallery/calibration.h"
 #include "gallery/internal/age_table.h"
@@ -164,14 +165,7 @@ AgeGap GapOf(const AgeEvidence& a, const AgeEvidence& b) {
   return g;
 }
 
-std::string TodayUtc() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+std::string TodayUtc() { return DateOfDays(static_cast<int64_t>(std::time(nullptr)) / 86400); }
 
 std::string AgeRangeText(double lo, double hi) {
   if (std::abs(hi - lo) < 0.5) return absl::StrFormat("%.0f", lo);
@@ -652,7 +646,7 @@ class Gallery::Impl {
           auto it = by_id.find(hits[i].id);
           if (it == by_id.end() || !Passes(*it->second, query)) continue;
           Found f{hits[i], std::move(*it->second), AgeCheck{}};
-          if (qe != nullptr) f.age = CheckAge(*qe, EvidenceOf(f.attrs));
+          if (qe != nullptr) f.age = CheckAge(qe_value, AgeKeyOf(EvidenceOf(f.attrs)));
           if (!f.age.consistent() && !query.include_age_inconsistent) {
             dropped.push_back(std::move(f));
             continue;

@@ -32,11 +32,6 @@ constexpr size_t kMaxTextChars = 10000;
 
 absl::Status Denied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
-int64_t WallMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 absl::Status CheckText(absl::string_view field, const std::string& s, size_t max = kMaxTextChars) {
   if (s.size() > max) {
@@ -89,7 +84,7 @@ HomewardService::HomewardService(gallery::Gallery* gallery, const KeyStore* keys
                                                    gallery->pipeline().workers())) {
   // A volunteer's thumbnail grants outlive a restart: they are kept in the catalog with their
   // expiry, and the unexpired ones come back here.
-  const int64_t now_ms = WallMillis();
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   auto saved = gallery_->catalog().LoadGrants(now_ms);
   if (!saved.ok()) {
     spdlog::warn("loading the volunteers' candidate grants failed: {}",
@@ -231,10 +226,7 @@ void HomewardService::AddResults(const Caller& caller,
     } else {
       qr->set_message(r.message);
       for (const gallery::AgeLeftOut& l : r.age_left_out) {
-        pb::AgeLeftOut* p = qr->add_age_left_out();
-        p->set_reason(l.reason);
-        p->set_count(l.count);
-        p->set_message(l.message);
+        internal::ToProtoAgeLeftOut(l, qr->add_age_left_out());
       }
     }
     for (const gallery::Candidate& c : r.candidates) {
@@ -258,7 +250,7 @@ void HomewardService::AddResults(const Caller& caller,
   if (caller.role == Role::kVolunteer && !shown.empty()) {
     grants_.Grant(caller.key_id, shown);
     const int64_t expires_ms =
-        WallMillis() +
+        absl::ToUnixMillis(absl::Now()) +
         std::chrono::duration_cast<std::chrono::milliseconds>(grants_.ttl()).count();
     absl::Status saved = gallery_->catalog().SaveGrants(caller.key_id, shown, expires_ms);
     if (!saved.ok()) {  // the grant holds until a restart; the reply is not failed for it

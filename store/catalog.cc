@@ -361,6 +361,14 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, const CatalogOp
   return db;
 }
 
+// The last change seq in the open transaction's snapshot (0 when there is none).
+absl::StatusOr<int64_t> LastSeqIn(sqlite3* db) {
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(db, "SELECT coalesce(max(seq), 0) FROM changes"));
+  HW_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
 }  // namespace
 
 // ---- Impl ---------------------------------------------------------------------------------
@@ -438,6 +446,35 @@ class Catalog::Impl {
     if (static_cast<int>(idle_readers_.size()) < options_.max_read_connections) {
       idle_readers_.push_back(std::move(conn));
     }  // else closed here
+  }
+
+  // Every face (ascending id) from one read transaction, with its descriptor or without it
+  // (FaceRecord::descriptor null); returns the change seq that transaction includes.
+  absl::StatusOr<int64_t> ScanFaces(bool with_descriptor,
+                                    const std::function<absl::Status(const FaceRecord&)>& fn) {
+    HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+    HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+    HW_ASSIGN_OR_RETURN(const int64_t seq, LastSeqIn(r.db()));
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(with_descriptor),
+                                                                "ORDER BY f.id")));
+    float descriptor[kDescriptorDim];
+    while (true) {
+      HW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      if (!with_descriptor) {
+        HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), nullptr}));
+        continue;
+      }
+      const absl::string_view blob = q.Blob(14);
+      if (blob.size() != sizeof(descriptor)) {
+        return absl::DataLossError(
+            absl::StrCat("face ", q.Int(0), " has a ", blob.size(), "-byte descriptor"));
+      }
+      std::memcpy(descriptor, blob.data(), sizeof(descriptor));
+      HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), descriptor}));
+    }
+    return seq;
   }
 
   // Opening steps after the schema is current: finish interrupted deletions (the journal),
@@ -798,11 +835,11 @@ absl::StatusOr<CasePage> Catalog::ListCases(const CaseQuery& query) {
   return page;
 }
 
-absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKind() {
+namespace {
+// Rows of (kind, cases, photos, faces), every kind present (zeros for a kind without rows).
+absl::StatusOr<std::map<CaseKind, KindCounts>> ReadKindCounts(Statement& q) {
   std::map<CaseKind, KindCounts> counts = {
       {CaseKind::kMissing, {}}, {CaseKind::kFound, {}}, {CaseKind::kSighting, {}}};
-  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
-  HW_ASSIGN_OR_RETURN(Statement q, r.Cached("SELECT kind, cases, photos, faces FROM kind_counts"));
   while (true) {
     HW_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
@@ -810,11 +847,16 @@ absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKind() {
   }
   return counts;
 }
+}  // namespace
+
+absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKind() {
+  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q, r.Cached("SELECT kind, cases, photos, faces FROM kind_counts"));
+  return ReadKindCounts(q);
+}
 
 absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKindForOwner(
     const std::string& owner_key_id) {
-  std::map<CaseKind, KindCounts> counts = {
-      {CaseKind::kMissing, {}}, {CaseKind::kFound, {}}, {CaseKind::kSighting, {}}};
   HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
   HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
   HW_ASSIGN_OR_RETURN(
@@ -823,12 +865,7 @@ absl::StatusOr<std::map<CaseKind, KindCounts>> Catalog::CountByKindForOwner(
                "FROM cases c LEFT JOIN photos p ON p.case_id = c.id "
                "LEFT JOIN faces f ON f.photo_id = p.id WHERE c.owner_key_id = ? GROUP BY c.kind"));
   q.BindText(1, owner_key_id);
-  while (true) {
-    HW_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    counts[static_cast<CaseKind>(q.Int(0))] = {q.Int(1), q.Int(2), q.Int(3)};
-  }
-  return counts;  // the Reader's release ends the read transaction
+  return ReadKindCounts(q);  // the Reader's release ends the read transaction
 }
 
 absl::Status Catalog::DeleteCase(int64_t id) {
@@ -1153,51 +1190,14 @@ absl::StatusOr<std::vector<Face>> Catalog::ListFaces(int64_t photo_id) {
   return out;
 }
 
-namespace {
-// The last change seq in the open transaction's snapshot (0 when there is none).
-absl::StatusOr<int64_t> LastSeqIn(sqlite3* db) {
-  HW_ASSIGN_OR_RETURN(Statement q,
-                      Statement::Prepare(db, "SELECT coalesce(max(seq), 0) FROM changes"));
-  HW_ASSIGN_OR_RETURN(bool row, q.Step());
-  return row ? q.Int(0) : 0;
-}
-}  // namespace
-
 absl::StatusOr<int64_t> Catalog::ForEachFaceAttributes(
     const std::function<absl::Status(const FaceRecord&)>& fn) {
-  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
-  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
-  HW_ASSIGN_OR_RETURN(const int64_t seq, LastSeqIn(r.db()));
-  HW_ASSIGN_OR_RETURN(
-      Statement q, Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(false), "ORDER BY f.id")));
-  while (true) {
-    HW_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), nullptr}));
-  }
-  return seq;
+  return impl_->ScanFaces(/*with_descriptor=*/false, fn);
 }
 
 absl::StatusOr<int64_t> Catalog::ForEachFace(
     const std::function<absl::Status(const FaceRecord&)>& fn) {
-  HW_ASSIGN_OR_RETURN(Impl::Reader r, impl_->AcquireReader());
-  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
-  HW_ASSIGN_OR_RETURN(const int64_t seq, LastSeqIn(r.db()));
-  HW_ASSIGN_OR_RETURN(Statement q,
-                      Statement::Prepare(r.db(), absl::StrCat(AttributesSelect(true), "ORDER BY f.id")));
-  float descriptor[kDescriptorDim];
-  while (true) {
-    HW_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) break;
-    const absl::string_view blob = q.Blob(14);
-    if (blob.size() != sizeof(descriptor)) {
-      return absl::DataLossError(
-          absl::StrCat("face ", q.Int(0), " has a ", blob.size(), "-byte descriptor"));
-    }
-    std::memcpy(descriptor, blob.data(), sizeof(descriptor));
-    HW_RETURN_IF_ERROR(fn(FaceRecord{ReadAttributes(q), descriptor}));
-  }
-  return seq;
+  return impl_->ScanFaces(/*with_descriptor=*/true, fn);
 }
 
 absl::StatusOr<std::vector<FaceAttributes>> Catalog::GetFaceAttributes(

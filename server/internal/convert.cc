@@ -314,17 +314,18 @@ void ToProtoCandidate(const gallery::Candidate& c, pb::Candidate* out) {
   out->set_above_lead_threshold(c.above_lead_threshold);
 }
 
+void ToProtoAgeLeftOut(const gallery::AgeLeftOut& l, pb::AgeLeftOut* out) {
+  out->set_reason(l.reason);
+  out->set_count(l.count);
+  out->set_message(l.message);
+}
+
 void ToProtoQueryResult(const gallery::QueryResult& r, pb::QueryResult* out) {
   ToProtoDetectedFace(r.query, out->mutable_query_face());
   for (const auto& c : r.candidates) ToProtoCandidate(c, out->add_candidates());
   out->set_credible_match(r.credible_match);
   out->set_lead_threshold(static_cast<float>(r.lead_threshold));
-  for (const auto& l : r.age_left_out) {
-    pb::AgeLeftOut* p = out->add_age_left_out();
-    p->set_reason(l.reason);
-    p->set_count(l.count);
-    p->set_message(l.message);
-  }
+  for (const auto& l : r.age_left_out) ToProtoAgeLeftOut(l, out->add_age_left_out());
   out->set_message(r.message);
 }
 

@@ -42,6 +42,7 @@ void ToProtoBox(const embed::Box& box, pb::Box* out);
 void ToProtoDetectedFace(const gallery::PhotoFace& face, pb::DetectedFace* out);
 // A candidate in full; the service blanks what a role may not see.
 void ToProtoCandidate(const gallery::Candidate& c, pb::Candidate* out);
+void ToProtoAgeLeftOut(const gallery::AgeLeftOut& l, pb::AgeLeftOut* out);
 void ToProtoQueryResult(const gallery::QueryResult& r, pb::QueryResult* out);
 
 // Leads. ToLeadQuery validates (page_size 0 -> 50); ToLeadDecision accepts the three review
