@@ -507,7 +507,7 @@ class Gallery::Impl {
     {
       std::lock_guard<std::mutex> lock(write_mu);
       HW_ASSIGN_OR_RETURN(const int64_t seq_before, catalog->LastChangeSeq());
-      HW_ASSIGN_OR_RETURN(added, catalog->AddPhoto(meta, input.bytes, faces));
+      HW_ASSIGN_OR_RETURN(added, catalog->AddPhoto(meta, input.bytes, faces, input.audit));
       if (!added.duplicate && !added.face_ids.empty()) {
         HW_RETURN_IF_ERROR(IndexCommitted(c.kind, added.face_ids, vectors.data(), seq_before));
       }
@@ -972,6 +972,12 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   photo.age = input.estimated_age;
   photo.age.estimated = input.estimated_age.known();
   photo.source = "volunteer";
+  store::AuditEntry audit;
+  if (input.audit != nullptr) {
+    audit = *input.audit;
+    audit.target_id = c.id;
+    photo.audit = &audit;
+  }
   absl::StatusOr<AddPhotoOutcome> stored_or = impl_->Store(c, photo, analysed);
   if (!stored_or.ok()) {
     // No empty SIGHTING case is left behind by a failed upload (e.g. a full disk).
@@ -1087,8 +1093,8 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
   return out;
 }
 
-absl::Status Gallery::UpdateCase(const store::Case& c) {
-  HW_RETURN_IF_ERROR(impl_->catalog->UpdateCase(c));
+absl::Status Gallery::UpdateCase(const store::Case& c, const store::AuditEntry* audit) {
+  HW_RETURN_IF_ERROR(impl_->catalog->UpdateCase(c, audit));
   HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, impl_->catalog->ListPhotos(c.id));
   std::vector<int64_t> face_ids;
   for (const auto& p : photos) {
@@ -1098,7 +1104,8 @@ absl::Status Gallery::UpdateCase(const store::Case& c) {
   return impl_->LoadAges(face_ids);
 }
 
-absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
+absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id,
+                                                 const store::AuditEntry* audit) {
   std::lock_guard<std::mutex> lock(impl_->write_mu);
   HW_ASSIGN_OR_RETURN(store::Case c, impl_->catalog->GetCase(case_id));
   HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, impl_->catalog->ListPhotos(case_id));
@@ -1107,7 +1114,7 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id) {
     HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, impl_->catalog->ListFaces(p.id));
     for (const auto& f : faces) face_ids.push_back(f.id);
   }
-  HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id));
+  HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id, audit));
   for (int64_t id : face_ids) impl_->ages.Erase(id);
   if (!face_ids.empty()) {
     // Real deletion: the descriptors leave the index's memory (compaction drops the dead

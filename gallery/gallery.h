@@ -99,6 +99,8 @@ struct PhotoInput {
   std::optional<int> face_index;      // which face is the child (MISSING/FOUND photos)
   std::optional<embed::Box> face_box; // or a box around it
   std::string source;
+  // Appended in the photo's own transaction (store/catalog.h), also for a duplicate; null: none.
+  const store::AuditEntry* audit = nullptr;
 };
 
 struct AddPhotoOutcome {
@@ -170,6 +172,9 @@ struct SightingInput {
   std::string reporter_key_id;  // the volunteer's key id (owner of the sighting)
   int top_k = 10;
   bool include_age_inconsistent = false;
+  // Appended with the sighting's photo, target_id = the new case (store/catalog.h); a photo
+  // with no face stores nothing, and writes no entry. Null: none.
+  const store::AuditEntry* audit = nullptr;
 };
 
 struct SightingOutcome {
@@ -261,10 +266,13 @@ class Gallery {
 
   // Updates a case as store::Catalog::UpdateCase does (same errors), and the in-memory age keys
   // of its faces: call this, not the catalog's, so that searches see a new birth date at once.
-  absl::Status UpdateCase(const store::Case& c);
+  // `audit` (may be null) is appended in the change's transaction.
+  absl::Status UpdateCase(const store::Case& c, const store::AuditEntry* audit = nullptr);
 
-  // Real deletion of the case: files, rows, index entries.
-  absl::StatusOr<DeleteCounts> DeleteCase(int64_t case_id);
+  // Real deletion of the case: files, rows, index entries. `audit` (may be null) is appended in
+  // the deleting transaction, with the counts.
+  absl::StatusOr<DeleteCounts> DeleteCase(int64_t case_id,
+                                          const store::AuditEntry* audit = nullptr);
 
   // The aligned face as a PNG of size x size pixels (32..512).
   absl::StatusOr<std::string> FaceCropPng(int64_t face_id, int size);

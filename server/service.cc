@@ -156,7 +156,9 @@ grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
         status = absl::InternalError("internal error; the server logged it");
       }
     }
-    if (!audit.action.empty()) {
+    // A change's entry went with it (Audit::recorded); a refused or failed call, or a read,
+    // gets its own entry here, with its outcome.
+    if (!audit.action.empty() && !(audit.recorded && status.ok())) {
       store::AuditEntry entry;
       entry.actor = caller.key_id;
       entry.role = std::string(RoleName(caller.role));
@@ -183,6 +185,17 @@ grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
                          "the server is busy (too many calls in flight): retry with back-off"));
   }
   return reactor;
+}
+
+store::AuditEntry HomewardService::ChangeAudit(const Caller& caller, const Audit& audit) {
+  store::AuditEntry entry;
+  entry.actor = caller.key_id;
+  entry.role = std::string(RoleName(caller.role));
+  entry.action = audit.action;
+  entry.target_type = audit.target_type;
+  entry.target_id = audit.target_id;
+  entry.detail = "code=OK";  // written only if the change commits
+  return entry;
 }
 
 absl::StatusOr<store::Case> HomewardService::OwnedCase(const Caller& caller, int64_t case_id,
@@ -276,8 +289,10 @@ grpc::ServerUnaryReactor* HomewardService::CreateCase(grpc::CallbackServerContex
       return Denied("families register MISSING cases only; FOUND cases come from investigators");
     }
     c.owner_key_id = caller.key_id;
-    HW_ASSIGN_OR_RETURN(int64_t id, gallery_->catalog().AddCase(c));
+    const store::AuditEntry entry = ChangeAudit(caller, audit);
+    HW_ASSIGN_OR_RETURN(int64_t id, gallery_->catalog().AddCase(c, &entry));
     audit.target_id = id;
+    audit.recorded = true;
     HW_ASSIGN_OR_RETURN(store::Case stored, gallery_->catalog().GetCase(id));
     internal::ToProtoCase(stored, 0, resp);
     return absl::OkStatus();
@@ -318,7 +333,9 @@ grpc::ServerUnaryReactor* HomewardService::UpdateCase(grpc::CallbackServerContex
     HW_ASSIGN_OR_RETURN(store::Case c, internal::ToStoreCase(wanted));
     c.id = id;
     c.owner_key_id = existing.owner_key_id;
-    HW_RETURN_IF_ERROR(gallery_->UpdateCase(c));  // keeps the in-memory age keys current
+    const store::AuditEntry entry = ChangeAudit(caller, audit);
+    HW_RETURN_IF_ERROR(gallery_->UpdateCase(c, &entry));  // keeps the in-memory age keys current
+    audit.recorded = true;
     HW_ASSIGN_OR_RETURN(store::Case stored, gallery_->catalog().GetCase(id));
     HW_ASSIGN_OR_RETURN(auto photos, gallery_->catalog().ListPhotos(id));
     internal::ToProtoCase(stored, static_cast<int>(photos.size()), resp);
@@ -383,7 +400,9 @@ grpc::ServerUnaryReactor* HomewardService::DeleteCase(grpc::CallbackServerContex
       return Denied("only an admin, or the family that registered the case, may delete it");
     }
     HW_RETURN_IF_ERROR(OwnedCase(caller, id, "delete").status());
-    HW_ASSIGN_OR_RETURN(gallery::DeleteCounts counts, gallery_->DeleteCase(id));
+    const store::AuditEntry entry = ChangeAudit(caller, audit);
+    HW_ASSIGN_OR_RETURN(gallery::DeleteCounts counts, gallery_->DeleteCase(id, &entry));
+    audit.recorded = true;
     resp->set_photos_deleted(counts.photos);
     resp->set_faces_deleted(counts.faces);
     audit.detail = absl::StrCat("photos=", counts.photos, " faces=", counts.faces);
@@ -427,7 +446,10 @@ grpc::ServerUnaryReactor* HomewardService::AddPhoto(grpc::CallbackServerContext*
     in.bytes = req->image();
     in.taken_on = req->taken_on();
     in.source = req->source();
+    const store::AuditEntry entry = ChangeAudit(caller, audit);
+    in.audit = &entry;
     HW_ASSIGN_OR_RETURN(gallery::AddPhotoOutcome out, gallery_->AddPhoto(in));
+    audit.recorded = out.photo_id > 0;
     resp->set_photo_id(absl::StrCat(out.photo_id));
     resp->set_duplicate(out.duplicate);
     for (const auto& f : out.faces) internal::ToProtoDetectedFace(f, resp->add_faces());
@@ -518,8 +540,11 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
       }
       in.include_age_inconsistent = true;
     }
+    const store::AuditEntry entry = ChangeAudit(caller, audit);
+    in.audit = &entry;
     HW_ASSIGN_OR_RETURN(gallery::SightingOutcome out, gallery_->SubmitSighting(in));
     audit.target_id = out.case_id;
+    audit.recorded = out.photo_id > 0;  // no face: nothing stored, the entry is Run's
     audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.results.size());
     // No face: nothing was stored, and "0" is not an id.
     if (out.case_id > 0) resp->set_case_id(absl::StrCat(out.case_id));

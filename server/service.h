@@ -90,7 +90,12 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   struct Audit {
     std::string action, target_type, detail;
     int64_t target_id = 0;
+    // Set by a handler whose change wrote this call's entry in its own transaction (from
+    // ChangeAudit): Run appends no second one when the call succeeds.
+    bool recorded = false;
   };
+  // The audit entry of a successful change, for the catalog to write with it (store/catalog.h).
+  static store::AuditEntry ChangeAudit(const Caller& caller, const Audit& audit);
   using Handler = std::function<absl::Status(const Caller&, Audit&)>;
   // kPipeline: heavy, and borrows a face-pipeline worker (the pool runs at most as many at once).
   enum class Cost { kLight, kHeavy, kPipeline };
