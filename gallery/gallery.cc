@@ -1160,6 +1160,17 @@ absl::StatusOr<std::vector<KindStats>> Gallery::StatsForOwner(const std::string&
   return out;
 }
 
+absl::StatusOr<Gallery::ChangeLogPosition> Gallery::ChangeLog() {
+  std::lock_guard<std::mutex> lock(impl_->write_mu);
+  ChangeLogPosition pos;
+  HW_ASSIGN_OR_RETURN(pos.last_seq, impl_->catalog->LastChangeSeq());
+  for (CaseKind k : kKinds) {
+    auto it = impl_->behind_since.find(k);
+    pos.behind[k] = it == impl_->behind_since.end() ? 0 : pos.last_seq - it->second;
+  }
+  return pos;
+}
+
 absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {
   HW_ASSIGN_OR_RETURN(auto counts, impl_->catalog->CountByKind());
   std::vector<KindStats> out;

@@ -21,6 +21,7 @@
 #define HOMEWARD_GALLERY_GALLERY_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -290,6 +291,15 @@ class Gallery {
   // The counts of the cases one key owns; `indexed` is left 0 (a total of everyone's faces).
   absl::StatusOr<std::vector<KindStats>> StatsForOwner(const std::string& owner_key_id);
   absl::Status SaveSnapshots();
+
+  // Where the indexes stand against the catalog's change log: its last change, and per
+  // collection the changes its index has not applied (0 unless an insertion failed and could
+  // not be caught up; the next start replays them).
+  struct ChangeLogPosition {
+    int64_t last_seq = 0;
+    std::map<store::CaseKind, int64_t> behind;
+  };
+  absl::StatusOr<ChangeLogPosition> ChangeLog();
 
  private:
   class Impl;

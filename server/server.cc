@@ -117,6 +117,10 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
     ho.cors_origin = config.cors_origin;
     ho.web_dir = config.web_dir;
     ho.max_request_bytes = config.max_request_bytes;
+    HomewardService* service = s->service_.get();
+    ho.metrics = [service](std::optional<absl::string_view> authorization) {
+      return service->MetricsPage(authorization);
+    };
     grpc::ChannelArguments args;  // replies (GetPhoto) may be as large as requests
     args.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
     args.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));

@@ -147,6 +147,8 @@ class Catalog {
                                                       double distance, double confidence) = 0;
   virtual absl::StatusOr<LeadPage> ListLeads(const LeadQuery& query) = 0;
   virtual absl::StatusOr<Lead> GetLead(int64_t id) = 0;  // with evidence and reviews
+  // How many leads have each status (statuses with none are absent); for the metrics page.
+  virtual absl::StatusOr<std::map<LeadStatus, int64_t>> LeadCounts() = 0;
   // Sets the lead's status to `decision` (not kOpen: INVALID_ARGUMENT) and appends the review
   // and an audit entry (actor = reviewer, action "ReviewLead") in one transaction. Returns
   // the updated lead. INVALID_ARGUMENT if reviewer is empty.
