@@ -792,6 +792,10 @@ absl::StatusOr<std::string> HomewardService::MetricsPage(
   HW_ASSIGN_OR_RETURN(const gallery::Gallery::ChangeLogPosition log, gallery_->ChangeLog());
   gauges.push_back({"homeward_change_log_last_seq", "The catalog's last change-log sequence number.",
                     {{{}, static_cast<double>(log.last_seq)}}});
+  gauges.push_back({"homeward_change_log_follow_lag",
+                    "Changes of the shared catalog's log (other servers' writes) not yet applied "
+                    "by this server (0 when it is the only writer).",
+                    {{{}, static_cast<double>(log.last_seq - log.applied_seq)}}});
   GaugeFamily lag{"homeward_change_log_lag",
                   "Changes of the catalog's log that this server's index has not applied yet, by "
                   "collection.",

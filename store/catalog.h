@@ -133,7 +133,10 @@ class Catalog {
   // Attributes of the given faces, in the given order; unknown (e.g. deleted) ids are skipped.
   virtual absl::StatusOr<std::vector<FaceAttributes>> GetFaceAttributes(
       const std::vector<int64_t>& ids) = 0;
-  // Up to `limit` (1..100000) changes with seq > after_seq, ascending.
+  // Up to `limit` (1..100000) changes with seq > after_seq, ascending. Readers that follow
+  // the log (gallery follow_ms) rely on this: once a change is visible, every change with a
+  // smaller seq is visible too (a backend with concurrent writers must assign seqs in commit
+  // order), so a reader that has seen seq S never later finds a new change below S.
   virtual absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit) = 0;
   virtual absl::StatusOr<int64_t> LastChangeSeq() = 0;  // 0 when there has been no change
 
