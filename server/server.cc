@@ -73,6 +73,9 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.index.hnsw_ef_search = config.hnsw_ef_search;
   go.rebuild_indexes = config.rebuild_index;
   go.lead_min_confidence = config.lead_min_confidence;
+  // Only a shared catalog has other writers to follow (the embedded one is locked to this
+  // process).
+  go.follow_ms = config.follow_ms >= 0 ? config.follow_ms : 0;
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
   ServiceOptions so;
