@@ -50,6 +50,7 @@ using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
@@ -153,8 +154,9 @@ class AccessMatrixTest : public ::testing::Test {
   void SetUp() override {
     if (!::homeward::testing::ModelsInstalled()) GTEST_SKIP() << "models or demo photos absent";
     dir_ = MakeTempDirOrDie("hw_access_");
-    keys_file_ = dir_ + "/keys.jsonl";
-    data_dir_ = dir_ + "/data";
+    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
+    keys_file_ = server_->keys_file();
+    data_dir_ = server_->data_dir();
     // Keys are created with the binary, as an operator would.
     for (auto [id, role] : std::vector<std::pair<std::string, std::string>>{
              {"vol", "volunteer"},
@@ -164,26 +166,19 @@ class AccessMatrixTest : public ::testing::Test {
              {"inv", "investigator"},
              {"adm", "admin"},
              {kRevokedId, "admin"}}) {
-      std::string out, err;
-      ASSERT_EQ(RunCommand({kBinary, "--add-key", role, "--key-id", id, "--api-keys", keys_file_},
-                           &out, &err),
-                0)
-          << err;
-      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-      ASSERT_EQ(out.rfind("hwk_", 0), 0u) << out;
-      keys_[id] = out;
+      std::string error;
+      keys_[id] = server_->AddKey(id, role, &error);  // exit 0 and "hwk_..." printed
+      ASSERT_FALSE(keys_[id].empty()) << error;
     }
     struct stat st;
     ASSERT_EQ(stat(keys_file_.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
+    ServerOptions options;
+    options.http = true;
+    options.flags = {"--workers", "1", "--lead-min-confidence", "0.05", "--shutdown-grace-ms",
+                     "5000"};
     std::string error;
-    ASSERT_TRUE(server_->Start({"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                                "--data-dir", data_dir_, "--api-keys", keys_file_, "--workers",
-                                "1", "--lead-min-confidence", "0.05", "--shutdown-grace-ms",
-                                "5000"},
-                               /*want_http=*/true, &error))
-        << error;
+    ASSERT_TRUE(server_->Start(options, &error)) << error;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     channel_ =

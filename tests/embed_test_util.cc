@@ -1,6 +1,7 @@
 #include "tests/embed_test_util.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +18,12 @@ std::string RecognitionModelPath() {
 std::string DemoDir() {
   if (const char* env = std::getenv("HOMEWARD_DEMO_DIR")) return env;
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo";
+}
+
+bool ModelsInstalled() {
+  return std::filesystem::exists(RecognitionModelPath()) &&
+         std::filesystem::exists("/usr/share/dlib/shape_predictor_68_face_landmarks.dat") &&
+         std::filesystem::exists(DemoDir() + "/sample2.jpg");
 }
 
 std::string SharedDataDir() {
