@@ -42,6 +42,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::Base64;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::EncodeJpeg;
@@ -122,24 +123,6 @@ std::array<int, kCols> E(int vol, int vol2, int fam, int fam2, int inv, int adm)
   return {vol, vol2, fam, fam2, inv, adm, UA, UA, UA};
 }
 std::array<int, kCols> All(int code) { return E(code, code, code, code, code, code); }
-
-std::string Base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
-  }
-  return out;
-}
 
 // The fixtures' sensitive strings (unique, so a substring search finds any leak).
 constexpr char kMissingName[] = "Amara Quillfeather";

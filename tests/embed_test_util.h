@@ -20,6 +20,8 @@ std::string ReadFileOrDie(const std::string& path);
 std::string EncodeJpeg(const cv::Mat& bgr, int quality = 95);
 std::string EncodePng(const cv::Mat& img);
 cv::Mat DecodeBgr(const std::string& bytes);
+// Standard base64 with padding (the JSON gateway's bytes fields).
+std::string Base64(const std::string& bytes);
 
 // One pipeline per test binary (loading models costs ~0.5 s).
 const embed::FacePipeline& SharedPipeline();

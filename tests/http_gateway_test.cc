@@ -22,6 +22,7 @@
 namespace homeward::server {
 namespace {
 
+using homeward::testing::Base64;
 using homeward::testing::DemoDir;
 using homeward::testing::ReadFileOrDie;
 using homeward::testing::TestServer;
@@ -29,29 +30,6 @@ using Json = nlohmann::json;
 
 constexpr int64_t kMaxRequestBytes = 2 << 20;
 constexpr char kOrigin[] = "https://app.example";
-
-std::string Base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += "=";
-  }
-  return out;
-}
 
 class HttpGatewayTest : public ::testing::Test {
  protected:
