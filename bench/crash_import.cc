@@ -57,6 +57,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/sha256.h"
+#include "bench/bench_util.h"
 #include "embed/face_pipeline.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/server_process.h"
@@ -66,6 +67,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace v1 = ::homeward::v1;
 using Json = nlohmann::json;
+using homeward::bench::FlagValue;
 using homeward::testing::ChildProcess;
 using Clock = std::chrono::steady_clock;
 
@@ -509,13 +511,7 @@ int Main(int argc, char** argv) {
   Options opt;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return FlagValue(argc, argv, &i); };
     if (a == "--photos")
       opt.photos = std::stoi(next());
     else if (a == "--kills")

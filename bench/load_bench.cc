@@ -63,17 +63,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace pb = homeward::v1;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+using Clock = homeward::bench::Clock;
+using homeward::bench::ReadFile;
+using homeward::bench::ReadPhotos;
+using homeward::bench::Seconds;
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "load_bench: %s\n", what.c_str());
@@ -304,13 +304,6 @@ struct Server {
   int signal = 0;
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool Reap(Server& s, bool block) {
   if (s.exit_status != -2) return true;
   int status = 0;
@@ -426,22 +419,6 @@ std::string AddKey(const Flags& f, const std::string& file, const std::string& i
   return out;
 }
 
-std::vector<std::string> ReadPhotos(const std::vector<std::string>& folders) {
-  std::vector<std::string> out;
-  for (const auto& folder : folders) {
-    std::error_code ec;
-    std::vector<fs::path> paths;
-    for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-      std::string ext = it->path().extension().string();
-      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") paths.push_back(it->path());
-    }
-    std::sort(paths.begin(), paths.end());
-    for (const auto& p : paths) out.push_back(ReadFile(p.string()));
-  }
-  return out;
-}
 
 // ---- the clients ----------------------------------------------------------------------------
 
