@@ -9,6 +9,7 @@ if(TARGET homeward-server AND TARGET homeward)
     HOMEWARD_SERVER_BIN="$<TARGET_FILE:homeward-server>"
     HOMEWARD_CLI_BIN="$<TARGET_FILE:homeward>")
   target_link_libraries(crash_import PRIVATE homeward_embed homeward_proto homeward_sha256
+                        homeward_test_process homeward_bench_util
                         SQLite::SQLite3 ${OpenCV_LIBS} nlohmann_json::nlohmann_json
                         absl::strings absl::str_format gRPC::grpc++)
   add_dependencies(crash_import homeward-server homeward)

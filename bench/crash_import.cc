@@ -57,16 +57,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/sha256.h"
+#include "bench/bench_util.h"
 #include "embed/face_pipeline.h"
 #include "homeward/v1/homeward.grpc.pb.h"
-#include "tests/crash_process.h"
+#include "tests/server_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace v1 = ::homeward::v1;
 using Json = nlohmann::json;
-using homeward::crashtest::ChildProcess;
+using homeward::bench::FlagValue;
+using homeward::testing::ChildProcess;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kSkip = 77;
@@ -447,7 +449,7 @@ class Checker {
       if (faces == faces_of.end() || faces->second.empty()) continue;  // reported above
       const std::string face_id = absl::StrCat(faces->second.front());
       v1::SearchRequest req;
-      req.set_image(homeward::crashtest::ReadWholeFile(photo_dir_ / key));
+      req.set_image(homeward::testing::ReadWholeFile(photo_dir_ / key));
       req.add_kinds(v1::MISSING);
       req.set_top_k(10);
       v1::SearchResponse resp;
@@ -509,13 +511,7 @@ int Main(int argc, char** argv) {
   Options opt;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return FlagValue(argc, argv, &i); };
     if (a == "--photos")
       opt.photos = std::stoi(next());
     else if (a == "--kills")
@@ -584,7 +580,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  const std::string address = absl::StrCat("127.0.0.1:", homeward::crashtest::FreeLoopbackPort());
+  const std::string address = absl::StrCat("127.0.0.1:", homeward::testing::FreeLoopbackPort());
   const std::vector<std::string> server_args = {
       opt.server_bin,    "--listen",       address,     "--data-dir",
       data_dir.string(), "--insecure-dev", "--workers", absl::StrCat(opt.server_workers)};
@@ -761,7 +757,7 @@ int Main(int argc, char** argv) {
   server.Signal(SIGTERM);
   server.Wait(120);
 
-  const std::string slog = homeward::crashtest::ReadWholeFile(server_log);
+  const std::string slog = homeward::testing::ReadWholeFile(server_log);
   std::vector<double> sorted = restart_seconds;
   std::sort(sorted.begin(), sorted.end());
   std::printf(
@@ -776,7 +772,7 @@ int Main(int argc, char** argv) {
       Since(run_start), import_seconds, sorted.size(),
       sorted.empty() ? 0 : sorted[sorted.size() / 2], sorted.empty() ? 0 : sorted.back(),
       unacked_seen,
-      CountInLog(homeward::crashtest::ReadWholeFile(state_path), "\"adopted\"", "caseId"),
+      CountInLog(homeward::testing::ReadWholeFile(state_path), "\"adopted\"", "caseId"),
       ReadState(state_path).torn_lines, CountInLog(slog, "method=CreateCase", "code=OK"),
       CountInLog(slog, "method=AddPhoto", "code=OK"), CountInLog(slog, "snapshot", "unusable"));
   std::printf("%s\n", ok ? "PASSED" : "FAILED");

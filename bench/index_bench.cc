@@ -71,23 +71,24 @@
 #include "faiss/utils/distances.h"
 #include "index/face_index.h"
 #include "index/internal/l2_scan.h"
-#include "nlohmann/json.hpp"
+#include "bench/bench_util.h"
 
 namespace {
 
+using homeward::bench::AddNoise;
+using homeward::bench::FaceGenerator;
+using homeward::bench::FlagValue;
+using homeward::bench::kDim;
+using homeward::bench::LoadSeeds;
+using homeward::bench::Seconds;
 using homeward::index::FaceIndex;
 using homeward::index::Hit;
 using homeward::index::IndexOptions;
-using Clock = std::chrono::steady_clock;
+using Clock = homeward::bench::Clock;
 using idx_t = faiss::Index::idx_t;
 
-constexpr int kDim = 128;
 constexpr int kK = 50;
 constexpr float kRadius = 0.7f;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 // CPU time of the calling thread: what a search costs when it is not waiting for a core.
 double ThreadCpuSeconds() {
@@ -157,13 +158,7 @@ Flags ParseFlags(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return FlagValue(argc, argv, &i); };
     if (a == "--sizes") f.sizes = ParseInts(next());
     else if (a == "--factories") f.factories = absl::StrSplit(next(), ';', absl::SkipEmpty());
     else if (a == "--queries") f.queries = static_cast<int>(ParseInts(next()).at(0));
@@ -194,55 +189,23 @@ Flags ParseFlags(int argc, char** argv) {
   return f;
 }
 
-std::vector<std::vector<float>> LoadSeeds(const std::string& path) {
-  std::vector<std::vector<float>> seeds;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("descriptor")) continue;
-    auto d = j["descriptor"].get<std::vector<float>>();
-    if (d.size() == kDim) seeds.push_back(std::move(d));
-  }
-  return seeds;
-}
-
-void AddNoise(std::mt19937_64& rng, float norm, float* v) {
-  std::normal_distribution<float> g(0.0f, norm / std::sqrt(static_cast<float>(kDim)));
-  for (int j = 0; j < kDim; ++j) v[j] += g(rng);
-}
-
 struct Data {
   std::vector<float> gallery;  // n * kDim, id = row; freed after the last build
   std::vector<float> queries;
 };
 
 Data MakeData(int64_t n, int queries, const std::vector<std::vector<float>>& seeds) {
-  std::mt19937_64 rng(42);
-  std::uniform_int_distribution<int> samples(1, 9);
-  std::vector<float> mean(kDim, 0.0f);
-  AddNoise(rng, 0.75f, mean.data());
+  // The generator keeps the identity centres, one array (n / 5 * 512 B: 0.5 GB at 5M faces,
+  // freed on return).
+  FaceGenerator gen(seeds, /*keep_centres=*/true);
   Data d;
   d.gallery.resize(n * kDim);
-  // Identity centres, one array (n / 5 * 512 B: 0.5 GB at 5M faces, freed on return).
-  std::vector<float> centers;
-  centers.reserve((n / 4 + 16) * kDim);
-  for (int64_t row = 0; row < n;) {
-    const size_t c = centers.size();
-    if (!seeds.empty()) {
-      const auto& seed = seeds[rng() % seeds.size()];
-      centers.insert(centers.end(), seed.begin(), seed.end());
-      AddNoise(rng, 0.5f, &centers[c]);
-    } else {
-      centers.insert(centers.end(), mean.begin(), mean.end());
-      AddNoise(rng, 0.65f, &centers[c]);
-    }
-    for (int s = samples(rng); s > 0 && row < n; --s, ++row) {
-      float* v = &d.gallery[row * kDim];
-      std::copy(&centers[c], &centers[c] + kDim, v);
-      AddNoise(rng, 0.28f, v);
-    }
+  for (int64_t row = 0; row < n; ++row) {
+    const std::vector<float> v = gen.Next();
+    std::copy(v.begin(), v.end(), &d.gallery[row * kDim]);
   }
+  std::mt19937_64& rng = gen.rng();
+  const std::vector<float>& centers = gen.centres();
   const size_t identities = centers.size() / kDim;
   for (int q = 0; q < queries; ++q) {
     const float* c = &centers[(rng() % identities) * kDim];

@@ -7,5 +7,6 @@ target_compile_definitions(load_bench PRIVATE
   HOMEWARD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   HOMEWARD_SERVER_BINARY="$<TARGET_FILE:homeward-server>"
   HOMEWARD_SERVICE_BENCH_BINARY="$<TARGET_FILE:service_bench>")
-target_link_libraries(load_bench PRIVATE homeward_proto gRPC::grpc++ Threads::Threads)
+target_link_libraries(load_bench PRIVATE homeward_proto homeward_bench_util homeward_test_process
+                      gRPC::grpc++ Threads::Threads)
 add_dependencies(load_bench homeward-server service_bench)

@@ -63,17 +63,20 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "homeward/v1/homeward.grpc.pb.h"
+#include "tests/server_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace pb = homeward::v1;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+using Clock = homeward::bench::Clock;
+using homeward::testing::ChildOptions;
+using homeward::testing::ChildProcess;
+using homeward::bench::ReadFile;
+using homeward::bench::ReadPhotos;
+using homeward::bench::Seconds;
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "load_bench: %s\n", what.c_str());
@@ -297,35 +300,17 @@ ProcSample SampleProcess(pid_t pid) {
 
 // ---- the server -----------------------------------------------------------------------------
 
+// The server runs in its own session (and so its own scheduler autogroup): its CPU share is
+// not shared with this client, as on separate machines; terminal signals do not reach it.
 struct Server {
-  pid_t pid = -1;
+  ChildProcess child;
+  pid_t pid = -1;  // kept after the child is reaped (/proc/<pid> then says it is gone)
   std::string address;
-  int exit_status = -2;  // -2 running, -1 killed by a signal
-  int signal = 0;
+  // The exit code, -1 when a signal ended it.
+  int exit_code() const { return child.term_signal() != 0 ? -1 : child.exit_status(); }
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool Reap(Server& s, bool block) {
-  if (s.exit_status != -2) return true;
-  int status = 0;
-  const pid_t r = waitpid(s.pid, &status, block ? 0 : WNOHANG);
-  if (r != s.pid) return false;
-  if (WIFEXITED(status)) {
-    s.exit_status = WEXITSTATUS(status);
-  } else {
-    s.exit_status = -1;
-    s.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  }
-  return true;
-}
-
-Server StartServer(const Flags& f, const std::string& keys, const std::string& log) {
+void StartServer(const Flags& f, const std::string& keys, const std::string& log, Server* s) {
   std::vector<std::string> argv = {f.server,
                                    "--listen",
                                    "127.0.0.1:0",
@@ -341,38 +326,27 @@ Server StartServer(const Flags& f, const std::string& keys, const std::string& l
     argv.push_back("--index-factory");
     argv.push_back(f.index_factory);
   }
-  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Die("cannot create " + log);
-  Server s;
-  s.pid = fork();
-  if (s.pid < 0) Die("fork failed");
-  if (s.pid == 0) {
-    // Its own session (and so its own scheduler autogroup): the server's CPU share is not
-    // shared with this client, as on separate machines; terminal signals do not reach it.
-    setsid();
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fd);
+  if (!std::ofstream(log, std::ios::trunc)) Die("cannot create " + log);
+  ChildOptions options;
+  options.new_session = true;
+  // The child gets OMP_WAIT_POLICY=PASSIVE unless ours says otherwise (main sets it if unset).
+  if (const char* omp = std::getenv("OMP_WAIT_POLICY")) options.env = {{"OMP_WAIT_POLICY", omp}};
+  if (!s->child.Start(argv, log, /*out=*/"", options)) Die("fork failed");
+  s->pid = s->child.pid();
   const auto start = Clock::now();
   for (;;) {
-    const std::string text = ReadFile(log);
+    const std::string text = s->child.NewLog();
     const size_t at = text.find("listening on ");
     if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
       const size_t b = at + std::strlen("listening on ");
-      s.address = text.substr(b, text.find('\n', at) - b);
-      std::printf("server: pid %d at %s, ready after %.1f s (%s)\n", s.pid, s.address.c_str(),
+      s->address = text.substr(b, text.find('\n', at) - b);
+      std::printf("server: pid %d at %s, ready after %.1f s (%s)\n", s->pid, s->address.c_str(),
                   Seconds(start), log.c_str());
-      return s;
+      return;
     }
-    if (Reap(s, false)) Die("the server exited before listening; see " + log);
+    if (!s->child.Running()) Die("the server exited before listening; see " + log);
     if (Seconds(start) > 600) {
-      kill(s.pid, SIGKILL);
+      s->child.Signal(SIGKILL);
       Die("the server did not listen within 600 s; see " + log);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -426,22 +400,6 @@ std::string AddKey(const Flags& f, const std::string& file, const std::string& i
   return out;
 }
 
-std::vector<std::string> ReadPhotos(const std::vector<std::string>& folders) {
-  std::vector<std::string> out;
-  for (const auto& folder : folders) {
-    std::error_code ec;
-    std::vector<fs::path> paths;
-    for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-      std::string ext = it->path().extension().string();
-      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") paths.push_back(it->path());
-    }
-    std::sort(paths.begin(), paths.end());
-    for (const auto& p : paths) out.push_back(ReadFile(p.string()));
-  }
-  return out;
-}
 
 // ---- the clients ----------------------------------------------------------------------------
 
@@ -699,7 +657,8 @@ int main(int argc, char** argv) {
               photo_bytes / 1024.0 / target.photos.size());
 
   const std::string log = f.log.empty() ? tmp + "/server.log" : f.log;
-  Server server = StartServer(f, keys, log);
+  Server server;
+  StartServer(f, keys, log, &server);
   int failures = 0;
   auto fail = [&failures](const std::string& what) {
     std::printf("FAIL: %s\n", what.c_str());
@@ -775,7 +734,7 @@ int main(int argc, char** argv) {
     s.ok = shared.ok;
     s.unavailable = shared.unavailable;
     s.errors = shared.errors;
-    if (!s.alive || Reap(server, false)) {
+    if (!s.alive || !server.child.Running()) {
       died = true;
       break;
     }
@@ -792,9 +751,9 @@ int main(int argc, char** argv) {
   const double drain_s = Seconds(stop_at);
   const double run_s = Seconds(shared.start);
   if (died) {
-    Reap(server, true);
-    fail("the server died during the load (exit " + std::to_string(server.exit_status) +
-         ", signal " + std::to_string(server.signal) + "); see " + log);
+    server.child.Wait(1e9);
+    fail("the server died during the load (exit " + std::to_string(server.exit_code()) +
+         ", signal " + std::to_string(server.child.term_signal()) + "); see " + log);
   }
 
   // ---- per-op table (OK latencies after the warm-up) ----
@@ -906,18 +865,19 @@ int main(int argc, char** argv) {
   // ---- shutdown ----
   if (!died) {
     const auto t0 = Clock::now();
-    kill(server.pid, SIGTERM);
-    while (!Reap(server, false) && Seconds(t0) < 120) {
+    server.child.Signal(SIGTERM);
+    bool exited = false;
+    while (!(exited = !server.child.Running()) && Seconds(t0) < 120) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (server.exit_status == -2) {
-      kill(server.pid, SIGKILL);
-      Reap(server, true);
+    if (!exited) {
+      server.child.Signal(SIGKILL);
+      server.child.Wait(1e9);
       fail("the server did not exit within 120 s of SIGTERM");
     } else {
-      std::printf("shutdown: SIGTERM -> exit status %d after %.1f s\n", server.exit_status,
+      std::printf("shutdown: SIGTERM -> exit status %d after %.1f s\n", server.exit_code(),
                   Seconds(t0));
-      if (server.exit_status != 0) fail("the server's exit status was not 0");
+      if (server.exit_code() != 0) fail("the server's exit status was not 0");
     }
   }
   // Error-level lines in the server's log (spdlog pattern "<time> <level> <message>").

@@ -53,6 +53,7 @@
 #include <faiss/index_io.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "gallery/gallery.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/server.h"
@@ -63,19 +64,19 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = homeward::v1;
-using Clock = std::chrono::steady_clock;
+using Clock = homeward::bench::Clock;
+using homeward::bench::FaceGenerator;
+using homeward::bench::FlagValue;
+using homeward::bench::LoadSeeds;
+using homeward::bench::ReadPhotos;
+using homeward::bench::Seconds;
 using homeward::gallery::Gallery;
 using homeward::gallery::GalleryOptions;
 using homeward::store::CaseKind;
 using homeward::store::Catalog;
-using homeward::store::kDescriptorDim;
 
 constexpr int kTopK = 10;  // the API default
 constexpr int kLandmarks = 68;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 double RssMiB() {
   long pages = 0, resident = 0;
@@ -158,13 +159,7 @@ Flags ParseFlags(int argc, char** argv) {
   f.command = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return FlagValue(argc, argv, &i); };
     if (a == "--folder") f.folders.push_back(next());
     else if (a == "--clients") f.clients = ParseInts(next());
     else if (a == "--requests") f.requests = std::stoi(next());
@@ -195,59 +190,7 @@ Flags ParseFlags(int argc, char** argv) {
   return f;
 }
 
-// ---- synthetic faces (the generator of bench/index_bench.cc) -------------------------------
-
-std::vector<std::vector<float>> LoadSeeds(const std::string& path) {
-  std::vector<std::vector<float>> seeds;
-  if (path.empty()) return seeds;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("descriptor")) continue;
-    auto d = j["descriptor"].get<std::vector<float>>();
-    if (d.size() == static_cast<size_t>(kDescriptorDim)) seeds.push_back(std::move(d));
-  }
-  return seeds;
-}
-
-void AddNoise(std::mt19937_64& rng, float norm, float* v) {
-  std::normal_distribution<float> g(0.0f, norm / std::sqrt(static_cast<float>(kDescriptorDim)));
-  for (int j = 0; j < kDescriptorDim; ++j) v[j] += g(rng);
-}
-
-// Identities as clusters of 1..9 samples: centres are seed descriptors (real dlib ones) plus
-// noise 0.5, or random around a shared mean without seeds; samples add noise 0.28.
-class FaceGenerator {
- public:
-  explicit FaceGenerator(std::vector<std::vector<float>> seeds) : seeds_(std::move(seeds)) {
-    mean_.assign(kDescriptorDim, 0.0f);
-    AddNoise(rng_, 0.75f, mean_.data());
-  }
-  std::vector<float> Next() {
-    if (left_ == 0) {
-      if (!seeds_.empty()) {
-        centre_ = seeds_[rng_() % seeds_.size()];
-        AddNoise(rng_, 0.5f, centre_.data());
-      } else {
-        centre_ = mean_;
-        AddNoise(rng_, 0.65f, centre_.data());
-      }
-      left_ = std::uniform_int_distribution<int>(1, 9)(rng_);
-    }
-    --left_;
-    std::vector<float> v = centre_;
-    AddNoise(rng_, 0.28f, v.data());
-    return v;
-  }
-  std::mt19937_64& rng() { return rng_; }
-
- private:
-  std::mt19937_64 rng_{42};
-  std::vector<std::vector<float>> seeds_;
-  std::vector<float> mean_, centre_;
-  int left_ = 0;
-};
+// ---- synthetic cases and photos (faces: bench/bench_util.h's FaceGenerator) ---------------
 
 std::string Date(std::mt19937_64& rng, int from_year, int years) {
   char buf[16];
@@ -348,27 +291,6 @@ PopulateResult Populate(Catalog& catalog, FaceGenerator& gen, int64_t faces, int
 
 // ---- sighting -------------------------------------------------------------------------------
 
-std::vector<std::string> ReadPhotos(const std::vector<std::string>& folders) {
-  std::vector<std::string> out;
-  for (const auto& folder : folders) {
-    std::error_code ec;
-    std::vector<fs::path> paths;
-    for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-      std::string ext = it->path().extension().string();
-      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") paths.push_back(it->path());
-    }
-    std::sort(paths.begin(), paths.end());
-    for (const auto& p : paths) {
-      std::ifstream in(p, std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      out.push_back(ss.str());
-    }
-  }
-  return out;
-}
 
 // Runs `requests` calls spread over n threads; call(thread, i) -> ok. Returns seconds.
 template <typename Call>

@@ -61,36 +61,35 @@ int RunCreate(const CreateOptions& opt, const GlobalOptions& global) {
   c.set_notes(opt.notes);
   c.set_reporter_contact(opt.contact);
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::Case reply;
-  grpc::Status s =
-      (*client)->stub().CreateCase((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    std::cout << "created case " << reply.id() << "\n";
-    PrintCase(reply);
-  }
-  return 0;
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::CreateCase, req,
+                      [](const v1::Case& reply) {
+                        std::cout << "created case " << reply.id() << "\n";
+                        PrintCase(reply);
+                      });
 }
 
 int RunShow(const std::string& id, const GlobalOptions& global) {
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::GetCaseRequest req;
   req.set_id(id);
-  v1::Case reply;
-  grpc::Status s =
-      (*client)->stub().GetCase((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    PrintCase(reply);
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::GetCase, req, PrintCase);
+}
+
+// The page(s) as a table and a count.
+void PrintCaseTable(const v1::ListCasesResponse& all) {
+  std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %s\n", "ID", "KIND", "STATUS",
+                               "NAME", "SEX", "EVENT", "PLACE", "PHOTOS");
+  for (const v1::Case& c : all.cases()) {
+    std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %d\n", c.id(),
+                                 KindName(c.kind()), StatusName(c.status()),
+                                 c.display_name().empty() ? "-" : c.display_name(),
+                                 SexName(c.sex()), c.event_date().empty() ? "-" : c.event_date(),
+                                 c.place().empty() ? "-" : c.place(), c.photo_count());
   }
-  return 0;
+  std::cout << all.cases_size() << " case(s)";
+  if (!all.next_page_token().empty()) {
+    std::cout << "; more: --page-token " << all.next_page_token() << " (or --all)";
+  }
+  std::cout << "\n";
 }
 
 int RunList(const ListOptions& opt, const GlobalOptions& global) {
@@ -109,56 +108,23 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
   req.set_page_size(opt.page_size);
   req.set_page_token(opt.page_token);
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::ListCasesResponse all;
-  while (true) {
-    v1::ListCasesResponse page;
-    grpc::Status s =
-        (*client)->stub().ListCases((*client)->NewContext(CallKind::kQuick).get(), req, &page);
-    if (!s.ok()) return PrintRpcError(s);
-    all.mutable_cases()->MergeFrom(page.cases());
-    all.set_next_page_token(page.next_page_token());
-    if (!opt.all || page.next_page_token().empty()) break;
-    req.set_page_token(page.next_page_token());
-  }
-  if (global.json) {
-    PrintJson(all);
-    return 0;
-  }
-  std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %s\n", "ID", "KIND", "STATUS",
-                               "NAME", "SEX", "EVENT", "PLACE", "PHOTOS");
-  for (const v1::Case& c : all.cases()) {
-    std::cout << absl::StrFormat("%-8s %-9s %-9s %-24s %-3s %-10s %-20s %d\n", c.id(),
-                                 KindName(c.kind()), StatusName(c.status()),
-                                 c.display_name().empty() ? "-" : c.display_name(),
-                                 SexName(c.sex()), c.event_date().empty() ? "-" : c.event_date(),
-                                 c.place().empty() ? "-" : c.place(), c.photo_count());
-  }
-  std::cout << all.cases_size() << " case(s)";
-  if (!all.next_page_token().empty()) {
-    std::cout << "; more: --page-token " << all.next_page_token() << " (or --all)";
-  }
-  std::cout << "\n";
-  return 0;
+  return CallPagesAndPrint(
+      global, &v1::Homeward::Stub::ListCases, req, opt.all,
+      [](const v1::ListCasesResponse& page, v1::ListCasesResponse* all) {
+        all->mutable_cases()->MergeFrom(page.cases());
+      },
+      PrintCaseTable);
 }
 
 int RunDelete(const std::string& id, const GlobalOptions& global) {
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::DeleteCaseRequest req;
   req.set_id(id);
-  v1::DeleteCaseResponse reply;
-  grpc::Status s =
-      (*client)->stub().DeleteCase((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    std::cout << absl::StrFormat("deleted case %s: %d photo(s), %d face(s)\n", id,
-                                 reply.photos_deleted(), reply.faces_deleted());
-  }
-  return 0;
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::DeleteCase, req,
+                      [&id](const v1::DeleteCaseResponse& reply) {
+                        std::cout << absl::StrFormat("deleted case %s: %d photo(s), %d face(s)\n",
+                                                     id, reply.photos_deleted(),
+                                                     reply.faces_deleted());
+                      });
 }
 
 }  // namespace

@@ -100,6 +100,24 @@ void PrintLead(const v1::Lead& l) {
   }
 }
 
+// The page(s) as a table and a count.
+void PrintLeadTable(const v1::ListLeadsResponse& all) {
+  std::cout << absl::StrFormat("%-6s %-18s %-6s %-6s %-10s %-16s %-16s %s\n", "LEAD", "STATUS",
+                               "CONF", "DIST", "AGE GAP", "CASE A", "CASE B", "SIGHTINGS");
+  for (const v1::Lead& l : all.leads()) {
+    std::cout << absl::StrFormat(
+        "%-6s %-18s %-6.3f %-6.3f %-10s %-16s %-16s %s\n", l.id(), LeadStatusName(l.status()),
+        l.confidence(), l.distance(), GapText(l.age_gap()), SideText(l.a()), SideText(l.b()),
+        l.sighting_cluster_case_ids().empty() ? "-"
+                                              : absl::StrJoin(l.sighting_cluster_case_ids(), ","));
+  }
+  std::cout << all.leads_size() << " lead(s)";
+  if (!all.next_page_token().empty()) {
+    std::cout << "; more: --page-token " << all.next_page_token() << " (or --all)";
+  }
+  std::cout << "\n";
+}
+
 int RunList(const ListOptions& opt, const GlobalOptions& global) {
   v1::ListLeadsRequest req;
   if (!opt.status.empty()) {
@@ -117,55 +135,18 @@ int RunList(const ListOptions& opt, const GlobalOptions& global) {
   req.set_page_size(opt.page_size);
   req.set_page_token(opt.page_token);
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::ListLeadsResponse all;
-  while (true) {
-    v1::ListLeadsResponse page;
-    grpc::Status s =
-        (*client)->stub().ListLeads((*client)->NewContext(CallKind::kQuick).get(), req, &page);
-    if (!s.ok()) return PrintRpcError(s);
-    all.mutable_leads()->MergeFrom(page.leads());
-    all.set_next_page_token(page.next_page_token());
-    if (!opt.all || page.next_page_token().empty()) break;
-    req.set_page_token(page.next_page_token());
-  }
-  if (global.json) {
-    PrintJson(all);
-    return 0;
-  }
-  std::cout << absl::StrFormat("%-6s %-18s %-6s %-6s %-10s %-16s %-16s %s\n", "LEAD", "STATUS",
-                               "CONF", "DIST", "AGE GAP", "CASE A", "CASE B", "SIGHTINGS");
-  for (const v1::Lead& l : all.leads()) {
-    std::cout << absl::StrFormat(
-        "%-6s %-18s %-6.3f %-6.3f %-10s %-16s %-16s %s\n", l.id(), LeadStatusName(l.status()),
-        l.confidence(), l.distance(), GapText(l.age_gap()), SideText(l.a()), SideText(l.b()),
-        l.sighting_cluster_case_ids().empty() ? "-"
-                                              : absl::StrJoin(l.sighting_cluster_case_ids(), ","));
-  }
-  std::cout << all.leads_size() << " lead(s)";
-  if (!all.next_page_token().empty()) {
-    std::cout << "; more: --page-token " << all.next_page_token() << " (or --all)";
-  }
-  std::cout << "\n";
-  return 0;
+  return CallPagesAndPrint(
+      global, &v1::Homeward::Stub::ListLeads, req, opt.all,
+      [](const v1::ListLeadsResponse& page, v1::ListLeadsResponse* all) {
+        all->mutable_leads()->MergeFrom(page.leads());
+      },
+      PrintLeadTable);
 }
 
 int RunShow(const std::string& id, const GlobalOptions& global) {
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
   v1::GetLeadRequest req;
   req.set_id(id);
-  v1::Lead reply;
-  grpc::Status s =
-      (*client)->stub().GetLead((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    PrintLead(reply);
-  }
-  return 0;
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::GetLead, req, PrintLead);
 }
 
 int RunReview(const ReviewOptions& opt, const GlobalOptions& global) {
@@ -175,18 +156,11 @@ int RunReview(const ReviewOptions& opt, const GlobalOptions& global) {
   req.set_id(opt.id);
   req.set_decision(*decision);
   req.set_note(opt.note);
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::Lead reply;
-  grpc::Status s =
-      (*client)->stub().ReviewLead((*client)->NewContext(CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    std::cout << "reviewed lead " << reply.id() << ": " << LeadStatusName(reply.status()) << "\n";
-  }
-  return 0;
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::ReviewLead, req,
+                      [](const v1::Lead& reply) {
+                        std::cout << "reviewed lead " << reply.id() << ": "
+                                  << LeadStatusName(reply.status()) << "\n";
+                      });
 }
 
 }  // namespace

@@ -55,18 +55,8 @@ int RunAdd(const AddOptions& opt, const GlobalOptions& global) {
   if (!image.ok()) return PrintError(image.status().message());
   req.set_image(*std::move(image));
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::AddPhotoResponse reply;
-  grpc::Status s =
-      (*client)->stub().AddPhoto((*client)->NewContext(CallKind::kUpload).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    PrintDetectedFaces(reply);
-  }
-  return 0;
+  return CallAndPrint(global, CallKind::kUpload, &v1::Homeward::Stub::AddPhoto, req,
+                      PrintDetectedFaces);
 }
 
 }  // namespace

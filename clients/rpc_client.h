@@ -1,6 +1,7 @@
 // The `homeward` CLI's connection to a Homeward server, shared by every gRPC subcommand:
 // one channel, a deadline and the bearer token on every call, one way to print a failed call,
-// and the small parsers (image files, ages, dates, enum names) that several commands use.
+// the connect-call-print shape of a subcommand (CallAndPrint, CallPagesAndPrint), and the
+// small parsers (image files, ages, dates, enum names) that several commands use.
 //
 // Thread safety: an RpcClient is immutable after Connect(); NewContext() and stub() may be
 // called from any thread. Each ClientContext serves one call.
@@ -74,6 +75,56 @@ std::string AgeText(const v1::Age& age);
 // The message as one JSON document (lowerCamelCase, int64 as strings, enums as names,
 // default values printed) followed by a newline, on stdout.
 void PrintJson(const google::protobuf::Message& message);
+
+// A stub method, e.g. &v1::Homeward::Stub::GetCase.
+template <typename Req, typename Resp>
+using StubMethod = grpc::Status (v1::Homeward::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+
+// The shape of a one-call subcommand: connects (when it cannot: "error: message", exit code
+// 2), calls `method` once with a context of `kind` (when the call fails: PrintRpcError, exit
+// code 1), then prints the reply: PrintJson with --json, else print(reply). Returns 0 then.
+template <typename Req, typename Resp, typename Print>
+int CallAndPrint(const GlobalOptions& global, CallKind kind, StubMethod<Req, Resp> method,
+                 const Req& req, Print print) {
+  auto client = RpcClient::Connect(global);
+  if (!client.ok()) return PrintError(client.status().message(), 2);
+  Resp reply;
+  grpc::Status s = ((*client)->stub().*method)((*client)->NewContext(kind).get(), req, &reply);
+  if (!s.ok()) return PrintRpcError(s);
+  if (global.json) {
+    PrintJson(reply);
+  } else {
+    print(reply);
+  }
+  return 0;
+}
+
+// CallAndPrint for a List call (quick calls): with `all_pages` it follows next_page_token
+// until the last page, merge(page, &all) gathering each page's items into one reply whose
+// next_page_token is the last page's.
+template <typename Req, typename Resp, typename Merge, typename Print>
+int CallPagesAndPrint(const GlobalOptions& global, StubMethod<Req, Resp> method, Req req,
+                      bool all_pages, Merge merge, Print print) {
+  auto client = RpcClient::Connect(global);
+  if (!client.ok()) return PrintError(client.status().message(), 2);
+  Resp all;
+  while (true) {
+    Resp page;
+    grpc::Status s =
+        ((*client)->stub().*method)((*client)->NewContext(CallKind::kQuick).get(), req, &page);
+    if (!s.ok()) return PrintRpcError(s);
+    merge(page, &all);
+    all.set_next_page_token(page.next_page_token());
+    if (!all_pages || page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  if (global.json) {
+    PrintJson(all);
+  } else {
+    print(all);
+  }
+  return 0;
+}
 
 }  // namespace homeward::cli
 

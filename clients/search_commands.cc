@@ -138,18 +138,11 @@ int RunSearch(const SearchOptions& opt, const GlobalOptions& global) {
     req.set_face_id(opt.face_id);
   }
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::SearchResponse reply;
-  grpc::Status s = (*client)->stub().Search((*client)->NewContext(call).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    PrintResults(reply.results(), reply.no_face_reason());
-    PrintCaveats(reply.caveats(), "");
-  }
-  return 0;
+  return CallAndPrint(global, call, &v1::Homeward::Stub::Search, req,
+                      [](const v1::SearchResponse& reply) {
+                        PrintResults(reply.results(), reply.no_face_reason());
+                        PrintCaveats(reply.caveats(), "");
+                      });
 }
 
 int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
@@ -169,24 +162,18 @@ int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
   if (!image.ok()) return PrintError(image.status().message());
   req.set_image(*std::move(image));
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::SubmitSightingResponse reply;
-  grpc::Status s =
-      (*client)->stub().SubmitSighting((*client)->NewContext(CallKind::kUpload).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else {
-    if (reply.case_id().empty()) {
-      std::cout << "no face found: nothing was stored\n";
-    } else {
-      std::cout << "sighting case " << reply.case_id() << ", photo " << reply.photo_id() << "\n";
-    }
-    PrintResults(reply.results(), reply.no_face_reason());
-    PrintCaveats(reply.caveats(), "");
-  }
-  return 0;
+  return CallAndPrint(
+      global, CallKind::kUpload, &v1::Homeward::Stub::SubmitSighting, req,
+      [](const v1::SubmitSightingResponse& reply) {
+        if (reply.case_id().empty()) {
+          std::cout << "no face found: nothing was stored\n";
+        } else {
+          std::cout << "sighting case " << reply.case_id() << ", photo " << reply.photo_id()
+                    << "\n";
+        }
+        PrintResults(reply.results(), reply.no_face_reason());
+        PrintCaveats(reply.caveats(), "");
+      });
 }
 
 // Fills `ref` from a face id if given, else from the next photo path; false when neither.
@@ -217,25 +204,20 @@ int RunCompare(const CompareOptions& opt, const GlobalOptions& global) {
   }
   if (next != opt.photos.size()) return PrintError("compare: too many photos", 2);
 
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::CompareResponse reply;
-  grpc::Status s = (*client)->stub().Compare(
-      (*client)->NewContext(next > 0 ? CallKind::kUpload : CallKind::kQuick).get(), req, &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-  } else if (!reply.no_face_reason().empty()) {
-    std::cout << "not compared: " << reply.no_face_reason() << "\n";
-  } else {
-    std::cout << absl::StrFormat("distance %.3f  score %.3f  confidence %.3f  threshold %.3f  %s\n",
-                                 reply.distance(), reply.score(), reply.confidence(),
-                                 reply.threshold(),
-                                 reply.possible_match() ? "POSSIBLE MATCH" : "not a match");
-    if (reply.age_gap().known()) std::cout << "age gap " << AgeGapText(reply.age_gap()) << "\n";
-    PrintCaveats(reply.caveats(), "");
-  }
-  return 0;
+  return CallAndPrint(
+      global, next > 0 ? CallKind::kUpload : CallKind::kQuick, &v1::Homeward::Stub::Compare, req,
+      [](const v1::CompareResponse& reply) {
+        if (!reply.no_face_reason().empty()) {
+          std::cout << "not compared: " << reply.no_face_reason() << "\n";
+          return;
+        }
+        std::cout << absl::StrFormat(
+            "distance %.3f  score %.3f  confidence %.3f  threshold %.3f  %s\n", reply.distance(),
+            reply.score(), reply.confidence(), reply.threshold(),
+            reply.possible_match() ? "POSSIBLE MATCH" : "not a match");
+        if (reply.age_gap().known()) std::cout << "age gap " << AgeGapText(reply.age_gap()) << "\n";
+        PrintCaveats(reply.caveats(), "");
+      });
 }
 
 }  // namespace

@@ -8,17 +8,7 @@
 namespace homeward::cli {
 namespace {
 
-int RunStats(const GlobalOptions& global) {
-  auto client = RpcClient::Connect(global);
-  if (!client.ok()) return PrintError(client.status().message(), 2);
-  v1::GetStatsResponse reply;
-  grpc::Status s = (*client)->stub().GetStats((*client)->NewContext(CallKind::kQuick).get(),
-                                              v1::GetStatsRequest(), &reply);
-  if (!s.ok()) return PrintRpcError(s);
-  if (global.json) {
-    PrintJson(reply);
-    return 0;
-  }
+void PrintStats(const v1::GetStatsResponse& reply) {
   std::cout << absl::StrFormat("%-9s %8s %8s %8s %8s\n", "KIND", "CASES", "PHOTOS", "FACES",
                                "INDEXED");
   for (const v1::KindStats& k : reply.kinds()) {
@@ -27,7 +17,11 @@ int RunStats(const GlobalOptions& global) {
   }
   std::cout << absl::StrFormat("index %s, %d vectors; model %s\n", reply.index_type(),
                                reply.index_size(), reply.model_id());
-  return 0;
+}
+
+int RunStats(const GlobalOptions& global) {
+  return CallAndPrint(global, CallKind::kQuick, &v1::Homeward::Stub::GetStats,
+                      v1::GetStatsRequest(), PrintStats);
 }
 
 }  // namespace

@@ -9,8 +9,8 @@ endif()
 pkg_check_modules(HTTPLIB_ACCESS REQUIRED IMPORTED_TARGET cpp-httplib)
 foreach(t access_matrix_test tls_test deletion_trace_test)
   homeward_test(${t}
-    SOURCES ${t}.cc server_process.cc embed_test_util.cc
-    LIBS homeward_service PkgConfig::HTTPLIB_ACCESS nlohmann_json::nlohmann_json
+    SOURCES ${t}.cc embed_test_util.cc
+    LIBS homeward_service homeward_test_process PkgConfig::HTTPLIB_ACCESS nlohmann_json::nlohmann_json
          SQLite::SQLite3 ${OpenCV_LIBS})
   if(TARGET ${t})
     add_dependencies(${t} homeward-server)

@@ -42,6 +42,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::Base64;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::EncodeJpeg;
@@ -50,6 +51,7 @@ using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
@@ -122,24 +124,6 @@ std::array<int, kCols> E(int vol, int vol2, int fam, int fam2, int inv, int adm)
 }
 std::array<int, kCols> All(int code) { return E(code, code, code, code, code, code); }
 
-std::string Base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
 // The fixtures' sensitive strings (unique, so a substring search finds any leak).
 constexpr char kMissingName[] = "Amara Quillfeather";
 constexpr char kMissingNotes[] = "left school at 3pm, scar on left knee (notes-7731)";
@@ -153,8 +137,9 @@ class AccessMatrixTest : public ::testing::Test {
   void SetUp() override {
     if (!::homeward::testing::ModelsInstalled()) GTEST_SKIP() << "models or demo photos absent";
     dir_ = MakeTempDirOrDie("hw_access_");
-    keys_file_ = dir_ + "/keys.jsonl";
-    data_dir_ = dir_ + "/data";
+    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
+    keys_file_ = server_->keys_file();
+    data_dir_ = server_->data_dir();
     // Keys are created with the binary, as an operator would.
     for (auto [id, role] : std::vector<std::pair<std::string, std::string>>{
              {"vol", "volunteer"},
@@ -164,26 +149,19 @@ class AccessMatrixTest : public ::testing::Test {
              {"inv", "investigator"},
              {"adm", "admin"},
              {kRevokedId, "admin"}}) {
-      std::string out, err;
-      ASSERT_EQ(RunCommand({kBinary, "--add-key", role, "--key-id", id, "--api-keys", keys_file_},
-                           &out, &err),
-                0)
-          << err;
-      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-      ASSERT_EQ(out.rfind("hwk_", 0), 0u) << out;
-      keys_[id] = out;
+      std::string error;
+      keys_[id] = server_->AddKey(id, role, &error);  // exit 0 and "hwk_..." printed
+      ASSERT_FALSE(keys_[id].empty()) << error;
     }
     struct stat st;
     ASSERT_EQ(stat(keys_file_.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
-    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
+    ServerOptions options;
+    options.http = true;
+    options.flags = {"--workers", "1", "--lead-min-confidence", "0.05", "--shutdown-grace-ms",
+                     "5000"};
     std::string error;
-    ASSERT_TRUE(server_->Start({"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                                "--data-dir", data_dir_, "--api-keys", keys_file_, "--workers",
-                                "1", "--lead-min-confidence", "0.05", "--shutdown-grace-ms",
-                                "5000"},
-                               /*want_http=*/true, &error))
-        << error;
+    ASSERT_TRUE(server_->Start(options, &error)) << error;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     channel_ =

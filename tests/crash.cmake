@@ -13,7 +13,7 @@ endif()
 if(TARGET homeward-server)
   homeward_test(disk_full_test
     SOURCES disk_full_test.cc
-    LIBS homeward_proto homeward_sha256 SQLite::SQLite3 ${OpenCV_LIBS} gRPC::grpc++
+    LIBS homeward_proto homeward_sha256 homeward_test_process SQLite::SQLite3 ${OpenCV_LIBS} gRPC::grpc++
          absl::strings)
   if(TARGET disk_full_test)
     add_dependencies(disk_full_test homeward-server)

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "homeward/v1/homeward.grpc.pb.h"
-#include "server/auth.h"
 #include "tests/embed_test_util.h"
 #include "tests/server_process.h"
 
@@ -35,6 +34,7 @@ using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using Stub = pb::Homeward::Stub;
 
@@ -80,11 +80,12 @@ class DeletionTraceTest : public ::testing::Test {
   void SetUp() override {
     if (!::homeward::testing::ModelsInstalled()) GTEST_SKIP() << "models or demo photos absent";
     dir_ = MakeTempDirOrDie("hw_deltrace_");
-    data_dir_ = dir_ + "/data";
-    for (auto [id, role] : {std::pair{"fam", Role::kFamily}, std::pair{"adm", Role::kAdmin}}) {
-      auto key = AddKey(dir_ + "/keys.jsonl", id, role);
-      ASSERT_TRUE(key.ok()) << key.status();
-      keys_[id] = *key;
+    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
+    data_dir_ = server_->data_dir();
+    for (auto [id, role] : {std::pair{"fam", "family"}, std::pair{"adm", "admin"}}) {
+      std::string error;
+      keys_[id] = server_->AddKey(id, role, &error);
+      ASSERT_FALSE(keys_[id].empty()) << error;
     }
   }
 
@@ -94,15 +95,18 @@ class DeletionTraceTest : public ::testing::Test {
     if (!dir_.empty() && !HasFailure()) fs::remove_all(dir_);
   }
 
+  // The first call starts the server on free ports; later ones restart it on the same data
+  // dir and ports.
   void StartServer() {
     stub_.reset();
-    server_ = std::make_unique<ServerProcess>(kBinary, dir_);
     std::string error;
-    ASSERT_TRUE(server_->Start({"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--api-keys",
-                                dir_ + "/keys.jsonl", "--workers", "1",
-                                "--lead-min-confidence", "0.05"},
-                               false, &error))
-        << error;
+    if (server_->address().empty()) {
+      ServerOptions options;
+      options.flags = {"--workers", "1", "--lead-min-confidence", "0.05"};
+      ASSERT_TRUE(server_->Start(options, &error)) << error;
+    } else {
+      ASSERT_TRUE(server_->Restart(&error)) << error;
+    }
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     stub_ = pb::Homeward::NewStub(

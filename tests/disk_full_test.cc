@@ -27,14 +27,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "homeward/v1/homeward.grpc.pb.h"
-#include "tests/crash_process.h"
+#include "tests/server_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace v1 = ::homeward::v1;
-using homeward::crashtest::ChildProcess;
-using homeward::crashtest::ReadWholeFile;
+using homeward::testing::ChildProcess;
+using homeward::testing::ReadWholeFile;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
@@ -149,7 +149,7 @@ class DiskFullTest : public ::testing::Test {
       GTEST_SKIP() << "cannot mount a tmpfs (" << std::strerror(err) << "): needs root";
     }
     mounted_ = true;
-    address_ = absl::StrCat("127.0.0.1:", homeward::crashtest::FreeLoopbackPort());
+    address_ = absl::StrCat("127.0.0.1:", homeward::testing::FreeLoopbackPort());
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     stub_ = v1::Homeward::NewStub(

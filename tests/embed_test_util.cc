@@ -1,6 +1,8 @@
 #include "tests/embed_test_util.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +19,12 @@ std::string RecognitionModelPath() {
 std::string DemoDir() {
   if (const char* env = std::getenv("HOMEWARD_DEMO_DIR")) return env;
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo";
+}
+
+bool ModelsInstalled() {
+  return std::filesystem::exists(RecognitionModelPath()) &&
+         std::filesystem::exists("/usr/share/dlib/shape_predictor_68_face_landmarks.dat") &&
+         std::filesystem::exists(DemoDir() + "/sample2.jpg");
 }
 
 std::string SharedDataDir() {
@@ -48,6 +56,24 @@ cv::Mat DecodeBgr(const std::string& bytes) {
   return cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
                               const_cast<char*>(bytes.data())),
                       cv::IMREAD_COLOR);
+}
+
+std::string Base64(const std::string& in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
 }
 
 const embed::FacePipeline& SharedPipeline() {

@@ -14,10 +14,14 @@ namespace homeward::testing {
 std::string RecognitionModelPath();
 std::string DemoDir();          // face-api's demo/ folder (sample1..6.jpg), fetched at set-up
 std::string SharedDataDir();    // ../shared/data, may be absent
+// true when the recognition and landmark models and the demo photos are installed.
+bool ModelsInstalled();
 std::string ReadFileOrDie(const std::string& path);
 std::string EncodeJpeg(const cv::Mat& bgr, int quality = 95);
 std::string EncodePng(const cv::Mat& img);
 cv::Mat DecodeBgr(const std::string& bytes);
+// Standard base64 with padding (the JSON gateway's bytes fields).
+std::string Base64(const std::string& bytes);
 
 // One pipeline per test binary (loading models costs ~0.5 s).
 const embed::FacePipeline& SharedPipeline();

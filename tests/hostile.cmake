@@ -9,7 +9,7 @@ endif()
 pkg_check_modules(HTTPLIB_HOSTILE REQUIRED IMPORTED_TARGET cpp-httplib)
 homeward_test(hostile_input_test
   SOURCES hostile_input_test.cc embed_test_util.cc
-  LIBS homeward_proto gRPC::grpc++ homeward_embed PkgConfig::HTTPLIB_HOSTILE nlohmann_json::nlohmann_json
+  LIBS homeward_proto gRPC::grpc++ homeward_embed homeward_test_process PkgConfig::HTTPLIB_HOSTILE nlohmann_json::nlohmann_json
        SQLite::SQLite3 ${OpenCV_LIBS})
 if(TARGET hostile_input_test)
   add_dependencies(hostile_input_test homeward-server)

@@ -45,17 +45,23 @@
 #include "absl/status/status.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
+#include "tests/server_process.h"
 
 namespace homeward {
 namespace {
 
 namespace pb = ::homeward::v1;
 namespace fs = std::filesystem;
+using homeward::testing::Base64;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::EncodePng;
+using homeward::testing::MakeTempDirOrDie;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::ReadWholeFile;
+using homeward::testing::ServerOptions;
+using homeward::testing::ServerProcess;
 using homeward::testing::RecognitionModelPath;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
@@ -90,32 +96,6 @@ constexpr bool kRssMeaningful = true;
 // ---------------------------------------------------------------------------------------------
 // The server process.
 
-std::string MakeTempDir(const std::string& prefix) {
-  std::string tmpl = (fs::temp_directory_path() / (prefix + "XXXXXX")).string();
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// `homeward-server --add-key ROLE --key-id ID --api-keys FILE`: the key it prints.
-std::string AddKey(const std::string& keys_file, const std::string& id, const std::string& role) {
-  std::string cmd = std::string("'") + HOMEWARD_SERVER_BINARY + "' --add-key " + role +
-                    " --key-id " + id + " --api-keys '" + keys_file + "' 2>/dev/null";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) return "";
-  char buf[512] = {0};
-  std::string out = fgets(buf, sizeof buf, f) ? buf : "";
-  pclose(f);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 int64_t VmRssKb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -123,11 +103,6 @@ int64_t VmRssKb(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
   }
   return -1;
-}
-
-bool Alive(pid_t pid) {
-  int status;
-  return waitpid(pid, &status, WNOHANG) == 0;
 }
 
 // Every entry under `root`, relative, directories with a trailing '/'.
@@ -145,29 +120,6 @@ std::set<std::string> Tree(const fs::path& root) {
 
 // ---------------------------------------------------------------------------------------------
 // Bytes.
-
-std::string Base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += "=";
-  }
-  return out;
-}
 
 std::string PercentEncode(const std::string& s) {
   std::string out;
@@ -327,9 +279,8 @@ bool ContainsAsciiCi(std::string hay, std::string needle) {
 }
 
 struct World {
-  pid_t pid = -1;
+  std::unique_ptr<ServerProcess> server;  // in root: server.log (stderr), server.out, data/
   fs::path root, data, cwd, tmp, log;
-  std::string grpc_address;
   std::string http_host = "127.0.0.1";
   int http_port = 0;
   std::map<std::string, std::string> keys;
@@ -613,78 +564,40 @@ class HostileInputTest : public ::testing::Test {
       return;  // the test skips
     }
     W = new World;
-    W->root = MakeTempDir("hw_hostile_");
-    W->data = W->root / "data";
+    W->root = MakeTempDirOrDie("hw_hostile_");
+    W->server = std::make_unique<ServerProcess>(HOMEWARD_SERVER_BINARY, W->root.string());
+    W->data = W->server->data_dir();
     W->cwd = W->root / "cwd";
     W->tmp = W->root / "tmp";
-    W->log = W->root / "server.log";
+    W->log = W->server->log_path();
     fs::create_directories(W->cwd);
     fs::create_directories(W->tmp);
-    const std::string keys_file = (W->root / "keys.jsonl").string();
     for (auto [id, role] : std::vector<std::pair<std::string, std::string>>{
              {"vol", "volunteer"}, {"fam", "family"}, {"inv", "investigator"}, {"adm", "admin"}}) {
-      W->keys[id] = AddKey(keys_file, id, role);
-      ASSERT_FALSE(W->keys[id].empty()) << "--add-key " << role << " failed";
+      std::string error;
+      W->keys[id] = W->server->AddKey(id, role, &error);
+      ASSERT_FALSE(W->keys[id].empty()) << "--add-key " << role << " failed: " << error;
     }
 
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    W->pid = fork();
-    ASSERT_GE(W->pid, 0);
-    if (W->pid == 0) {
-      // Sentinels: a write relative to the cwd or into $TMPDIR would show up there.
-      if (chdir(W->cwd.c_str()) != 0) _exit(126);
-      setenv("TMPDIR", W->tmp.c_str(), 1);
-      setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-      int log = open(W->log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(log, STDERR_FILENO);
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      std::vector<std::string> args = {HOMEWARD_SERVER_BINARY,
-                                       "--listen", "127.0.0.1:0",
-                                       "--http-listen", "127.0.0.1:0",
-                                       "--data-dir", W->data.string(),
-                                       "--api-keys", keys_file,
-                                       "--workers", "2",
-                                       "--shutdown-grace-ms", "5000"};
-      if (!fs::exists(std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/age_calibration_v1.json")) {
-        args.insert(args.end(), {"--calibration", "none"});
-      }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+    ServerOptions options;
+    options.http = true;
+    options.flags = {"--workers", "2", "--shutdown-grace-ms", "5000"};
+    if (!fs::exists(std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/age_calibration_v1.json")) {
+      options.flags.insert(options.flags.end(), {"--calibration", "none"});
     }
-    close(out[1]);
-    // "listening on HOST:PORT" then "http listening on HOST:PORT".
-    std::string text;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (text.find("http listening on ") == std::string::npos ||
-           text.find('\n', text.find("http listening on ")) == std::string::npos) {
-      pollfd p{out[0], POLLIN, 0};
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadText(W->log);
-      if (poll(&p, 1, 500) <= 0) {
-        ASSERT_TRUE(Alive(W->pid)) << "homeward-server exited at start-up:\n" << ReadText(W->log);
-        continue;
-      }
-      char buf[256];
-      ssize_t n = read(out[0], buf, sizeof buf);
-      ASSERT_GT(n, 0) << ReadText(W->log);
-      text.append(buf, n);
-    }
-    close(out[0]);
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(text, m, std::regex("^listening on (\\S+)"))) << text;
-    W->grpc_address = m[1].str();
-    ASSERT_TRUE(std::regex_search(text, m, std::regex("http listening on [^\\n]*:([0-9]+)")))
-        << text;
-    W->http_port = std::stoi(m[1].str());
+    // Sentinels: a write relative to the cwd or into $TMPDIR would show up there.
+    options.child.cwd = W->cwd.string();
+    options.child.env = {{"TMPDIR", W->tmp.string()}};
+    options.timeout_s = 120;
+    std::string error;
+    ASSERT_TRUE(W->server->Start(options, &error)) << "homeward-server did not start: " << error;
+    const std::string http = W->server->http_address();
+    W->http_port = std::stoi(http.substr(http.rfind(':') + 1));
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(256 << 20);  // the 100 MB bodies must leave the client
     W->channel =
-        grpc::CreateCustomChannel(W->grpc_address, grpc::InsecureChannelCredentials(), args);
+        grpc::CreateCustomChannel(W->server->address(), grpc::InsecureChannelCredentials(), args);
     W->stub = pb::Homeward::NewStub(W->channel);
   }
 
@@ -692,10 +605,7 @@ class HostileInputTest : public ::testing::Test {
     if (W == nullptr) return;
     W->stub.reset();
     W->channel.reset();
-    if (W->pid > 0 && Alive(W->pid)) {
-      kill(W->pid, SIGKILL);
-      waitpid(W->pid, nullptr, 0);
-    }
+    W->server.reset();  // SIGKILL if still running
     std::error_code ec;
     if (!getenv("HOMEWARD_KEEP_HOSTILE_DIR")) fs::remove_all(W->root, ec);
     delete W;
@@ -1513,7 +1423,7 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   ASSERT_NO_FATAL_FAILURE(WarmUp());
   const std::set<std::string> cwd_before = Tree(W->cwd), tmp_before = Tree(W->tmp);
   const std::set<std::string> root_before = Tree(W->root);
-  const int64_t rss_baseline = VmRssKb(W->pid);
+  const int64_t rss_baseline = VmRssKb(W->server->pid());
   ASSERT_GT(rss_baseline, 0);
 
   std::vector<Probe> probes = BuildCorpus();
@@ -1527,9 +1437,9 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   int failures = 0;
   for (size_t i = 0; i < probes.size(); ++i) {
     const Probe& p = probes[i];
-    const int64_t rss_before = VmRssKb(W->pid);
+    const int64_t rss_before = VmRssKb(W->server->pid());
     Outcome o = p.run();
-    rss_growth[p.category] += std::max<int64_t>(0, VmRssKb(W->pid) - rss_before);
+    rss_growth[p.category] += std::max<int64_t>(0, VmRssKb(W->server->pid()) - rss_before);
     ++table[p.category][o.code];
     bool ok = p.expect.count(o.code) > 0;
     // An error names what to fix: a message, short, without the request's bulk.
@@ -1543,9 +1453,9 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
       }
     }
     if (i % 50 == 0) {
-      rss_peak = std::max(rss_peak, VmRssKb(W->pid));
-      ASSERT_TRUE(Alive(W->pid)) << "the server died at probe #" << i << " " << p.label << "\n"
-                                 << ReadText(W->log).substr(0, 4000);
+      rss_peak = std::max(rss_peak, VmRssKb(W->server->pid()));
+      ASSERT_TRUE(W->server->running()) << "the server died at probe #" << i << " " << p.label << "\n"
+                                 << ReadWholeFile(W->log).substr(0, 4000);
     }
   }
   const double seconds =
@@ -1570,7 +1480,7 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   EXPECT_GE(total, 1000u);
 
   // Still healthy: SERVING, a normal request works, the process is alive.
-  ASSERT_TRUE(Alive(W->pid)) << ReadText(W->log).substr(0, 4000);
+  ASSERT_TRUE(W->server->running()) << ReadWholeFile(W->log).substr(0, 4000);
   EXPECT_TRUE(HealthServing());
   {
     pb::SearchRequest search;
@@ -1588,10 +1498,10 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
 
   // Memory back near the baseline once the corpus is over (a few idle seconds for the
   // allocator to return the large buffers).
-  int64_t rss_after = VmRssKb(W->pid);
+  int64_t rss_after = VmRssKb(W->server->pid());
   for (int i = 0; i < 10 && rss_after > rss_baseline + kRssSlackKb; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    rss_after = VmRssKb(W->pid);
+    rss_after = VmRssKb(W->server->pid());
   }
   const int64_t bound = rss_baseline + std::max<int64_t>(kRssSlackKb, rss_baseline * kRssSlackFraction);
   std::printf("RSS kB: baseline %lld, peak sampled %lld, after %lld, bound %lld\n",
@@ -1607,10 +1517,10 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   }
   // The same idle wait as above before reading it (gRPC and the allocator return the large
   // buffers a moment after the calls end).
-  int64_t rss_repeat = VmRssKb(W->pid);
+  int64_t rss_repeat = VmRssKb(W->server->pid());
   for (int i = 0; i < 10 && rss_repeat > rss_after + kRssRepeatSlackKb; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    rss_repeat = VmRssKb(W->pid);
+    rss_repeat = VmRssKb(W->server->pid());
   }
   std::printf("RSS kB after a second pass of the oversize bodies: %lld (allowed %lld)\n",
               static_cast<long long>(rss_repeat), static_cast<long long>(rss_after + kRssRepeatSlackKb));
@@ -1640,7 +1550,7 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
     EXPECT_TRUE(std::regex_match(entry, layout)) << "unexpected entry in the data dir: " << entry;
   }
   // No user text in the log (names and notes are never logged).
-  const std::string log = ReadText(W->log);
+  const std::string log = ReadWholeFile(W->log);
   for (const char* secret : {"DROP TABLE", "etc/passwd", "Robert'", "\xE6\x9D\x8E"}) {
     EXPECT_EQ(log.find(secret), std::string::npos) << "the log holds user text: " << secret;
   }
@@ -1648,11 +1558,8 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   // SIGTERM: a clean exit; then the catalog still has its tables and the SQL text verbatim.
   W->stub.reset();
   W->channel.reset();
-  kill(W->pid, SIGTERM);
-  int status = 0;
-  ASSERT_EQ(waitpid(W->pid, &status, 0), W->pid);
-  W->pid = -1;
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  const int status = W->server->Stop();  // exited, with code 0
+  EXPECT_EQ(status, 0) << "status " << status;
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2((W->data / "catalog.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -21,83 +20,45 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "tests/embed_test_util.h"
+#include "tests/test_server.h"
 
 namespace homeward::server {
 namespace {
 
+using homeward::testing::Base64;
 using homeward::testing::DemoDir;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::TestServer;
 using Json = nlohmann::json;
 
 constexpr int64_t kMaxRequestBytes = 2 << 20;
 constexpr char kOrigin[] = "https://app.example";
 
-std::string Base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += "=";
-  }
-  return out;
-}
-
 class HttpGatewayTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hw_http_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = new std::string(tmpl);
-    keys_ = new std::map<std::string, std::string>();
-    std::string keys_file = *dir_ + "/keys.jsonl";
-    for (auto [id, role] : std::map<std::string, Role>{{"vol", Role::kVolunteer},
-                                                       {"fam", Role::kFamily},
-                                                       {"fam2", Role::kFamily},
-                                                       {"inv", Role::kInvestigator},
-                                                       {"adm", Role::kAdmin}}) {
-      auto key = AddKey(keys_file, id, role);
-      ASSERT_TRUE(key.ok()) << key.status();
-      (*keys_)[id] = *key;
-    }
-    ServerConfig config;
-    config.listen = "127.0.0.1:0";
-    config.http_listen = "127.0.0.1:0";
-    config.cors_origin = kOrigin;
-    config.data_dir = *dir_ + "/data";
-    config.api_keys_file = keys_file;
-    config.workers = 2;
-    config.max_request_bytes = kMaxRequestBytes;
-    config.shutdown_grace_ms = 2000;
-    // The gateway's behaviour does not depend on calibration: run without one if absent.
-    if (!std::filesystem::exists(DefaultCalibration())) config.calibration = "none";
-    auto server = HomewardServer::Start(config);
+    auto server = TestServer::Create("hw_http_", {{"vol", Role::kVolunteer},
+                                                  {"fam", Role::kFamily},
+                                                  {"fam2", Role::kFamily},
+                                                  {"inv", Role::kInvestigator},
+                                                  {"adm", Role::kAdmin}});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
-    ASSERT_FALSE(server_->http_address().empty());
+    ServerConfig& config = server_->config;
+    config.http_listen = "127.0.0.1:0";
+    config.cors_origin = kOrigin;
+    config.max_request_bytes = kMaxRequestBytes;
+    // The gateway's behaviour does not depend on calibration: run without one if absent.
+    if (!std::filesystem::exists(DefaultCalibration())) config.calibration = "none";
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    ASSERT_FALSE(server_->server()->http_address().empty());
   }
 
-  static void TearDownTestSuite() {
-    delete server_;
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
-    delete keys_;
-  }
+  static void TearDownTestSuite() { delete server_; }
 
   static std::unique_ptr<httplib::Client> Client() {
-    auto cli = std::make_unique<httplib::Client>("http://" + server_->http_address());
+    auto cli = std::make_unique<httplib::Client>("http://" + server_->server()->http_address());
     cli->set_read_timeout(120, 0);
     cli->set_write_timeout(60, 0);
     return cli;
@@ -107,7 +68,7 @@ class HttpGatewayTest : public ::testing::Test {
   static httplib::Headers As(const std::string& who) {
     if (who.empty()) return {};
     if (who == "bogus") return {{"Authorization", "Bearer hwk_0000"}};
-    return {{"Authorization", "Bearer " + keys_->at(who)}};
+    return {{"Authorization", "Bearer " + server_->key(who)}};
   }
 
   static Json Body(const httplib::Result& r) {
@@ -151,14 +112,10 @@ class HttpGatewayTest : public ::testing::Test {
     EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
   }
 
-  static std::string* dir_;
-  static std::map<std::string, std::string>* keys_;
-  static HomewardServer* server_;
+  static TestServer* server_;
 };
 
-std::string* HttpGatewayTest::dir_ = nullptr;
-std::map<std::string, std::string>* HttpGatewayTest::keys_ = nullptr;
-HomewardServer* HttpGatewayTest::server_ = nullptr;
+TestServer* HttpGatewayTest::server_ = nullptr;
 
 TEST_F(HttpGatewayTest, StatsForEveryRoleAndNoneWithoutAValidKey) {
   for (const char* who : {"vol", "fam", "inv", "adm"}) {
@@ -445,14 +402,14 @@ TEST_F(HttpGatewayTest, CorsPreflightOnlyForTheConfiguredOrigin) {
 }
 
 TEST_F(HttpGatewayTest, CallsAreAuditedAsTheCallersKey) {
-  auto before = server_->gallery()->catalog().ListAudit(0, 10000);
+  auto before = server_->server()->gallery()->catalog().ListAudit(0, 10000);
   ASSERT_TRUE(before.ok());
   int64_t after_id = before->empty() ? 0 : before->back().id;
   auto created = PostJson("/v1/cases", "inv", {{"kind", "FOUND"}, {"displayName", "Audited"}});
   ASSERT_EQ(created->status, 200);
   std::string id = Body(created)["id"];
   EXPECT_EQ(Client()->Get(("/v1/cases/" + id).c_str(), As("vol"))->status, 403);
-  auto rows = server_->gallery()->catalog().ListAudit(after_id, 100);
+  auto rows = server_->server()->gallery()->catalog().ListAudit(after_id, 100);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].actor, "inv");
@@ -502,7 +459,7 @@ TEST_F(HttpGatewayTest, LeadsAreListedOpenedAndReviewedByInvestigatorsOnly) {
                 ->Post(path.c_str(), As("inv"), R"({"decision": "LEAD_OPEN"})", "application/json")
                 ->status,
             400);
-  auto before = server_->gallery()->catalog().ListAudit(0, 10000);
+  auto before = server_->server()->gallery()->catalog().ListAudit(0, 10000);
   ASSERT_TRUE(before.ok());
   int64_t after_id = before->empty() ? 0 : before->back().id;
   auto reviewed = Client()->Post(path.c_str(), As("inv"),
@@ -514,7 +471,7 @@ TEST_F(HttpGatewayTest, LeadsAreListedOpenedAndReviewedByInvestigatorsOnly) {
   ASSERT_EQ(r["reviews"].size(), 1u);
   EXPECT_EQ(r["reviews"][0]["reviewer"], "inv");
   EXPECT_EQ(r["reviews"][0]["note"], "DNA kit");
-  auto rows = server_->gallery()->catalog().ListAudit(after_id, 100);
+  auto rows = server_->server()->gallery()->catalog().ListAudit(after_id, 100);
   ASSERT_TRUE(rows.ok());
   bool audited = false;
   for (const auto& row : *rows) {

@@ -6,6 +6,6 @@ homeward_test(leads_e2e_test
   LIBS homeward_gallery ${OpenCV_LIBS})
 if(TARGET homeward_service)
   homeward_test(leads_server_test
-    SOURCES leads_server_test.cc embed_test_util.cc
-    LIBS homeward_service ${OpenCV_LIBS})
+    SOURCES leads_server_test.cc embed_test_util.cc test_server.cc
+    LIBS homeward_service homeward_test_process ${OpenCV_LIBS})
 endif()

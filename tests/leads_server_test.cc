@@ -2,7 +2,6 @@
 // who may call them, what a lead carries, and that a review is audited with the reviewer.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "tests/embed_test_util.h"
+#include "tests/test_server.h"
 
 namespace homeward::server {
 namespace {
@@ -27,39 +27,26 @@ using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::TestServer;
 
 class LeadsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hw_leads_srv_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    const std::string keys_file = dir_ + "/keys.jsonl";
-    for (auto [id, role] : std::map<std::string, Role>{{"vol", Role::kVolunteer},
+    auto server = TestServer::Create("hw_leads_srv_", {{"vol", Role::kVolunteer},
                                                        {"fam", Role::kFamily},
                                                        {"inv", Role::kInvestigator},
-                                                       {"adm", Role::kAdmin}}) {
-      auto key = AddKey(keys_file, id, role);
-      ASSERT_TRUE(key.ok()) << key.status();
-      keys_[id] = *key;
-    }
-    ServerConfig config;
-    config.listen = "127.0.0.1:0";
-    config.data_dir = dir_ + "/data";
-    config.api_keys_file = keys_file;
-    config.workers = 2;
-    config.shutdown_grace_ms = 2000;
-    config.calibration = "none";  // confidence = score: this test is about the RPCs
-    auto server = HomewardServer::Start(config);
+                                                       {"adm", Role::kAdmin}});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
+    server_->config.calibration = "none";  // confidence = score: this test is about the RPCs
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
     stub_ = pb::Homeward::NewStub(
         grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     stub_.reset();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   template <typename Req, typename Resp>
@@ -68,13 +55,11 @@ class LeadsServerTest : public ::testing::Test {
                     const std::string& who, const Req& req, Resp* resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    ctx.AddMetadata("authorization", "Bearer " + keys_.at(who));
+    ctx.AddMetadata("authorization", "Bearer " + server_->key(who));
     return (stub_.get()->*method)(&ctx, req, resp);
   }
 
-  std::string dir_;
-  std::map<std::string, std::string> keys_;
-  std::unique_ptr<HomewardServer> server_;
+  std::unique_ptr<TestServer> server_;
   std::unique_ptr<pb::Homeward::Stub> stub_;
 };
 
@@ -159,7 +144,7 @@ TEST_F(LeadsServerTest, InvestigatorsReviewTheLeadOfASightingOthersAreDenied) {
   EXPECT_EQ(reviewed.reviews(0).note(), "same birthmark");
 
   int64_t lead_id = std::stoll(lead.id());
-  auto audit = server_->gallery()->catalog().ListAudit(0, 1000, "lead", lead_id);
+  auto audit = server_->server()->gallery()->catalog().ListAudit(0, 1000, "lead", lead_id);
   ASSERT_TRUE(audit.ok());
   int reviews = 0;
   for (const store::AuditEntry& e : *audit) {

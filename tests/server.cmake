@@ -1,6 +1,6 @@
 homeward_test(server_test
-  SOURCES server_test.cc embed_test_util.cc
-  LIBS homeward_service ${OpenCV_LIBS})
+  SOURCES server_test.cc embed_test_util.cc test_server.cc
+  LIBS homeward_service homeward_test_process ${OpenCV_LIBS})
 if(TARGET server_test)
   add_dependencies(server_test homeward-server)
   target_compile_definitions(server_test PRIVATE

@@ -2,18 +2,12 @@
 // real models and demo photos, and a real channel (as gRPC's end2end tests do).
 #include "server/server.h"
 
-#include <fcntl.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -28,6 +22,8 @@
 #include "server/config.h"
 #include "server/internal/convert.h"
 #include "tests/embed_test_util.h"
+#include "tests/server_process.h"
+#include "tests/test_server.h"
 
 namespace homeward::server {
 namespace {
@@ -37,16 +33,16 @@ using grpc::StatusCode;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
+using homeward::testing::MakeTempDirOrDie;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::ReadWholeFile;
+using homeward::testing::ServerOptions;
+using homeward::testing::ServerProcess;
+using homeward::testing::TestServer;
 
 constexpr int64_t kMaxRequestBytes = 2 << 20;
 
-std::string MakeTempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "hw_server_XXXXXX").string();
-  char* dir = mkdtemp(tmpl.data());
-  if (dir == nullptr) throw std::runtime_error("mkdtemp failed");
-  return dir;
-}
+std::string MakeTempDir() { return MakeTempDirOrDie("hw_server_"); }
 
 // sample2.jpg (one face), cropped by 8% on each side and re-encoded: other bytes, same child.
 std::string ReencodedSample2() {
@@ -59,29 +55,17 @@ std::string ReencodedSample2() {
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(MakeTempDir());
-    keys_ = new std::map<std::string, std::string>();
-    std::string keys_file = *dir_ + "/keys.jsonl";
-    for (auto [id, role] : std::map<std::string, Role>{{"vol", Role::kVolunteer},
-                                                       {"vol2", Role::kVolunteer},
-                                                       {"fam", Role::kFamily},
-                                                       {"fam2", Role::kFamily},
-                                                       {"inv", Role::kInvestigator},
-                                                       {"adm", Role::kAdmin}}) {
-      auto key = AddKey(keys_file, id, role);
-      ASSERT_TRUE(key.ok()) << key.status();
-      (*keys_)[id] = *key;
-    }
-    ServerConfig config;
-    config.listen = "127.0.0.1:0";
-    config.data_dir = *dir_ + "/data";
-    config.api_keys_file = keys_file;
-    config.workers = 2;
-    config.max_request_bytes = kMaxRequestBytes;
-    config.shutdown_grace_ms = 2000;
-    auto server = HomewardServer::Start(config);
+    auto server = TestServer::Create("hw_server_", {{"vol", Role::kVolunteer},
+                                                    {"vol2", Role::kVolunteer},
+                                                    {"fam", Role::kFamily},
+                                                    {"fam2", Role::kFamily},
+                                                    {"inv", Role::kInvestigator},
+                                                    {"adm", Role::kAdmin}});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();
+    server_->config.max_request_bytes = kMaxRequestBytes;
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
@@ -94,9 +78,6 @@ class ServerTest : public ::testing::Test {
     delete stub_;
     delete channel_;
     delete server_;
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
-    delete keys_;
   }
 
   // Calls stub->*method as `who` (a key id, "" for no key, or "bogus" for a wrong key).
@@ -109,7 +90,7 @@ class ServerTest : public ::testing::Test {
     if (who == "bogus") {
       ctx.AddMetadata("authorization", "Bearer hwk_0000");
     } else if (!who.empty()) {
-      ctx.AddMetadata("authorization", "Bearer " + keys_->at(who));
+      ctx.AddMetadata("authorization", "Bearer " + server_->key(who));
     }
     return (stub_->*method)(&ctx, req, resp);
   }
@@ -138,16 +119,12 @@ class ServerTest : public ::testing::Test {
     return {created.id(), added.faces_size() > 0 ? added.faces(0).face_id() : ""};
   }
 
-  static std::string* dir_;
-  static std::map<std::string, std::string>* keys_;
-  static HomewardServer* server_;
+  static TestServer* server_;
   static std::shared_ptr<grpc::Channel>* channel_;
   static pb::Homeward::Stub* stub_;
 };
 
-std::string* ServerTest::dir_ = nullptr;
-std::map<std::string, std::string>* ServerTest::keys_ = nullptr;
-HomewardServer* ServerTest::server_ = nullptr;
+TestServer* ServerTest::server_ = nullptr;
 std::shared_ptr<grpc::Channel>* ServerTest::channel_ = nullptr;
 pb::Homeward::Stub* ServerTest::stub_ = nullptr;
 
@@ -286,7 +263,7 @@ TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
   EXPECT_EQ(Call(&Stub::GetFaceCrop, "inv", crop_req, &crop).error_code(), StatusCode::NOT_FOUND);
 
   // The audit trail names who did what.
-  auto audit = server_->gallery()->catalog().ListAudit(0, 10000);
+  auto audit = server_->server()->gallery()->catalog().ListAudit(0, 10000);
   ASSERT_TRUE(audit.ok()) << audit.status();
   std::map<std::string, std::string> actor_of;
   for (const auto& e : *audit) actor_of[e.action] = e.actor + "/" + e.role;
@@ -452,9 +429,9 @@ TEST_F(ServerTest, GetPhotoChecksTheRightBeforeReadingTheBytes) {
   ASSERT_FALSE(photo_id.empty());
   int64_t id = 0;
   ASSERT_TRUE(absl::SimpleAtoi(photo_id, &id));
-  auto info = server_->gallery()->catalog().GetPhotoInfo(id);
+  auto info = server_->server()->gallery()->catalog().GetPhotoInfo(id);
   ASSERT_TRUE(info.ok()) << info.status();
-  const std::string file = *dir_ + "/data/photos/" + info->file_name;
+  const std::string file = server_->dir() + "/data/photos/" + info->file_name;
   ASSERT_TRUE(std::filesystem::remove(file)) << file;
   pb::GetPhotoRequest req;
   req.set_photo_id(photo_id);
@@ -472,7 +449,7 @@ TEST_F(ServerTest, InvalidUtf8IsInvalidArgumentWithAMessage) {
     grpc::GenericStub generic(*channel_);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    ctx.AddMetadata("authorization", "Bearer " + keys_->at("inv"));
+    ctx.AddMetadata("authorization", "Bearer " + server_->key("inv"));
     grpc::Slice slice(bytes);
     grpc::ByteBuffer request(&slice, 1), response;
     std::promise<grpc::Status> done;
@@ -682,7 +659,7 @@ TEST_F(ServerTest, BadRequestsGetExactCodes) {
 TEST_F(ServerTest, ExpiredDeadlineIsNotServed) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() - std::chrono::seconds(1));
-  ctx.AddMetadata("authorization", "Bearer " + keys_->at("inv"));
+  ctx.AddMetadata("authorization", "Bearer " + server_->key("inv"));
   pb::GetStatsResponse stats;
   EXPECT_EQ(stub_->GetStats(&ctx, pb::GetStatsRequest(), &stats).error_code(),
             StatusCode::DEADLINE_EXCEEDED);
@@ -691,50 +668,39 @@ TEST_F(ServerTest, ExpiredDeadlineIsNotServed) {
 // A volunteer's thumbnail grants are kept in the catalog with their expiry: after a restart
 // (a deploy) the crops of the candidates it was shown still open, and only those.
 TEST(ServerRestart, VolunteerCandidateGrantsSurviveARestart) {
-  const std::string dir = MakeTempDir();
-  const std::string keys_file = dir + "/keys.jsonl";
-  std::map<std::string, std::string> keys;
-  for (auto [id, role] : std::map<std::string, Role>{
-           {"vol", Role::kVolunteer}, {"vol2", Role::kVolunteer}, {"fam", Role::kFamily}}) {
-    auto key = AddKey(keys_file, id, role);
-    ASSERT_TRUE(key.ok()) << key.status();
-    keys[id] = *key;
-  }
-  ServerConfig config;
-  config.listen = "127.0.0.1:0";
-  config.data_dir = dir + "/data";
-  config.api_keys_file = keys_file;
-  config.workers = 1;
-  config.shutdown_grace_ms = 2000;
-  auto call = [&](HomewardServer* server, const std::string& who, auto method, const auto& req,
-                  auto* resp) {
+  auto created_server = TestServer::Create(
+      "hw_server_", {{"vol", Role::kVolunteer}, {"vol2", Role::kVolunteer}, {"fam", Role::kFamily}});
+  ASSERT_TRUE(created_server.ok()) << created_server.status();
+  TestServer& server = **created_server;
+  server.config.workers = 1;
+  auto call = [&](const std::string& who, auto method, const auto& req, auto* resp) {
     auto stub = pb::Homeward::NewStub(
-        grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    ctx.AddMetadata("authorization", "Bearer " + keys.at(who));
+    ctx.AddMetadata("authorization", "Bearer " + server.key(who));
     return ((*stub).*method)(&ctx, req, resp);
   };
   std::string face_id;
   {
-    auto server = HomewardServer::Start(config);
-    ASSERT_TRUE(server.ok()) << server.status();
+    absl::Status started = server.Start();
+    ASSERT_TRUE(started.ok()) << started;
     pb::CreateCaseRequest create;
     create.mutable_case_()->set_kind(pb::MISSING);
     create.mutable_case_()->set_display_name("Grant Child");
     pb::Case created;
-    ASSERT_TRUE(call(server->get(), "fam", &Stub::CreateCase, create, &created).ok());
+    ASSERT_TRUE(call("fam", &Stub::CreateCase, create, &created).ok());
     pb::AddPhotoRequest add;
     add.set_case_id(created.id());
     add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
     pb::AddPhotoResponse added;
-    ASSERT_TRUE(call(server->get(), "fam", &Stub::AddPhoto, add, &added).ok());
+    ASSERT_TRUE(call("fam", &Stub::AddPhoto, add, &added).ok());
     ASSERT_EQ(added.faces_size(), 1);
     face_id = added.faces(0).face_id();
     pb::SubmitSightingRequest sighting;
     sighting.set_image(ReencodedSample2());
     pb::SubmitSightingResponse seen;
-    grpc::Status s = call(server->get(), "vol", &Stub::SubmitSighting, sighting, &seen);
+    grpc::Status s = call("vol", &Stub::SubmitSighting, sighting, &seen);
     ASSERT_TRUE(s.ok()) << s.error_message();
     ASSERT_EQ(seen.results_size(), 1);
     ASSERT_GE(seen.results(0).candidates_size(), 1);
@@ -742,20 +708,19 @@ TEST(ServerRestart, VolunteerCandidateGrantsSurviveARestart) {
     pb::GetFaceCropRequest crop;
     crop.set_face_id(face_id);
     pb::GetFaceCropResponse png;
-    EXPECT_TRUE(call(server->get(), "vol", &Stub::GetFaceCrop, crop, &png).ok());
-  }  // the server stops here
-  auto server = HomewardServer::Start(config);
-  ASSERT_TRUE(server.ok()) << server.status();
+    EXPECT_TRUE(call("vol", &Stub::GetFaceCrop, crop, &png).ok());
+    server.Stop();  // the server stops here
+  }
+  absl::Status restarted = server.Start();
+  ASSERT_TRUE(restarted.ok()) << restarted;
   pb::GetFaceCropRequest crop;
   crop.set_face_id(face_id);
   pb::GetFaceCropResponse png;
-  grpc::Status s = call(server->get(), "vol", &Stub::GetFaceCrop, crop, &png);
+  grpc::Status s = call("vol", &Stub::GetFaceCrop, crop, &png);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(png.png().substr(0, 4), "\x89PNG");
-  EXPECT_EQ(call(server->get(), "vol2", &Stub::GetFaceCrop, crop, &png).error_code(),
+  EXPECT_EQ(call("vol2", &Stub::GetFaceCrop, crop, &png).error_code(),
             StatusCode::PERMISSION_DENIED);
-  server->reset();
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ServerConfig, InsecureDevOnlyOnLoopback) {
@@ -826,25 +791,15 @@ TEST(ServerStatus, CodesMatchOneToOne) {
 // The binary: prints one `listening on` line, serves in --insecure-dev, stops on SIGTERM.
 TEST(ServerBinary, ListensThenStopsCleanlyOnSigterm) {
   std::string dir = MakeTempDir();
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    std::string data = dir + "/data";
-    execl(HOMEWARD_SERVER_BINARY, HOMEWARD_SERVER_BINARY, "--insecure-dev", "--listen",
-          "127.0.0.1:0", "--data-dir", data.c_str(), "--workers", "1", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  std::string line;
-  char ch;
-  while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
-  close(out[0]);
-  ASSERT_EQ(line.rfind("listening on 127.0.0.1:", 0), 0u) << line;
-  std::string address = line.substr(strlen("listening on "));
+  ServerProcess server(HOMEWARD_SERVER_BINARY, dir);
+  ServerOptions options;
+  options.insecure_dev = true;
+  options.flags = {"--workers", "1"};
+  std::string error;
+  ASSERT_TRUE(server.Start(options, &error)) << error;
+  const std::string out = ReadWholeFile(server.out_path());
+  ASSERT_EQ(out.rfind("listening on 127.0.0.1:", 0), 0u) << out;
+  std::string address = server.address();
 
   auto stub =
       pb::Homeward::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -855,11 +810,7 @@ TEST(ServerBinary, ListensThenStopsCleanlyOnSigterm) {
   EXPECT_TRUE(s.ok()) << s.error_message();
   stub.reset();  // an idle client connection would only delay the server's exit
 
-  kill(pid, SIGTERM);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(server.Stop(), 0);  // SIGTERM: exited, with code 0
   std::filesystem::remove_all(dir);
 }
 

@@ -12,6 +12,7 @@
 
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
+#include "tests/embed_test_util.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -23,6 +24,7 @@ using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;
@@ -93,13 +95,12 @@ class TlsTest : public ::testing::Test {
 };
 
 TEST_F(TlsTest, ClientPinnedToTheCaConnectsOthersAreRefused) {
-  ServerProcess server(kBinary, dir_);
+  ServerProcess server(kBinary, dir_);  // data in dir_/data, keys in dir_/keys.jsonl
+  ServerOptions options;
+  options.flags = {"--workers", "1", "--tls-cert", dir_ + "/server.pem", "--tls-key",
+                   dir_ + "/server.key"};
   std::string error;
-  ASSERT_TRUE(server.Start({"--listen", "127.0.0.1:0", "--data-dir", dir_ + "/data",
-                            "--api-keys", dir_ + "/keys.jsonl", "--workers", "1", "--tls-cert",
-                            dir_ + "/server.pem", "--tls-key", dir_ + "/server.key"},
-                           false, &error))
-      << error;
+  ASSERT_TRUE(server.Start(options, &error)) << error;
   const std::string port = server.address().substr(server.address().rfind(':') + 1);
   const std::string ca = ReadWholeFile(dir_ + "/ca.pem");
   ASSERT_FALSE(ca.empty());

@@ -2,8 +2,8 @@
 # headless Chromium (tests/browser, playwright-core; `scripts/setup.sh test` installs both).
 pkg_check_modules(HTTPLIB_TEST REQUIRED IMPORTED_TARGET cpp-httplib)
 homeward_test(http_gateway_test
-  SOURCES http_gateway_test.cc embed_test_util.cc
-  LIBS homeward_service PkgConfig::HTTPLIB_TEST nlohmann_json::nlohmann_json ${OpenCV_LIBS})
+  SOURCES http_gateway_test.cc embed_test_util.cc test_server.cc
+  LIBS homeward_service homeward_test_process PkgConfig::HTTPLIB_TEST nlohmann_json::nlohmann_json ${OpenCV_LIBS})
 
 find_program(HOMEWARD_NODE node)
 find_program(HOMEWARD_CHROMIUM chromium PATHS /usr/bin)
