@@ -537,7 +537,7 @@ TEST_F(HttpGatewayTest, MetricsArePrometheusTextForInvestigatorsAndAdmins) {
   }
   EXPECT_EQ(last, Sample(a, R"(homeward_rpc_latency_seconds_count{method="AddPhoto"})"));
   // Scrapes are not audited (they name no case); the calls they count are.
-  auto rows = server_->gallery()->catalog().ListAudit(0, 10000);
+  auto rows = server_->server()->gallery()->catalog().ListAudit(0, 10000);
   ASSERT_TRUE(rows.ok());
   for (const auto& row : *rows) EXPECT_NE(row.action, "Metrics");
 }
@@ -551,7 +551,8 @@ TEST_F(HttpGatewayTest, PromtoolAcceptsTheMetricsPage) {
   EXPECT_EQ(Client()->Get("/v1/cases/987654321", As("inv"))->status, 404);
   auto page = Client()->Get("/metrics", As("adm"));
   ASSERT_EQ(page->status, 200);
-  const std::string file = *dir_ + "/metrics.txt", out = *dir_ + "/promtool.out";
+  const std::string file = server_->dir() + "/metrics.txt";
+  const std::string out = server_->dir() + "/promtool.out";
   {
     std::ofstream f(file, std::ios::binary);
     f << page->body;
