@@ -81,23 +81,8 @@ absl::Status SqliteCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
 }
 
 absl::StatusOr<CasePage> SqliteCatalog::ListCases(const CaseQuery& query) {
-  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
-  }
   int64_t after = 0;
-  if (!query.page_token.empty() && (!absl::SimpleAtoi(query.page_token, &after) || after < 0)) {
-    return absl::InvalidArgumentError("page_token is not one this catalog returned");
-  }
-  if (query.kind && !ValidKind(*query.kind)) {
-    return absl::InvalidArgumentError("kind must be kMissing, kFound or kSighting");
-  }
-  if (query.status && !ValidStatus(*query.status)) {
-    return absl::InvalidArgumentError("status must be kOpen, kReunited, kClosed or kWithdrawn");
-  }
-  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
-  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
-  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxPlaceBytes));
+  HW_RETURN_IF_ERROR(ValidateCaseQuery(query, &after));
 
   // Fixed fragments only; every value is a bound parameter.
   std::string sql = absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id > ?1");

@@ -36,6 +36,10 @@ class SqliteCatalog final : public Catalog {
   SqliteCatalog(std::string data_dir, const CatalogOptions& options, int lock_fd, sqlite3* writer);
   ~SqliteCatalog() override;
 
+  // Catalog::Open for a data directory.
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& data_dir,
+                                                       const CatalogOptions& options);
+
   // Upgrades the schema, finishes interrupted deletions, starts the orphan sweep.
   absl::Status Start();
 
