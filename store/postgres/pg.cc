@@ -182,8 +182,11 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
                                absl::StrContains(why, "does not exist") ||
                                absl::StrContains(why, "no pg_hba.conf entry") ||
                                absl::StrContains(why, "permission denied");
+    // A value libpq checks only when connecting (a port that is not a number, ...).
+    const bool malformed = absl::StrContains(why, "for connection option");
     const std::string text = absl::StrCat("cannot connect to PostgreSQL at ", Redact(conninfo),
                                           ": ", why);
+    if (malformed) return absl::InvalidArgumentError(text);
     return refused_login ? absl::FailedPreconditionError(text) : absl::UnavailableError(text);
   }
   auto c = std::unique_ptr<Connection>(new Connection(conn));
