@@ -1,8 +1,14 @@
 #include "gallery/gallery.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -190,8 +196,35 @@ std::string LeftOutMessage(AgeVerdict v, int n) {
 
 }  // namespace
 
+// An exclusive flock on <data_dir>/LOCK, held for the gallery's life when the catalog is not
+// the SQLite one in data_dir (which takes that lock itself): the index snapshots under
+// data_dir belong to one process.
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  absl::Status Take(const std::string& data_dir) {
+    const std::string path = data_dir + "/LOCK";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          data_dir, " is in use by another homeward-server (", path, " is locked)"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 class Gallery::Impl {
  public:
+  DataDirLock data_dir_lock;  // first member: released last
   GalleryOptions options;
   std::unique_ptr<store::Catalog> catalog;
   std::unique_ptr<embed::FacePipeline> pipeline;
@@ -904,13 +937,21 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& opt
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  // A catalog elsewhere (PostgreSQL) is opened first: a bad or unreachable one creates nothing.
+  if (!options.catalog.empty()) {
+    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.catalog));
+  }
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory '", options.data_dir, "': ", ec.message()));
   }
-  HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  if (options.catalog.empty()) {
+    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  } else {
+    HW_RETURN_IF_ERROR(impl->data_dir_lock.Take(options.data_dir));
+  }
   HW_ASSIGN_OR_RETURN(impl->pipeline, embed::FacePipeline::Create(options.pipeline));
   if (!options.calibration_path.empty()) {
     HW_ASSIGN_OR_RETURN(impl->calibration, Calibration::Load(options.calibration_path));

@@ -37,7 +37,12 @@
 namespace homeward::gallery {
 
 struct GalleryOptions {
-  std::string data_dir;
+  std::string data_dir;  // index snapshots; the SQLite catalog and photos unless `catalog`
+  // The catalog's location when it is not the SQLite one in data_dir: a postgresql:// URL
+  // (store/catalog.h). "" (default): SQLite in data_dir. With a catalog elsewhere, Open takes
+  // <data_dir>/LOCK itself (one process per data_dir) and opens the catalog before creating
+  // anything.
+  std::string catalog;
   embed::PipelineOptions pipeline;
   index::IndexOptions index;        // one index per kind, all built from this factory
   int64_t snapshot_every = 10000;   // save the snapshots after this many index changes

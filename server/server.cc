@@ -60,6 +60,7 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
 
   gallery::GalleryOptions go;
   go.data_dir = config.data_dir;
+  go.catalog = config.catalog;
   go.pipeline.recognition_model_path =
       config.recognition_model.empty() ? DefaultRecognitionModel() : config.recognition_model;
   go.pipeline.landmark_model_path = config.landmark_model;

@@ -173,9 +173,11 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   if (conn == nullptr) return absl::ResourceExhaustedError("PostgreSQL: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
     // libpq's message may span lines (one per address tried); keep it to one.
-    std::string why = Trimmed(PQerrorMessage(conn));
-    for (char& c : why) {
-      if (c == '\n') c = ' ';
+    std::string why;
+    for (char c : Trimmed(PQerrorMessage(conn))) {
+      if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+      if (c == ' ' && !why.empty() && why.back() == ' ') continue;
+      why += c;
     }
     PQfinish(conn);
     const bool refused_login = absl::StrContains(why, "authentication failed") ||
