@@ -45,8 +45,8 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "sqlite" : "postgresql";
 }
 
-absl::StatusOr<std::unique_ptr<CatalogLocation>> CatalogLocation::Create(
-    Backend backend, std::string* skip_reason) {
+absl::StatusOr<std::unique_ptr<CatalogLocation>> CatalogLocation::Create(Backend backend,
+                                                                         std::string* skip_reason) {
   if (backend == Backend::kSqlite) {
     std::string tmpl = (fs::temp_directory_path() / "catalog_test.XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
@@ -77,10 +77,9 @@ absl::Status CatalogLocation::RawExec(const std::string& sql) const {
   sqlite3* db = nullptr;
   int rc = sqlite3_open((dir_ + "/catalog.db").c_str(), &db);
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  absl::Status s = rc == SQLITE_OK
-                       ? absl::OkStatus()
-                       : absl::FailedPreconditionError(absl::StrCat(
-                             sqlite3_errmsg(db), " (SQLite code ", rc & 0xff, ")"));
+  absl::Status s = rc == SQLITE_OK ? absl::OkStatus()
+                                   : absl::FailedPreconditionError(absl::StrCat(
+                                         sqlite3_errmsg(db), " (SQLite code ", rc & 0xff, ")"));
   sqlite3_close(db);
   return s;
 }

@@ -45,7 +45,9 @@ class CatalogLocation {
 
  private:
   CatalogLocation(Backend b, std::string location, std::string dir, std::string database)
-      : backend_(b), location_(std::move(location)), dir_(std::move(dir)),
+      : backend_(b),
+        location_(std::move(location)),
+        dir_(std::move(dir)),
         database_(std::move(database)) {}
   Backend backend_;
   std::string location_, dir_, database_;

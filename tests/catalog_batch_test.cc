@@ -61,8 +61,7 @@ class CatalogBatchTest : public testing::CatalogBackendTest {
   int64_t missing_ = 0, sighting_ = 0;
   std::mt19937 rng_{7};
 };
-INSTANTIATE_TEST_SUITE_P(Backends, CatalogBatchTest, testing::AllBackends(),
-                         testing::BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogBatchTest, testing::AllBackends(), testing::BackendName);
 
 TEST_P(CatalogBatchTest, StoresEveryPhotoFaceAndChangeInOrder) {
   std::vector<Catalog::PhotoToAdd> batch = {PhotoFor(missing_, "photo-1", 1, &rng_),

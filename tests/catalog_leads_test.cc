@@ -63,8 +63,7 @@ class CatalogLeadsTest : public testing::CatalogBackendTest {
   }
   std::mt19937 rng_{7};
 };
-INSTANTIATE_TEST_SUITE_P(Backends, CatalogLeadsTest, testing::AllBackends(),
-                         testing::BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogLeadsTest, testing::AllBackends(), testing::BackendName);
 
 TEST_P(CatalogLeadsTest, FreshCatalogIsAtTheCurrentVersionWithTheLeadTables) {
   catalog_.reset();

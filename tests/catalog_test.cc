@@ -947,7 +947,6 @@ TEST_P(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
   if (sqlite()) EXPECT_EQ(RawInt("SELECT count(*) FROM pending_unlink"), 0);
 }
 
-
 // ---- candidate grants -----------------------------------------------------------------------
 
 TEST_P(CatalogTest, GrantsPersistExpireAndARepeatedGrantRenews) {
@@ -993,21 +992,21 @@ TEST_F(PostgresCatalogTest, UpgradesAVersion1Database) {
   ASSERT_EQ(RawInt("SELECT count(*) FROM pg_tables WHERE tablename = 'leads'"), 0);
   const std::string bytes = "a photo from the v1 days";
   const std::string sha = internal::Sha256Hex(bytes);
-  ASSERT_TRUE(RawExec(absl::StrCat(
-                          "INSERT INTO cases (kind, display_name, sex, event_date, place, status, "
-                          "created_ms, updated_ms) VALUES (3, 'sighting near station', 2, "
-                          "'2019-04-02', 'Accra', 1, 1, 1);"
-                          "INSERT INTO photo_bytes VALUES ('",
-                          sha, "', convert_to('", bytes,
-                          "', 'UTF8'));"
-                          "INSERT INTO photos (case_id, age_min, age_max, age_estimated, sha256, "
-                          "file_name, created_ms) VALUES (1, 8, 11, true, '",
-                          sha, "', '", internal::FileNameForHash(sha),
-                          "', 1);"
-                          "INSERT INTO faces (photo_id, descriptor) VALUES (1, "
-                          "decode(repeat('00', 512), 'hex'));"
-                          "INSERT INTO changes (op, face_id, kind) VALUES ('add', 1, 3);"))
-                  .ok());
+  ASSERT_TRUE(
+      RawExec(absl::StrCat("INSERT INTO cases (kind, display_name, sex, event_date, place, status, "
+                           "created_ms, updated_ms) VALUES (3, 'sighting near station', 2, "
+                           "'2019-04-02', 'Accra', 1, 1, 1);"
+                           "INSERT INTO photo_bytes VALUES ('",
+                           sha, "', convert_to('", bytes,
+                           "', 'UTF8'));"
+                           "INSERT INTO photos (case_id, age_min, age_max, age_estimated, sha256, "
+                           "file_name, created_ms) VALUES (1, 8, 11, true, '",
+                           sha, "', '", internal::FileNameForHash(sha),
+                           "', 1);"
+                           "INSERT INTO faces (photo_id, descriptor) VALUES (1, "
+                           "decode(repeat('00', 512), 'hex'));"
+                           "INSERT INTO changes (op, face_id, kind) VALUES ('add', 1, 3);"))
+          .ok());
 
   OpenCatalog();
   EXPECT_EQ(RawInt("SELECT version FROM schema_version"), internal::kPostgresSchemaVersion);
@@ -1149,11 +1148,14 @@ TEST_F(PostgresCatalogTest, TwoCatalogsShareOneDatabase) {
 
   // Both propose the same pair at once: one lead, one piece of evidence.
   std::vector<LeadUpsert> outcomes(2);
-  std::thread l0([&] { outcomes[0] = catalogs[0]->UpsertLead(faces[0][0], faces[2][0], 0.3, 0.8)->outcome; });
-  std::thread l1([&] { outcomes[1] = catalogs[1]->UpsertLead(faces[2][0], faces[0][0], 0.3, 0.8)->outcome; });
+  std::thread l0(
+      [&] { outcomes[0] = catalogs[0]->UpsertLead(faces[0][0], faces[2][0], 0.3, 0.8)->outcome; });
+  std::thread l1(
+      [&] { outcomes[1] = catalogs[1]->UpsertLead(faces[2][0], faces[0][0], 0.3, 0.8)->outcome; });
   l0.join();
   l1.join();
-  EXPECT_THAT(outcomes, ::testing::UnorderedElementsAre(LeadUpsert::kCreated, LeadUpsert::kUnchanged));
+  EXPECT_THAT(outcomes,
+              ::testing::UnorderedElementsAre(LeadUpsert::kCreated, LeadUpsert::kUnchanged));
   auto leads = catalogs[1]->ListLeads(LeadQuery());
   ASSERT_TRUE(leads.ok());
   ASSERT_THAT(leads->leads, SizeIs(1));

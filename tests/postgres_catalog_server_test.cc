@@ -150,8 +150,10 @@ TEST_F(PostgresCatalogServerTest, FullFlowWithEveryRowAndPhotoInPostgres) {
   // Everything is in the database; the data dir holds no catalog and no photo file.
   EXPECT_EQ(PgValue(url_, absl::StrCat("SELECT count(*) FROM cases")), "2");
   EXPECT_EQ(PgValue(url_, absl::StrCat("SELECT count(*) FROM photo_bytes")), "2");
-  EXPECT_EQ(PgValue(url_, "SELECT length(bytes) FROM photo_bytes b JOIN photos p ON p.sha256 = "
-                          "b.sha256 WHERE p.id = " + child.second),
+  EXPECT_EQ(PgValue(url_,
+                    "SELECT length(bytes) FROM photo_bytes b JOIN photos p ON p.sha256 = "
+                    "b.sha256 WHERE p.id = " +
+                        child.second),
             std::to_string(photo.size()));
   for (const std::string& f : FilesUnder(data_dir_)) {
     const std::string rel = fs::relative(f, data_dir_).string();
@@ -177,8 +179,10 @@ TEST_F(PostgresCatalogServerTest, FullFlowWithEveryRowAndPhotoInPostgres) {
   EXPECT_EQ(PgValue(url_, "SELECT count(*) FROM cases WHERE id = " + child.first), "0");
   EXPECT_EQ(PgValue(url_, "SELECT count(*) FROM photo_bytes"), "1");
   EXPECT_EQ(PgValue(url_, "SELECT count(*) FROM changes WHERE op = 'remove'"), "1");
-  EXPECT_EQ(PgValue(url_, "SELECT count(*) FROM audit WHERE action = 'DeleteCase' AND "
-                          "target_id = " + child.first),
+  EXPECT_EQ(PgValue(url_,
+                    "SELECT count(*) FROM audit WHERE action = 'DeleteCase' AND "
+                    "target_id = " +
+                        child.first),
             "1");
   EXPECT_EQ(server_->Stop(), 0);
 }
@@ -191,8 +195,7 @@ TEST_F(PostgresCatalogServerTest, BadCatalogUrlFailsAtStartWithOneLineAndCreates
   };
   const std::vector<Case> cases = {
       {"postgresql://postgres@127.0.0.1:1/nowhere", "cannot connect to PostgreSQL"},
-      {absl::StrCat("postgresql://postgres@127.0.0.1:", pg_->port(), "/no_such_db"),
-       "no_such_db"},
+      {absl::StrCat("postgresql://postgres@127.0.0.1:", pg_->port(), "/no_such_db"), "no_such_db"},
       {"mysql://root@127.0.0.1/x", "--catalog must be a postgresql://"},
   };
   for (const Case& c : cases) {
@@ -210,7 +213,6 @@ TEST_F(PostgresCatalogServerTest, BadCatalogUrlFailsAtStartWithOneLineAndCreates
     EXPECT_FALSE(fs::exists(data_dir));
   }
 }
-
 
 // The `catalog` key of a --config file does what --catalog does.
 TEST_F(PostgresCatalogServerTest, ConfigFileCatalogKeyOpensPostgres) {

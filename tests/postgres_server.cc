@@ -87,8 +87,8 @@ std::string PostgresServer::NotInstalledReason() {
 
 absl::Status PostgresServer::RunAsPostgres(const std::string& command) const {
   const std::string log = dir_ + "/commands.log";
-  const std::string full = absl::StrCat(::geteuid() == 0 ? "runuser -u postgres -- " : "",
-                                        kBinDir, "/", command, " >>", log, " 2>&1");
+  const std::string full = absl::StrCat(::geteuid() == 0 ? "runuser -u postgres -- " : "", kBinDir,
+                                        "/", command, " >>", log, " 2>&1");
   const int rc = std::system(full.c_str());
   if (rc != 0) {
     return absl::InternalError(absl::StrCat("`", full, "` failed (", rc, "):\n", Tail(log),
@@ -131,9 +131,9 @@ absl::StatusOr<PostgresServer*> PostgresServer::Shared() {
 }
 
 absl::Status PostgresServer::Start() {
-  return RunAsPostgres(absl::StrCat("pg_ctl -D ", dir_, "/data -l ", dir_,
-                                    "/server.log -w -t 60 -o \"-p ", port_, " -k ", dir_,
-                                    " -c listen_addresses=127.0.0.1 -c max_connections=200\" start"));
+  return RunAsPostgres(
+      absl::StrCat("pg_ctl -D ", dir_, "/data -l ", dir_, "/server.log -w -t 60 -o \"-p ", port_,
+                   " -k ", dir_, " -c listen_addresses=127.0.0.1 -c max_connections=200\" start"));
 }
 
 absl::Status PostgresServer::Stop() {

@@ -34,12 +34,13 @@ absl::StatusOr<int64_t> PostgresCatalog::AppendAudit(const AuditEntry& e) {
   // and processes; a crash of the database server's machine may lose the last rows. The
   // audit row of a change is written in the change's own (durable) transaction instead. No
   // write lock: audit ids need no commit order.
-  HW_RETURN_IF_ERROR(Transact("BEGIN; SET LOCAL synchronous_commit = off",
-                              [&](pg::Connection& db) -> absl::Status {
-                                HW_ASSIGN_OR_RETURN(id, InsertAuditRow(db, e));
-                                return absl::OkStatus();
-                              },
-                              nullptr));
+  HW_RETURN_IF_ERROR(Transact(
+      "BEGIN; SET LOCAL synchronous_commit = off",
+      [&](pg::Connection& db) -> absl::Status {
+        HW_ASSIGN_OR_RETURN(id, InsertAuditRow(db, e));
+        return absl::OkStatus();
+      },
+      nullptr));
   return id;
 }
 
@@ -78,8 +79,7 @@ absl::StatusOr<std::vector<AuditEntry>> PostgresCatalog::ListAudit(int64_t after
 }
 
 absl::Status PostgresCatalog::SaveGrants(const std::string& key_id,
-                                         const std::vector<int64_t>& face_ids,
-                                         int64_t expires_ms) {
+                                         const std::vector<int64_t>& face_ids, int64_t expires_ms) {
   if (face_ids.empty()) return absl::OkStatus();
   HW_RETURN_IF_ERROR(CheckText("key_id", key_id, kMaxNameBytes));
   std::string array = "{";
@@ -87,23 +87,25 @@ absl::Status PostgresCatalog::SaveGrants(const std::string& key_id,
   array += "}";
   // Like an audit row, a grant need not wait for the WAL flush: losing the last ones only
   // means the volunteer's client searches again. One statement: no write lock needed.
-  return Transact("BEGIN; SET LOCAL synchronous_commit = off",
-                  [&](pg::Connection& db) {
-                    return db
-                        .Exec("INSERT INTO candidate_grants (key_id, face_id, expires_ms) "
-                              "SELECT $1, f, $3 FROM (SELECT DISTINCT unnest($2::bigint[]) AS f) u "
-                              "ON CONFLICT (key_id, face_id) DO UPDATE SET expires_ms = "
-                              "EXCLUDED.expires_ms",
-                              pg::Params().Text(key_id).Text(array).Int(expires_ms))
-                        .status();
-                  },
-                  nullptr);
+  return Transact(
+      "BEGIN; SET LOCAL synchronous_commit = off",
+      [&](pg::Connection& db) {
+        return db
+            .Exec(
+                "INSERT INTO candidate_grants (key_id, face_id, expires_ms) "
+                "SELECT $1, f, $3 FROM (SELECT DISTINCT unnest($2::bigint[]) AS f) u "
+                "ON CONFLICT (key_id, face_id) DO UPDATE SET expires_ms = "
+                "EXCLUDED.expires_ms",
+                pg::Params().Text(key_id).Text(array).Int(expires_ms))
+            .status();
+      },
+      nullptr);
 }
 
 absl::StatusOr<std::vector<Catalog::Grant>> PostgresCatalog::LoadGrants(int64_t now_ms) {
-  HW_RETURN_IF_ERROR(Query("DELETE FROM candidate_grants WHERE expires_ms <= $1",
-                           pg::Params().Int(now_ms))
-                         .status());
+  HW_RETURN_IF_ERROR(
+      Query("DELETE FROM candidate_grants WHERE expires_ms <= $1", pg::Params().Int(now_ms))
+          .status());
   HW_ASSIGN_OR_RETURN(pg::Result r, Query("SELECT key_id, face_id, expires_ms FROM "
                                           "candidate_grants ORDER BY expires_ms"));
   std::vector<Grant> out;

@@ -37,9 +37,9 @@ absl::StatusOr<int64_t> PostgresCatalog::AddCase(const Case& c, const AuditEntry
 }
 
 absl::StatusOr<Case> PostgresCatalog::GetCase(int64_t id) {
-  HW_ASSIGN_OR_RETURN(pg::Result r, Query(absl::StrCat("SELECT ", kPgCaseColumns,
-                                                       " FROM cases WHERE id = $1"),
-                                          pg::Params().Int(id)));
+  HW_ASSIGN_OR_RETURN(pg::Result r,
+                      Query(absl::StrCat("SELECT ", kPgCaseColumns, " FROM cases WHERE id = $1"),
+                            pg::Params().Int(id)));
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));
   return PgReadCase(r, 0);
 }

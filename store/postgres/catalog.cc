@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresCatalog::Acquire() {
   }
   HW_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> conn, pg::Connection::Open(conninfo_));
   // A statement waiting for a row lock gives up after busy_timeout_ms, as SQLite's does.
-  HW_RETURN_IF_ERROR(conn->Script(
-      absl::StrCat("SET lock_timeout = ", options_.busy_timeout_ms).c_str()));
+  HW_RETURN_IF_ERROR(
+      conn->Script(absl::StrCat("SET lock_timeout = ", options_.busy_timeout_ms).c_str()));
   return conn;
 }
 
@@ -80,9 +80,9 @@ absl::Status PostgresCatalog::Transact(const char* begin, const Body& body,
 
 absl::Status PostgresCatalog::Write(const Body& body, bool durable) {
   // The write lock first, so writers on every server are serialized (postgres_catalog.h).
-  const std::string begin = absl::StrCat(
-      "BEGIN; ", durable ? "" : "SET LOCAL synchronous_commit = off; ",
-      "SELECT pg_advisory_xact_lock(", kWriteLockKey, ")");
+  const std::string begin =
+      absl::StrCat("BEGIN; ", durable ? "" : "SET LOCAL synchronous_commit = off; ",
+                   "SELECT pg_advisory_xact_lock(", kWriteLockKey, ")");
   return Transact(begin.c_str(), body, nullptr);
 }
 

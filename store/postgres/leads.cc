@@ -37,8 +37,8 @@ Lead ReadLead(const pg::Result& r, int row) {
 absl::StatusOr<Lead> LoadLead(pg::Connection& db, int64_t id) {
   const pg::Params by_id = pg::Params().Int(id);
   HW_ASSIGN_OR_RETURN(
-      pg::Result l, db.Exec(absl::StrCat("SELECT ", kLeadColumns, " FROM leads l WHERE l.id = $1"),
-                            by_id));
+      pg::Result l,
+      db.Exec(absl::StrCat("SELECT ", kLeadColumns, " FROM leads l WHERE l.id = $1"), by_id));
   if (l.rows() == 0) return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
   Lead lead = ReadLead(l, 0);
   HW_ASSIGN_OR_RETURN(pg::Result e, db.Exec("SELECT face_a, face_b, distance, confidence, time_ms "
@@ -154,17 +154,18 @@ absl::StatusOr<LeadUpsertResult> PostgresCatalog::UpsertLead(int64_t face_x, int
       }
     }
     return db
-        .Exec("INSERT INTO lead_evidence (lead_id, face_a, face_b, key_a, key_b, distance, "
-              "confidence, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-              pg::Params()
-                  .Int(result.lead_id)
-                  .Int(a.face)
-                  .Int(b.face)
-                  .Text(a.key)
-                  .Text(b.key)
-                  .Real(distance)
-                  .Real(confidence)
-                  .Int(now))
+        .Exec(
+            "INSERT INTO lead_evidence (lead_id, face_a, face_b, key_a, key_b, distance, "
+            "confidence, time_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            pg::Params()
+                .Int(result.lead_id)
+                .Int(a.face)
+                .Int(b.face)
+                .Text(a.key)
+                .Text(b.key)
+                .Real(distance)
+                .Real(confidence)
+                .Int(now))
         .status();
   }));
   return result;
@@ -250,7 +251,8 @@ absl::StatusOr<Lead> PostgresCatalog::ReviewLead(int64_t id, LeadStatus decision
     HW_ASSIGN_OR_RETURN(pg::Result up,
                         db.Exec("UPDATE leads SET status = $1, updated_ms = $2 WHERE id = $3",
                                 pg::Params().Int(static_cast<int>(decision)).Int(now).Int(id)));
-    if (up.affected() == 0) return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
+    if (up.affected() == 0)
+      return absl::NotFoundError(absl::StrCat("lead ", id, " does not exist"));
     HW_RETURN_IF_ERROR(db.Exec("INSERT INTO lead_reviews (lead_id, decision, note, reviewer, "
                                "time_ms) VALUES ($1, $2, $3, $4, $5)",
                                pg::Params()
@@ -283,7 +285,8 @@ absl::StatusOr<int64_t> PostgresCatalog::ClusterSightingFace(
     {
       HW_ASSIGN_OR_RETURN(pg::Result r,
                           db.Exec("SELECT 1 FROM faces WHERE id = $1", pg::Params().Int(face_id)));
-      if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("face ", face_id, " does not exist"));
+      if (r.rows() == 0)
+        return absl::NotFoundError(absl::StrCat("face ", face_id, " does not exist"));
     }
     for (int64_t n : neighbour_face_ids) {
       if (n == face_id) continue;

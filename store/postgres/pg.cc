@@ -24,8 +24,8 @@ std::string Trimmed(const char* s) {
 }
 
 absl::Status ConnectionLost(absl::string_view what, absl::string_view detail) {
-  absl::Status s = absl::UnavailableError(
-      absl::StrCat("PostgreSQL connection lost (", what, "): ", detail));
+  absl::Status s =
+      absl::UnavailableError(absl::StrCat("PostgreSQL connection lost (", what, "): ", detail));
   s.SetPayload(kLossPayload, absl::Cord("1"));
   return s;
 }
@@ -42,15 +42,15 @@ int HexValue(char c) {
 absl::Status Error(PGconn* conn, const PGresult* res, absl::string_view what) {
   const std::string message =
       Trimmed(res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-  const std::string state =
-      res != nullptr && PQresultErrorField(res, PG_DIAG_SQLSTATE) != nullptr
-          ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-          : "";
+  const std::string state = res != nullptr && PQresultErrorField(res, PG_DIAG_SQLSTATE) != nullptr
+                                ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                : "";
   if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
     return ConnectionLost(what, message.empty() ? Trimmed(PQerrorMessage(conn)) : message);
   }
-  const std::string text = absl::StrCat("PostgreSQL: ", what, ": ", message,
-                                        state.empty() ? "" : absl::StrCat(" (SQLSTATE ", state, ")"));
+  const std::string text =
+      absl::StrCat("PostgreSQL: ", what, ": ", message,
+                   state.empty() ? "" : absl::StrCat(" (SQLSTATE ", state, ")"));
   const absl::string_view cls = absl::string_view(state).substr(0, 2);
   if (state.empty() || cls == "08" || absl::StartsWith(state, "57P")) {
     // No SQLSTATE: libpq could not even send the statement.
@@ -186,14 +186,15 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
                                absl::StrContains(why, "permission denied");
     // A value libpq checks only when connecting (a port that is not a number, ...).
     const bool malformed = absl::StrContains(why, "for connection option");
-    const std::string text = absl::StrCat("cannot connect to PostgreSQL at ", Redact(conninfo),
-                                          ": ", why);
+    const std::string text =
+        absl::StrCat("cannot connect to PostgreSQL at ", Redact(conninfo), ": ", why);
     if (malformed) return absl::InvalidArgumentError(text);
     return refused_login ? absl::FailedPreconditionError(text) : absl::UnavailableError(text);
   }
   auto c = std::unique_ptr<Connection>(new Connection(conn));
   // UTC and UTF-8 whatever the server's defaults; no notices on stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   absl::Status s = c->Script("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'");
   if (!s.ok()) return s;
   return c;
@@ -234,7 +235,8 @@ absl::Status Connection::Script(const char* sql) {
   absl::Status s = absl::OkStatus();
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY) {
     const std::string text(sql);
-    s = Error(conn_, res, absl::StripAsciiWhitespace(text.substr(0, std::min<size_t>(text.size(), 40))));
+    s = Error(conn_, res,
+              absl::StripAsciiWhitespace(text.substr(0, std::min<size_t>(text.size(), 40))));
   }
   PQclear(res);
   return s;

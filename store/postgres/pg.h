@@ -53,9 +53,9 @@ class Result {
   int rows() const { return PQntuples(res_.get()); }
   int64_t affected() const;  // rows changed by INSERT/UPDATE/DELETE
   bool IsNull(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
-  int64_t Int(int row, int col) const;     // 0 for NULL
-  double Real(int row, int col) const;     // 0 for NULL
-  bool Bool(int row, int col) const;       // false for NULL
+  int64_t Int(int row, int col) const;       // 0 for NULL
+  double Real(int row, int col) const;       // 0 for NULL
+  bool Bool(int row, int col) const;         // false for NULL
   std::string Text(int row, int col) const;  // "" for NULL
   // A bytea column decoded from its hex text form into `out` (cleared first); false if the
   // text is not hex bytea.

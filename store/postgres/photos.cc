@@ -108,8 +108,9 @@ absl::Status InsertPhotoRows(pg::Connection& db, const Photo& meta, const std::s
                 fp));
     result->face_ids.push_back(r.Int(0, 0));
   }
-  return db.Exec("UPDATE cases SET updated_ms = $1 WHERE id = $2",
-                 pg::Params().Int(now).Int(meta.case_id))
+  return db
+      .Exec("UPDATE cases SET updated_ms = $1 WHERE id = $2",
+            pg::Params().Int(now).Int(meta.case_id))
       .status();
 }
 
@@ -179,9 +180,9 @@ absl::StatusOr<std::vector<AddPhotoResult>> PostgresCatalog::AddPhotoBatch(
 }
 
 absl::StatusOr<Photo> PostgresCatalog::GetPhotoInfo(int64_t id) {
-  HW_ASSIGN_OR_RETURN(pg::Result r, Query(absl::StrCat("SELECT ", kPgPhotoColumns,
-                                                       " FROM photos WHERE id = $1"),
-                                          pg::Params().Int(id)));
+  HW_ASSIGN_OR_RETURN(pg::Result r,
+                      Query(absl::StrCat("SELECT ", kPgPhotoColumns, " FROM photos WHERE id = $1"),
+                            pg::Params().Int(id)));
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
   return PgReadPhoto(r, 0);
 }
@@ -196,7 +197,8 @@ absl::StatusOr<Catalog::PhotoWithBytes> PostgresCatalog::GetPhoto(int64_t id) {
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
   PhotoWithBytes out;
   out.photo = PgReadPhoto(r, 0);
-  if (r.IsNull(0, 12)) return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes are missing"));
+  if (r.IsNull(0, 12))
+    return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes are missing"));
   if (!r.Bytes(0, 12, &out.bytes) || Sha256Hex(out.bytes) != out.photo.sha256) {
     return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes do not match its hash"));
   }
@@ -208,7 +210,8 @@ absl::StatusOr<std::vector<Photo>> PostgresCatalog::ListPhotos(int64_t case_id) 
   HW_RETURN_IF_ERROR(Read([&](pg::Connection& db) -> absl::Status {
     HW_ASSIGN_OR_RETURN(pg::Result c,
                         db.Exec("SELECT 1 FROM cases WHERE id = $1", pg::Params().Int(case_id)));
-    if (c.rows() == 0) return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
+    if (c.rows() == 0)
+      return absl::NotFoundError(absl::StrCat("case ", case_id, " does not exist"));
     HW_ASSIGN_OR_RETURN(pg::Result r, db.Exec(absl::StrCat("SELECT ", kPgPhotoColumns,
                                                            " FROM photos WHERE case_id = $1 "
                                                            "ORDER BY id"),
@@ -220,9 +223,9 @@ absl::StatusOr<std::vector<Photo>> PostgresCatalog::ListPhotos(int64_t case_id) 
 }
 
 absl::StatusOr<Face> PostgresCatalog::GetFace(int64_t face_id) {
-  HW_ASSIGN_OR_RETURN(pg::Result r, Query(absl::StrCat("SELECT ", kPgFaceColumns,
-                                                       " FROM faces WHERE id = $1"),
-                                          pg::Params().Int(face_id)));
+  HW_ASSIGN_OR_RETURN(pg::Result r,
+                      Query(absl::StrCat("SELECT ", kPgFaceColumns, " FROM faces WHERE id = $1"),
+                            pg::Params().Int(face_id)));
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("face ", face_id, " does not exist"));
   return PgReadFace(r, 0);
 }
@@ -255,10 +258,9 @@ absl::StatusOr<int64_t> PostgresCatalog::ScanFaces(
   int64_t seq = 0;
   HW_RETURN_IF_ERROR(Read([&](pg::Connection& db) -> absl::Status {
     HW_ASSIGN_OR_RETURN(seq, PgLastSeq(db));
-    HW_RETURN_IF_ERROR(db.Script(
-        absl::StrCat("DECLARE face_scan NO SCROLL CURSOR FOR ", PgAttributesSelect(with_descriptor),
-                     "ORDER BY f.id")
-            .c_str()));
+    HW_RETURN_IF_ERROR(db.Script(absl::StrCat("DECLARE face_scan NO SCROLL CURSOR FOR ",
+                                              PgAttributesSelect(with_descriptor), "ORDER BY f.id")
+                                     .c_str()));
     float descriptor[kDescriptorDim];
     std::string bytes;
     while (true) {
@@ -301,9 +303,8 @@ absl::StatusOr<std::vector<FaceAttributes>> PostgresCatalog::GetFaceAttributes(
   for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&array, i ? "," : "", ids[i]);
   array += "}";
   HW_ASSIGN_OR_RETURN(
-      pg::Result r,
-      Query(absl::StrCat(PgAttributesSelect(false), "WHERE f.id = ANY($1::bigint[])"),
-            pg::Params().Text(array)));
+      pg::Result r, Query(absl::StrCat(PgAttributesSelect(false), "WHERE f.id = ANY($1::bigint[])"),
+                          pg::Params().Text(array)));
   std::map<int64_t, int> row_of;
   for (int i = 0; i < r.rows(); ++i) row_of[r.Int(i, 0)] = i;
   out.reserve(r.rows());
