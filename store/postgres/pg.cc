@@ -216,8 +216,30 @@ absl::StatusOr<Result> Connection::Exec(absl::string_view sql, const Params& par
     lengths[i] = static_cast<int>(params.values_[i].size());
   }
   const std::string text(sql);
-  PGresult* res = PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), lengths.data(),
-                               params.formats_.data(), /*resultFormat=*/0);
+  // The catalog's statements are a fixed set of texts: each is parsed and planned once per
+  // connection (a server-side prepared statement), not on every call. Only SELECT, INSERT,
+  // UPDATE, DELETE and WITH can be prepared; the rest (FETCH, ...) go as they are.
+  PGresult* res = nullptr;
+  const bool preparable = absl::StartsWith(text, "SELECT") || absl::StartsWith(text, "INSERT") ||
+                          absl::StartsWith(text, "UPDATE") || absl::StartsWith(text, "DELETE") ||
+                          absl::StartsWith(text, "WITH");
+  if (preparable) {
+    auto it = prepared_.find(text);
+    if (it == prepared_.end()) {
+      const std::string name = absl::StrCat("hw_", prepared_.size());
+      Result prep(PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr));
+      if (PQresultStatus(prep.raw()) != PGRES_COMMAND_OK) {
+        const size_t end = std::min<size_t>(text.find_first_of("(\n"), 60);
+        return Error(conn_, prep.raw(), text.substr(0, std::min(end, text.size())));
+      }
+      it = prepared_.emplace(text, name).first;
+    }
+    res = PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(),
+                         params.formats_.data(), /*resultFormat=*/0);
+  } else {
+    res = PQexecParams(conn_, text.c_str(), n, nullptr, values.data(), lengths.data(),
+                       params.formats_.data(), /*resultFormat=*/0);
+  }
   Result result(res);
   const ExecStatusType st = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -57,6 +58,7 @@ class Result {
   double Real(int row, int col) const;       // 0 for NULL
   bool Bool(int row, int col) const;         // false for NULL
   std::string Text(int row, int col) const;  // "" for NULL
+  const PGresult* raw() const { return res_.get(); }
   // A bytea column decoded from its hex text form into `out` (cleared first); false if the
   // text is not hex bytea.
   bool Bytes(int row, int col, std::string* out) const;
@@ -75,7 +77,8 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // One statement with parameters.
+  // One statement with parameters; SELECT/INSERT/UPDATE/DELETE/WITH statements are prepared
+  // on first use and reused by text for the connection's life.
   absl::StatusOr<Result> Exec(absl::string_view sql, const Params& params = Params());
   // SQL text without parameters; may hold several statements (DDL, BEGIN, COMMIT).
   absl::Status Script(const char* sql);
@@ -89,6 +92,7 @@ class Connection {
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
   PGconn* const conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };
 
 // True if `status` came from a lost connection (one worth retrying on a new connection when
