@@ -722,7 +722,21 @@ class Gallery::Impl {
     QueryResult r;
     r.lead_threshold = options.lead_min_confidence;
     std::map<int64_t, size_t> shown;  // case id -> index in r.candidates
+    // The cases the loop below will show (each case's nearest face at or above min_score, up
+    // to top_k cases), read in one call: one round trip on PostgreSQL, not one per candidate.
+    // A case missing from it (deleted meanwhile) is looked up again below and skipped.
     std::map<int64_t, store::Case> cases;
+    {
+      std::vector<int64_t> wanted;
+      std::set<int64_t> seen_cases;
+      for (const Found& f : hits) {
+        if (static_cast<int>(wanted.size()) == query.top_k) break;
+        if (!seen_cases.insert(f.attrs.case_id).second) continue;
+        if (Score(f.hit.distance) >= query.min_score) wanted.push_back(f.attrs.case_id);
+      }
+      HW_ASSIGN_OR_RETURN(std::vector<store::Case> got, catalog->GetCases(wanted));
+      for (store::Case& c : got) cases.emplace(c.id, std::move(c));
+    }
     for (const Found& f : hits) {
       const store::FaceAttributes& attrs = f.attrs;
       auto seen = shown.find(attrs.case_id);

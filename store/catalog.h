@@ -79,6 +79,10 @@ class Catalog {
   virtual absl::StatusOr<int64_t> AddCase(const Case& c, const AuditEntry* audit) = 0;
   absl::StatusOr<int64_t> AddCase(const Case& c) { return AddCase(c, nullptr); }
   virtual absl::StatusOr<Case> GetCase(int64_t id) = 0;
+  // The cases of the given ids, in the given order, from one consistent state; unknown (e.g.
+  // deleted) ids are skipped. One round trip on PostgreSQL (search results read their cases
+  // with it). INVALID_ARGUMENT for more than 10000 ids.
+  virtual absl::StatusOr<std::vector<Case>> GetCases(const std::vector<int64_t>& ids) = 0;
   virtual absl::Status UpdateCase(const Case& c, const AuditEntry* audit) = 0;
   absl::Status UpdateCase(const Case& c) { return UpdateCase(c, nullptr); }
   virtual absl::StatusOr<CasePage> ListCases(const CaseQuery& query) = 0;

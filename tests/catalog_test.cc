@@ -164,6 +164,20 @@ TEST_P(CatalogTest, CaseCrudRoundTrips) {
   update.kind = CaseKind::kFound;
   EXPECT_EQ(catalog_->UpdateCase(update).code(), absl::StatusCode::kInvalidArgument);
 
+  // Several at once, in the order asked, unknown ids skipped.
+  auto other = catalog_->AddCase(MissingChild("Baraka"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto both = catalog_->GetCases({*other, 424242, *id, *other});
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_THAT(*both, SizeIs(3));
+  EXPECT_EQ((*both)[0].display_name, "Baraka");
+  EXPECT_EQ((*both)[1].id, *id);
+  EXPECT_EQ((*both)[1].notes, "found safe");
+  EXPECT_EQ((*both)[2].id, *other);
+  EXPECT_THAT(*catalog_->GetCases({}), SizeIs(0));
+  EXPECT_EQ(catalog_->GetCases(std::vector<int64_t>(10001, *id)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
   // Survives a reopen.
   OpenCatalog();
   got = catalog_->GetCase(*id);

@@ -256,4 +256,10 @@ absl::Status ValidateReview(LeadStatus decision, const std::string& note,
   return CheckText("note", note, kMaxTextBytes);
 }
 
+absl::Status CheckIdCount(size_t n) {
+  if (n <= kMaxIdsPerLookup) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(n, " ids in one lookup; the limit is ", kMaxIdsPerLookup));
+}
+
 }  // namespace homeward::store::internal

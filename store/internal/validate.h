@@ -35,6 +35,9 @@ absl::Status ValidatePhoto(const Photo& p, const std::string& bytes);
 absl::Status ValidateFace(const Face& f, size_t i);
 // The checks AppendAudit makes of an entry: an actor and an action, every field within limits.
 absl::Status ValidateAudit(const AuditEntry& e);
+// Lookups by a list of ids take at most kMaxIdsPerLookup; INVALID_ARGUMENT beyond.
+inline constexpr size_t kMaxIdsPerLookup = 10000;
+absl::Status CheckIdCount(size_t n);
 // ListCases' checks; *after_id is the id the page token resumes after (0 for the first page).
 absl::Status ValidateCaseQuery(const CaseQuery& query, int64_t* after_id);
 // ListLeads' checks; the page token "<confidence>:<id>" of the last lead returned is parsed

@@ -44,6 +44,26 @@ absl::StatusOr<Case> PostgresCatalog::GetCase(int64_t id) {
   return PgReadCase(r, 0);
 }
 
+absl::StatusOr<std::vector<Case>> PostgresCatalog::GetCases(const std::vector<int64_t>& ids) {
+  HW_RETURN_IF_ERROR(CheckIdCount(ids.size()));
+  std::vector<Case> out;
+  if (ids.empty()) return out;
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&array, i ? "," : "", ids[i]);
+  array += "}";
+  HW_ASSIGN_OR_RETURN(pg::Result r, Query(absl::StrCat("SELECT ", kPgCaseColumns,
+                                                       " FROM cases WHERE id = ANY($1::bigint[])"),
+                                          pg::Params().Text(array)));
+  std::map<int64_t, int> row_of;
+  for (int i = 0; i < r.rows(); ++i) row_of[r.Int(i, 0)] = i;
+  out.reserve(row_of.size());
+  for (int64_t id : ids) {
+    auto it = row_of.find(id);
+    if (it != row_of.end()) out.push_back(PgReadCase(r, it->second));
+  }
+  return out;
+}
+
 absl::Status PostgresCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
   HW_RETURN_IF_ERROR(ValidateCase(c));
   if (audit != nullptr) HW_RETURN_IF_ERROR(ValidateAudit(*audit));

@@ -63,6 +63,7 @@ class PostgresCatalog final : public Catalog {
   // cases.cc
   absl::StatusOr<int64_t> AddCase(const Case& c, const AuditEntry* audit) override;
   absl::StatusOr<Case> GetCase(int64_t id) override;
+  absl::StatusOr<std::vector<Case>> GetCases(const std::vector<int64_t>& ids) override;
   absl::Status UpdateCase(const Case& c, const AuditEntry* audit) override;
   absl::StatusOr<CasePage> ListCases(const CaseQuery& query) override;
   absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind() override;

@@ -51,6 +51,23 @@ absl::StatusOr<Case> SqliteCatalog::GetCase(int64_t id) {
   return ReadCase(q);
 }
 
+absl::StatusOr<std::vector<Case>> SqliteCatalog::GetCases(const std::vector<int64_t>& ids) {
+  HW_RETURN_IF_ERROR(CheckIdCount(ids.size()));
+  std::vector<Case> out;
+  if (ids.empty()) return out;
+  HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      r.Cached(absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?")));
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    q.Reset();
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+    if (row) out.push_back(ReadCase(q));
+  }
+  return out;  // the Reader's release ends the read transaction
+}
+
 absl::Status SqliteCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
   HW_RETURN_IF_ERROR(ValidateCase(c));
   if (audit != nullptr) HW_RETURN_IF_ERROR(ValidateAudit(*audit));
