@@ -19,6 +19,8 @@
 // Usage (OMP_WAIT_POLICY=PASSIVE):
 //   service_bench sighting [--folder DIR]... [--clients 1,2,4,8] [--requests 32] [--reps 2]
 //                          [--gallery-faces 10000] [--seed-file F] [--dir /tmp]
+//   (populate and open take --catalog postgresql://... to use a PostgreSQL catalog; open's
+//   --data-dir then holds only the index snapshots)
 //   service_bench populate --data-dir D --faces 1000000 [--faces-per-photo 10]
 //                          [--batch 2000] [--single 200] [--seed-file F]
 //   service_bench catalog-open --data-dir D
@@ -134,6 +136,7 @@ struct Flags {
   int requests = 32, reps = 2;
   int64_t gallery_faces = 10000;
   std::string seed_file, dir = "/tmp", data_dir;
+  std::string catalog;  // populate/open: a postgresql:// catalog instead of data_dir's SQLite
   int64_t faces = 0;
   int faces_per_photo = 10, batch = 2000, single = 200;
   std::string factory = "IVF1024,Flat";
@@ -168,6 +171,7 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--seed-file") f.seed_file = next();
     else if (a == "--dir") f.dir = next();
     else if (a == "--data-dir") f.data_dir = next();
+    else if (a == "--catalog") f.catalog = next();
     else if (a == "--faces") f.faces = std::stoll(next());
     else if (a == "--faces-per-photo") f.faces_per_photo = std::stoi(next());
     else if (a == "--batch") f.batch = std::stoi(next());
@@ -401,11 +405,12 @@ int PopulateCommand(const Flags& f) {
   if (f.data_dir.empty() || f.faces <= 0) Die("flags", absl::InvalidArgumentError("--data-dir and --faces"));
   auto seeds = LoadSeeds(f.seed_file);
   FaceGenerator gen(seeds);
-  auto catalog = Catalog::Open(f.data_dir);
+  auto catalog = Catalog::Open(f.catalog.empty() ? f.data_dir : f.catalog);
   if (!catalog.ok()) Die("Catalog::Open", catalog.status());
-  std::printf("populate: %lld faces, %d per photo, batches of %d photos, descriptors %s\n",
+  std::printf("populate: %lld faces, %d per photo, batches of %d photos, descriptors %s, %s\n",
               static_cast<long long>(f.faces), f.faces_per_photo, f.batch,
-              seeds.empty() ? "random" : "seeded from real descriptors");
+              seeds.empty() ? "random" : "seeded from real descriptors",
+              f.catalog.empty() ? "SQLite catalog" : "PostgreSQL catalog");
   // AddPhoto (one transaction + fsyncs per photo) on a small sample, for the ratio.
   PopulateResult single{};
   if (f.single > 0) {
@@ -427,6 +432,7 @@ int PopulateCommand(const Flags& f) {
   };
   if (f.single > 0) row("AddPhoto, 1 photo per transaction", single);
   row("AddPhotoBatch, " + std::to_string(f.batch) + " photos per transaction", bulk);
+  if (!f.catalog.empty()) return 0;  // nothing of the catalog is on local disk
   std::printf("(not included: descriptor generation %.1f s; AddCase, one case per photo and one "
               "transaction each, %.1f s = %.1f ms per case)\n",
               single.gen_seconds + bulk.gen_seconds, single.case_seconds + bulk.case_seconds,
@@ -481,6 +487,7 @@ std::unique_ptr<faiss::Index> ReadSnapshotIndex(const std::string& path) {
 int OpenCommand(const Flags& f) {
   GalleryOptions go;
   go.data_dir = f.data_dir;
+  go.catalog = f.catalog;
   go.pipeline.recognition_model_path =
       std::string(HOMEWARD_SOURCE_DIR) + "/models/faceapi_1.7.15_resnet.dat";
   go.index.factory = f.factory;

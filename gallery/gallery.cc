@@ -1,8 +1,14 @@
 #include "gallery/gallery.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -192,8 +198,35 @@ std::string LeftOutMessage(AgeVerdict v, int n) {
 
 }  // namespace
 
+// An exclusive flock on <data_dir>/LOCK, held for the gallery's life when the catalog is not
+// the SQLite one in data_dir (which takes that lock itself): the index snapshots under
+// data_dir belong to one process.
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  absl::Status Take(const std::string& data_dir) {
+    const std::string path = data_dir + "/LOCK";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          data_dir, " is in use by another homeward-server (", path, " is locked)"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 class Gallery::Impl {
  public:
+  DataDirLock data_dir_lock;  // first member: released last
   GalleryOptions options;
   std::shared_ptr<store::Catalog> catalog;
   std::unique_ptr<embed::FacePipeline> pipeline;
@@ -787,7 +820,21 @@ class Gallery::Impl {
     QueryResult r;
     r.lead_threshold = options.lead_min_confidence;
     std::map<int64_t, size_t> shown;  // case id -> index in r.candidates
+    // The cases the loop below will show (each case's nearest face at or above min_score, up
+    // to top_k cases), read in one call: one round trip on PostgreSQL, not one per candidate.
+    // A case missing from it (deleted meanwhile) is looked up again below and skipped.
     std::map<int64_t, store::Case> cases;
+    {
+      std::vector<int64_t> wanted;
+      std::set<int64_t> seen_cases;
+      for (const Found& f : hits) {
+        if (static_cast<int>(wanted.size()) == query.top_k) break;
+        if (!seen_cases.insert(f.attrs.case_id).second) continue;
+        if (Score(f.hit.distance) >= query.min_score) wanted.push_back(f.attrs.case_id);
+      }
+      HW_ASSIGN_OR_RETURN(std::vector<store::Case> got, catalog->GetCases(wanted));
+      for (store::Case& c : got) cases.emplace(c.id, std::move(c));
+    }
     for (const Found& f : hits) {
       const store::FaceAttributes& attrs = f.attrs;
       auto seen = shown.find(attrs.case_id);
@@ -1008,20 +1055,27 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& opt
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  // A catalog elsewhere (PostgreSQL) is opened first: a bad or unreachable one creates nothing.
+  if (!options.catalog.empty() && options.shared_catalog == nullptr) {
+    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.catalog));
+  }
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory '", options.data_dir, "': ", ec.message()));
   }
-  if (options.catalog != nullptr) {
-    impl->catalog = options.catalog;
-  } else {
-    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
-  }
   if (options.follow_ms < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("follow_ms must be >= 0 (0 = off); got ", options.follow_ms));
+  }
+  if (options.shared_catalog != nullptr) {
+    impl->catalog = options.shared_catalog;
+    HW_RETURN_IF_ERROR(impl->data_dir_lock.Take(options.data_dir));
+  } else if (options.catalog.empty()) {
+    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  } else {
+    HW_RETURN_IF_ERROR(impl->data_dir_lock.Take(options.data_dir));
   }
   HW_ASSIGN_OR_RETURN(impl->pipeline, embed::FacePipeline::Create(options.pipeline));
   if (!options.calibration_path.empty()) {

@@ -38,12 +38,15 @@
 namespace homeward::gallery {
 
 struct GalleryOptions {
-  // This server's own files: the index snapshots, and the embedded catalog unless `catalog`
-  // is given.
-  std::string data_dir;
-  // An open catalog to use instead of opening <data_dir>'s embedded one. Several galleries
-  // may share one, as several servers share one catalog database; each keeps its own indexes.
-  std::shared_ptr<store::Catalog> catalog;
+  std::string data_dir;  // index snapshots; the SQLite catalog and photos unless `catalog`
+  // The catalog's location when it is not the SQLite one in data_dir: a postgresql:// URL
+  // (store/catalog.h). "" (default): SQLite in data_dir. With a catalog elsewhere, Open takes
+  // <data_dir>/LOCK itself (one process per data_dir) and opens the catalog before creating
+  // anything.
+  std::string catalog;
+  // An open catalog to use instead of opening one (tests and tools: several galleries may
+  // share one object, as several servers share one catalog database). Wins over `catalog`.
+  std::shared_ptr<store::Catalog> shared_catalog;
   // Following: every follow_ms the gallery applies the changes other writers of a shared
   // catalog logged (faces added and removed) to its indexes and age keys. 0: off, for a
   // catalog that only this gallery writes (the embedded default).

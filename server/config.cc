@@ -63,6 +63,12 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError("give both --tls-cert and --tls-key, or neither");
   }
   if (c.data_dir.empty()) return absl::InvalidArgumentError("--data-dir must not be empty");
+  if (!c.catalog.empty() && c.catalog.rfind("postgresql://", 0) != 0 &&
+      c.catalog.rfind("postgres://", 0) != 0) {
+    return absl::InvalidArgumentError(
+        "--catalog must be a postgresql://USER@HOST:PORT/DB URL (leave it out for the SQLite "
+        "catalog in --data-dir)");
+  }
   if (c.workers < 0 || c.workers > 256) {
     return absl::InvalidArgumentError("--workers must be 0 (auto) .. 256");
   }
@@ -133,6 +139,7 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
   const std::map<std::string, Setter> setters = {
       {"listen", str(&c.listen)},
       {"data-dir", str(&c.data_dir)},
+      {"catalog", str(&c.catalog)},
       {"insecure-dev",
        [&c](const nlohmann::json& v) {
          if (!v.is_boolean()) return false;
@@ -191,6 +198,9 @@ CommandLine ParseCommandLine(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", c.data_dir, "catalog, photos and index snapshots")
       ->capture_default_str();
+  app.add_option("--catalog", c.catalog,
+                 "the catalog in PostgreSQL instead of --data-dir: postgresql://USER@HOST:PORT/DB "
+                 "(photos go into the database; --data-dir keeps the index snapshots)");
   app.add_flag("--insecure-dev", c.insecure_dev,
                "no API keys, every caller is admin \"dev\" (loopback only)");
   app.add_option("--api-keys", c.api_keys_file, "API key file (JSON lines, see docs/API.md)");

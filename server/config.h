@@ -18,6 +18,11 @@ namespace homeward::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
   std::string data_dir = "homeward-data";
+  // Where the catalog lives when not in data_dir: a postgresql://USER@HOST:PORT/DB URL (libpq's
+  // PG* environment variables and ~/.pgpass fill what it leaves out). "" (default): the
+  // embedded SQLite catalog and the photo files in data_dir, which then holds only the index
+  // snapshots.
+  std::string catalog;
   bool insecure_dev = false;      // no API keys, every caller is admin "dev"; loopback only
   std::string api_keys_file;      // required unless insecure_dev
   std::string recognition_model;  // default: $HOMEWARD_RECOGNITION_MODEL or models/...

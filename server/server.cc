@@ -60,6 +60,7 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
 
   gallery::GalleryOptions go;
   go.data_dir = config.data_dir;
+  go.catalog = config.catalog;
   go.pipeline.recognition_model_path =
       config.recognition_model.empty() ? DefaultRecognitionModel() : config.recognition_model;
   go.pipeline.landmark_model_path = config.landmark_model;
@@ -75,7 +76,7 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.lead_min_confidence = config.lead_min_confidence;
   // Only a shared catalog has other writers to follow (the embedded one is locked to this
   // process).
-  go.follow_ms = config.follow_ms >= 0 ? config.follow_ms : 0;
+  go.follow_ms = config.follow_ms >= 0 ? config.follow_ms : (config.catalog.empty() ? 0 : 500);
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
   ServiceOptions so;

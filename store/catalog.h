@@ -4,12 +4,14 @@
 // (proposed cross-collection matches, their evidence and reviews) with the sighting clusters.
 // The records are in store/records.h.
 //
-// Backends: this interface is all the code above store/ sees. Open() gives the embedded
-// default: one SQLite database (<data_dir>/catalog.db, WAL, synchronous=FULL) and the photo
-// files under <data_dir>/photos/, named by the SHA-256 of their bytes; no caller-supplied
-// text ever reaches a path (store/sqlite/). One Catalog per data_dir at a time (a lock file,
-// <data_dir>/LOCK, enforces it). In every backend a call that returns OK is durable across
-// kill -9 and power loss.
+// Backends: this interface is all the code above store/ sees; Open() chooses by location.
+//  - A directory (the embedded default, store/sqlite/): one SQLite database
+//    (<data_dir>/catalog.db, WAL, synchronous=FULL) and the photo files under
+//    <data_dir>/photos/, named by the SHA-256 of their bytes; no caller-supplied text ever
+//    reaches a path. One Catalog per data_dir at a time (a lock file, <data_dir>/LOCK).
+//  - A postgresql:// or postgres:// URL (store/postgres/): a PostgreSQL database holding
+//    everything, the photo bytes too; several Catalogs (several servers) may share it.
+// In every backend a call that returns OK is durable across kill -9 and power loss.
 //
 // AUDIT: a write that takes an `audit` entry appends it in the same transaction as the change,
 // so a change is never stored without its audit row (nor the row without the change). The
@@ -24,7 +26,9 @@
 // ERRORS (all methods): INVALID_ARGUMENT for malformed input (the message says what to fix);
 // NOT_FOUND for an unknown id; RESOURCE_EXHAUSTED when the disk is full; DATA_LOSS for a
 // corrupt database or a missing photo file; UNAVAILABLE when the database stays locked past
-// busy_timeout_ms; INTERNAL for other I/O failures. Dates are "YYYY-MM-DD", "" = unknown.
+// busy_timeout_ms, or when PostgreSQL cannot be reached or the connection is lost (the message
+// names PostgreSQL; the next call reconnects); INTERNAL for other I/O failures. Dates are
+// "YYYY-MM-DD", "" = unknown.
 #ifndef HOMEWARD_STORE_CATALOG_H_
 #define HOMEWARD_STORE_CATALOG_H_
 
@@ -42,8 +46,8 @@
 namespace homeward::store {
 
 struct CatalogOptions {
-  int busy_timeout_ms = 5000;
-  int max_read_connections = 4;  // idle read connections kept open
+  int busy_timeout_ms = 5000;    // SQLite: busy timeout; PostgreSQL: lock_timeout
+  int max_read_connections = 4;  // idle read connections kept open (PostgreSQL: one more)
   // Remove files under photos/ that no row references, on a thread started by Open (Open does
   // not wait for it; orphan_sweep_done() tells when it has finished).
   bool sweep_orphan_files = true;
@@ -51,13 +55,20 @@ struct CatalogOptions {
 
 class Catalog {
  public:
-  // Opens or creates <data_dir>/catalog.db, upgrading an older schema in one transaction,
-  // then finishes any interrupted deletion and starts the orphan-file sweep in the background.
-  // FAILED_PRECONDITION if another Catalog holds data_dir or the file's schema is newer than
-  // this code.
-  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& data_dir,
+  // `location` a directory: opens or creates <location>/catalog.db, upgrading an older schema
+  // in one transaction, then finishes any interrupted deletion and starts the orphan-file
+  // sweep in the background. FAILED_PRECONDITION if another Catalog holds the directory or
+  // the file's schema is newer than this code.
+  // `location` a postgresql:// or postgres:// URL (libpq's URL syntax; PGPASSWORD and the
+  // other PG* environment variables fill what it leaves out): connects and upgrades an older
+  // schema in one transaction (servers starting together upgrade once). INVALID_ARGUMENT if
+  // the URL does not parse, UNAVAILABLE if the server cannot be reached, FAILED_PRECONDITION
+  // if it refuses the login, the database does not exist or its schema is newer than this
+  // code; each message is one line naming the problem (a password in the URL is masked).
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& location,
                                                        const CatalogOptions& options = {});
-  // True once the orphan-file sweep started by Open has finished (or was not asked for).
+  // True once the orphan-file sweep started by Open has finished (or was not asked for;
+  // always true on PostgreSQL, which keeps no files).
   virtual bool orphan_sweep_done() const = 0;
   virtual ~Catalog() = default;
   Catalog(const Catalog&) = delete;
@@ -68,6 +79,10 @@ class Catalog {
   virtual absl::StatusOr<int64_t> AddCase(const Case& c, const AuditEntry* audit) = 0;
   absl::StatusOr<int64_t> AddCase(const Case& c) { return AddCase(c, nullptr); }
   virtual absl::StatusOr<Case> GetCase(int64_t id) = 0;
+  // The cases of the given ids, in the given order, from one consistent state; unknown (e.g.
+  // deleted) ids are skipped. One round trip on PostgreSQL (search results read their cases
+  // with it). INVALID_ARGUMENT for more than 10000 ids.
+  virtual absl::StatusOr<std::vector<Case>> GetCases(const std::vector<int64_t>& ids) = 0;
   virtual absl::Status UpdateCase(const Case& c, const AuditEntry* audit) = 0;
   absl::Status UpdateCase(const Case& c) { return UpdateCase(c, nullptr); }
   virtual absl::StatusOr<CasePage> ListCases(const CaseQuery& query) = 0;
@@ -77,9 +92,10 @@ class Catalog {
       const std::string& owner_key_id) = 0;
   // Deletes the case, its photos, faces and their files, logging a kRemove change per face;
   // its leads (with their evidence and reviews) and cluster memberships go too.
-  // Rows go in one transaction that also journals the files; the files are unlinked after it
-  // commits (a crash in between is finished by the next Open). If an unlink fails, returns
-  // that error with the rows already gone; the next deletion or Open retries the unlink.
+  // SQLite: rows go in one transaction that also journals the files; the files are unlinked
+  // after it commits (a crash in between is finished by the next Open). If an unlink fails,
+  // returns that error with the rows already gone; the next deletion or Open retries the
+  // unlink. PostgreSQL: rows and photo bytes go in one transaction.
   virtual absl::Status DeleteCase(int64_t id, const AuditEntry* audit) = 0;
   absl::Status DeleteCase(int64_t id) { return DeleteCase(id, nullptr); }
 

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/catalog.h"
+#include "tests/catalog_backends.h"
 
 namespace homeward::store {
 namespace {
@@ -37,21 +38,13 @@ Catalog::PhotoToAdd PhotoFor(int64_t case_id, const std::string& bytes, int face
   return p;
 }
 
-int64_t CountFiles(const fs::path& dir) {
-  int64_t n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file();
-  return n;
-}
-
-class CatalogBatchTest : public ::testing::Test {
+class CatalogBatchTest : public testing::CatalogBackendTest {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "catalog_batch_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto c = Catalog::Open(dir_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    catalog_ = *std::move(c);
+    CatalogBackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    OpenCatalog();
+    ASSERT_NE(catalog_, nullptr);
     Case missing;
     missing.kind = CaseKind::kMissing;
     missing.display_name = "A";
@@ -65,19 +58,12 @@ class CatalogBatchTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     sighting_ = *s;
   }
-  void TearDown() override {
-    catalog_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string dir_;
-  std::unique_ptr<Catalog> catalog_;
   int64_t missing_ = 0, sighting_ = 0;
   std::mt19937 rng_{7};
 };
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogBatchTest, testing::AllBackends(), testing::BackendName);
 
-TEST_F(CatalogBatchTest, StoresEveryPhotoFaceAndChangeInOrder) {
+TEST_P(CatalogBatchTest, StoresEveryPhotoFaceAndChangeInOrder) {
   std::vector<Catalog::PhotoToAdd> batch = {PhotoFor(missing_, "photo-1", 1, &rng_),
                                             PhotoFor(sighting_, "photo-2", 3, &rng_),
                                             PhotoFor(missing_, "photo-3", 0, &rng_)};
@@ -109,10 +95,10 @@ TEST_F(CatalogBatchTest, StoresEveryPhotoFaceAndChangeInOrder) {
   EXPECT_EQ((*changes)[0].kind, CaseKind::kMissing);
   EXPECT_EQ((*changes)[1].kind, CaseKind::kSighting);
   EXPECT_EQ((*changes)[1].face_id, (*added)[1].face_ids[0]);
-  EXPECT_EQ(CountFiles(fs::path(dir_) / "photos"), 3);
+  EXPECT_EQ(static_cast<int64_t>(StoredPhotos().size()), 3);
 }
 
-TEST_F(CatalogBatchTest, RepeatedBytesInOneCaseAreDuplicates) {
+TEST_P(CatalogBatchTest, RepeatedBytesInOneCaseAreDuplicates) {
   auto first = catalog_->AddPhoto(PhotoFor(missing_, "old", 1, &rng_).meta, "old",
                                   {SeededFace(&rng_)});
   ASSERT_TRUE(first.ok()) << first.status();
@@ -133,10 +119,10 @@ TEST_F(CatalogBatchTest, RepeatedBytesInOneCaseAreDuplicates) {
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ((*counts)[CaseKind::kMissing].photos, 2);
   EXPECT_EQ((*counts)[CaseKind::kSighting].photos, 1);
-  EXPECT_EQ(CountFiles(fs::path(dir_) / "photos"), 2);
+  EXPECT_EQ(static_cast<int64_t>(StoredPhotos().size()), 2);
 }
 
-TEST_F(CatalogBatchTest, BadEntryStoresNothing) {
+TEST_P(CatalogBatchTest, BadEntryStoresNothing) {
   auto bad_face = PhotoFor(missing_, "x2", 1, &rng_);
   bad_face.faces[0].descriptor.resize(3);
   auto rejected = catalog_->AddPhotoBatch({PhotoFor(missing_, "x1", 1, &rng_), bad_face});
@@ -153,10 +139,10 @@ TEST_F(CatalogBatchTest, BadEntryStoresNothing) {
   auto counts = catalog_->CountByKind();
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ((*counts)[CaseKind::kMissing].photos, 0);
-  EXPECT_EQ(CountFiles(fs::path(dir_) / "photos"), 0);
+  EXPECT_EQ(static_cast<int64_t>(StoredPhotos().size()), 0);
 }
 
-TEST_F(CatalogBatchTest, EmptyBatchIsOk) {
+TEST_P(CatalogBatchTest, EmptyBatchIsOk) {
   auto added = catalog_->AddPhotoBatch({});
   ASSERT_TRUE(added.ok()) << added.status();
   EXPECT_TRUE(added->empty());

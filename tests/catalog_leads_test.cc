@@ -1,5 +1,5 @@
-// The catalog's leads, reviews and sighting clusters (schema version 3), on a real SQLite file.
-#include <sqlite3.h>
+// The catalog's leads, reviews and sighting clusters, on every backend (a real SQLite file, a
+// real PostgreSQL database).
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +12,8 @@
 #include "gtest/gtest.h"
 #include "store/catalog.h"
 #include "store/internal/schema.h"
+#include "store/postgres/postgres_catalog.h"
+#include "tests/catalog_backends.h"
 
 namespace homeward::store {
 namespace {
@@ -21,38 +23,14 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-int64_t RawInt(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(db_path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
-class CatalogLeadsTest : public ::testing::Test {
+class CatalogLeadsTest : public testing::CatalogBackendTest {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            ("hw_leads_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
+    CatalogBackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Open();
   }
-  void TearDown() override {
-    catalog_.reset();
-    fs::remove_all(dir_);
-  }
-  void Open() {
-    catalog_.reset();
-    auto c = Catalog::Open(dir_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    catalog_ = std::move(*c);
-  }
+  void Open() { OpenCatalog(); }
   int64_t NewCase(CaseKind kind, const std::string& place = "", const std::string& date = "") {
     Case c;
     c.kind = kind;
@@ -84,26 +62,22 @@ class CatalogLeadsTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : LeadUpsertResult{};
   }
-  std::string db_path() const { return dir_ + "/catalog.db"; }
-
-  std::string dir_;
   std::mt19937 rng_{7};
-  std::unique_ptr<Catalog> catalog_;
 };
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogLeadsTest, testing::AllBackends(), testing::BackendName);
 
-TEST_F(CatalogLeadsTest, FreshFileIsAtTheCurrentVersionWithTheLeadTables) {
+TEST_P(CatalogLeadsTest, FreshCatalogIsAtTheCurrentVersionWithTheLeadTables) {
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), internal::kSchemaVersion);
-  EXPECT_GE(internal::kSchemaVersion, 3);  // 3 added the lead tables
+  // SQLite's version 3 added the lead tables; PostgreSQL's version 2 has them.
+  const int version = sqlite() ? internal::kSchemaVersion : internal::kPostgresSchemaVersion;
+  EXPECT_EQ(RawInt("SELECT version FROM schema_version"), version);
+  EXPECT_GE(version, sqlite() ? 3 : 2);
   for (const char* table : {"leads", "lead_evidence", "lead_reviews", "sighting_clusters"}) {
-    EXPECT_EQ(RawInt(db_path(), std::string("SELECT count(*) FROM sqlite_master WHERE name = '") +
-                                    table + "'"),
-              1)
-        << table;
+    EXPECT_EQ(RawInt(std::string("SELECT count(*) FROM ") + table), 0) << table;
   }
 }
 
-TEST_F(CatalogLeadsTest, OneLeadPerCasePairKeepsTheBestPairAndEveryPairAsEvidence) {
+TEST_P(CatalogLeadsTest, OneLeadPerCasePairKeepsTheBestPairAndEveryPairAsEvidence) {
   const int64_t missing = NewCase(CaseKind::kMissing);
   const int64_t sighting = NewCase(CaseKind::kSighting);
   const int64_t m1 = NewFace(missing, "m1"), s1 = NewFace(sighting, "s1"),
@@ -140,7 +114,7 @@ TEST_F(CatalogLeadsTest, OneLeadPerCasePairKeepsTheBestPairAndEveryPairAsEvidenc
   EXPECT_EQ(catalog_->GetLead(first.lead_id + 1).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CatalogLeadsTest, ListFiltersOrdersByConfidenceAndPages) {
+TEST_P(CatalogLeadsTest, ListFiltersOrdersByConfidenceAndPages) {
   const int64_t m = NewCase(CaseKind::kMissing, "Lagos", "2015-01-01");
   const int64_t mf = NewFace(m, "m");
   std::vector<int64_t> leads;
@@ -188,7 +162,7 @@ TEST_F(CatalogLeadsTest, ListFiltersOrdersByConfidenceAndPages) {
   EXPECT_EQ(catalog_->ListLeads(f).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CatalogLeadsTest, ReviewIsRecordedAndAudited) {
+TEST_P(CatalogLeadsTest, ReviewIsRecordedAndAudited) {
   const int64_t m = NewCase(CaseKind::kMissing), f = NewCase(CaseKind::kFound);
   const int64_t lead = Upsert(NewFace(m, "m"), NewFace(f, "f"), 0.7).lead_id;
   auto reviewed = catalog_->ReviewLead(lead, LeadStatus::kConfirmedForDna, "same scar", "inv-1",
@@ -222,7 +196,7 @@ TEST_F(CatalogLeadsTest, ReviewIsRecordedAndAudited) {
                                                     {LeadStatus::kConfirmedForDna, 1}}));
 }
 
-TEST_F(CatalogLeadsTest, RejectionSticksUntilNewPhotosArrive) {
+TEST_P(CatalogLeadsTest, RejectionSticksUntilNewPhotosArrive) {
   const int64_t m = NewCase(CaseKind::kMissing);
   const int64_t mf = NewFace(m, "missing photo");
   const int64_t s1 = NewCase(CaseKind::kSighting);
@@ -249,7 +223,7 @@ TEST_F(CatalogLeadsTest, RejectionSticksUntilNewPhotosArrive) {
   EXPECT_THAT(l->reviews, SizeIs(1));
 }
 
-TEST_F(CatalogLeadsTest, SightingClustersMergeAndDeletingACaseDeletesItsLeads) {
+TEST_P(CatalogLeadsTest, SightingClustersMergeAndDeletingACaseDeletesItsLeads) {
   const int64_t s1 = NewCase(CaseKind::kSighting), s2 = NewCase(CaseKind::kSighting),
                 s3 = NewCase(CaseKind::kSighting), s4 = NewCase(CaseKind::kSighting);
   const int64_t f1 = NewFace(s1, "a"), f2 = NewFace(s2, "b"), f3 = NewFace(s3, "c"),
@@ -280,11 +254,11 @@ TEST_F(CatalogLeadsTest, SightingClustersMergeAndDeletingACaseDeletesItsLeads) {
   EXPECT_THAT(catalog_->ListLeads({})->leads, IsEmpty());
   catalog_.reset();
   for (const char* table : {"leads", "lead_evidence", "lead_reviews"}) {
-    EXPECT_EQ(RawInt(db_path(), std::string("SELECT count(*) FROM ") + table), 0) << table;
+    EXPECT_EQ(RawInt(std::string("SELECT count(*) FROM ") + table), 0) << table;
   }
 }
 
-TEST_F(CatalogLeadsTest, DeletingAPhotoKeepsTheBestRemainingPair) {
+TEST_P(CatalogLeadsTest, DeletingAPhotoKeepsTheBestRemainingPair) {
   const int64_t m = NewCase(CaseKind::kMissing), s = NewCase(CaseKind::kSighting);
   const int64_t mf = NewFace(m, "m"), weak = NewFace(s, "weak"), strong = NewFace(s, "strong");
   const int64_t lead = Upsert(mf, weak, 0.6).lead_id;

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,10 @@
 #include "store/internal/files.h"
 #include "store/internal/schema.h"
 #include "store/internal/sqlite.h"
+#include "store/postgres/pg.h"
+#include "store/postgres/postgres_catalog.h"
+#include "tests/catalog_backends.h"
+#include "tests/postgres_server.h"
 
 namespace homeward::store {
 namespace {
@@ -85,60 +90,20 @@ Photo PhotoOf(int64_t case_id) {
   return p;
 }
 
-// Runs raw SQL on a database file with its own connection (for setting up old files and for
-// trying what the API does not offer).
-int RawExec(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open(db_path.c_str(), &db);
-  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  return rc & 0xff;
-}
-
-int64_t RawInt(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(db_path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
-// Every regular file below dir, relative to it.
-std::set<std::string> FilesUnder(const fs::path& dir) {
-  std::set<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir).string());
-  }
-  return out;
-}
-
-class CatalogTest : public ::testing::Test {
+class CatalogTest : public testing::CatalogBackendTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "catalog_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    catalog_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  void OpenCatalog() {
-    catalog_.reset();
-    auto c = Catalog::Open(dir_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    catalog_ = *std::move(c);
-  }
-  std::string db_path() const { return dir_ + "/catalog.db"; }
-  fs::path photos_dir() const { return fs::path(dir_) / "photos"; }
+  std::mt19937 rng_{42};
+};
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, testing::AllBackends(), testing::BackendName);
 
-  std::string dir_;
-  std::unique_ptr<Catalog> catalog_;
+// What only the SQLite backend has: photo files on disk beside the database (the deletion
+// journal, the orphan-file sweep, the lock file) and its own file format history (the v1
+// file). PostgreSQL keeps the bytes in the database, so none of these can happen there; its
+// own schema upgrade is tested in PostgresCatalogTest.
+class SqliteCatalogTest : public testing::SqliteCatalogFixture {
+ protected:
+  std::string db_path() const { return location().dir() + "/catalog.db"; }
+  fs::path photos_dir() const { return fs::path(location().dir()) / "photos"; }
   std::mt19937 rng_{42};
 };
 
@@ -165,7 +130,7 @@ TEST(SqliteError, DiskFullIsResourceExhausted) {
 
 // ---- cases -------------------------------------------------------------------------------------
 
-TEST_F(CatalogTest, CaseCrudRoundTrips) {
+TEST_P(CatalogTest, CaseCrudRoundTrips) {
   OpenCatalog();
   Case in = MissingChild("Amina");
   auto id = catalog_->AddCase(in);
@@ -199,6 +164,20 @@ TEST_F(CatalogTest, CaseCrudRoundTrips) {
   update.kind = CaseKind::kFound;
   EXPECT_EQ(catalog_->UpdateCase(update).code(), absl::StatusCode::kInvalidArgument);
 
+  // Several at once, in the order asked, unknown ids skipped.
+  auto other = catalog_->AddCase(MissingChild("Baraka"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto both = catalog_->GetCases({*other, 424242, *id, *other});
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_THAT(*both, SizeIs(3));
+  EXPECT_EQ((*both)[0].display_name, "Baraka");
+  EXPECT_EQ((*both)[1].id, *id);
+  EXPECT_EQ((*both)[1].notes, "found safe");
+  EXPECT_EQ((*both)[2].id, *other);
+  EXPECT_THAT(*catalog_->GetCases({}), SizeIs(0));
+  EXPECT_EQ(catalog_->GetCases(std::vector<int64_t>(10001, *id)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
   // Survives a reopen.
   OpenCatalog();
   got = catalog_->GetCase(*id);
@@ -206,7 +185,7 @@ TEST_F(CatalogTest, CaseCrudRoundTrips) {
   EXPECT_EQ(got->notes, "found safe");
 }
 
-TEST_F(CatalogTest, ListCasesFiltersAndPages) {
+TEST_P(CatalogTest, ListCasesFiltersAndPages) {
   OpenCatalog();
   for (int i = 0; i < 7; ++i) {
     Case c = MissingChild("child " + std::to_string(i));
@@ -256,7 +235,7 @@ TEST_F(CatalogTest, ListCasesFiltersAndPages) {
   EXPECT_EQ(catalog_->ListCases(bad).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CatalogTest, InvalidArgumentsAreRejectedWithAReason) {
+TEST_P(CatalogTest, InvalidArgumentsAreRejectedWithAReason) {
   OpenCatalog();
   Case c = MissingChild("  ");
   auto s = catalog_->AddCase(c).status();
@@ -296,14 +275,14 @@ TEST_F(CatalogTest, InvalidArgumentsAreRejectedWithAReason) {
   EXPECT_EQ(catalog_->AddPhoto(p, "bytes", {f}).status().code(),
             absl::StatusCode::kInvalidArgument);
   // Nothing was written by the rejected calls.
-  EXPECT_TRUE(FilesUnder(photos_dir()).empty());
+  EXPECT_TRUE(StoredPhotos().empty());
   EXPECT_EQ(catalog_->ChangesAfter(0, 10)->size(), 0u);
   EXPECT_EQ(catalog_->AppendAudit(AuditEntry{}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(catalog_->ChangesAfter(0, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CatalogTest, UnknownIdsAreNotFound) {
+TEST_P(CatalogTest, UnknownIdsAreNotFound) {
   OpenCatalog();
   constexpr int64_t kNope = 12345;
   EXPECT_EQ(catalog_->GetCase(kNope).status().code(), absl::StatusCode::kNotFound);
@@ -322,7 +301,7 @@ TEST_F(CatalogTest, UnknownIdsAreNotFound) {
   EXPECT_TRUE(attrs->empty());
 }
 
-TEST_F(CatalogTest, SqlMetacharactersAreJustText) {
+TEST_P(CatalogTest, SqlMetacharactersAreJustText) {
   OpenCatalog();
   const std::string evil = "Robert'); DROP TABLE cases;-- \" % _ \\ ?1 :x";
   Case c = MissingChild(evil);
@@ -362,7 +341,7 @@ TEST_F(CatalogTest, SqlMetacharactersAreJustText) {
 // ---- photos, faces, changes
 // ----------------------------------------------------------------------
 
-TEST_F(CatalogTest, PhotoWithFacesRoundTripsAndLogsAdds) {
+TEST_P(CatalogTest, PhotoWithFacesRoundTripsAndLogsAdds) {
   OpenCatalog();
   auto case_id = catalog_->AddCase(MissingChild("Amina"));
   ASSERT_TRUE(case_id.ok());
@@ -378,7 +357,7 @@ TEST_F(CatalogTest, PhotoWithFacesRoundTripsAndLogsAdds) {
   EXPECT_EQ(photo->bytes, bytes);
   EXPECT_EQ(photo->photo.sha256, internal::Sha256Hex(bytes));
   EXPECT_EQ(photo->photo.width, 640);
-  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{photo->photo.file_name});
+  EXPECT_EQ(StoredPhotos(), std::set<std::string>{photo->photo.file_name});
 
   auto listed = catalog_->ListFaces(added->photo_id);
   ASSERT_TRUE(listed.ok());
@@ -420,7 +399,7 @@ TEST_F(CatalogTest, PhotoWithFacesRoundTripsAndLogsAdds) {
   EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
 }
 
-TEST_F(CatalogTest, IdenticalUploadsAreDeduplicated) {
+TEST_P(CatalogTest, IdenticalUploadsAreDeduplicated) {
   OpenCatalog();
   auto a = catalog_->AddCase(MissingChild("A"));
   Case found = MissingChild("B");
@@ -443,19 +422,19 @@ TEST_F(CatalogTest, IdenticalUploadsAreDeduplicated) {
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(other->duplicate);
   EXPECT_NE(other->photo_id, first->photo_id);
-  EXPECT_THAT(FilesUnder(photos_dir()), SizeIs(1));
+  EXPECT_THAT(StoredPhotos(), SizeIs(1));
 
   // Deleting one case keeps the file the other still uses.
   ASSERT_TRUE(catalog_->DeleteCase(*a).ok());
-  EXPECT_THAT(FilesUnder(photos_dir()), SizeIs(1));
+  EXPECT_THAT(StoredPhotos(), SizeIs(1));
   auto photo = catalog_->GetPhoto(other->photo_id);
   ASSERT_TRUE(photo.ok()) << photo.status();
   EXPECT_EQ(photo->bytes, bytes);
   ASSERT_TRUE(catalog_->DeletePhoto(other->photo_id).ok());
-  EXPECT_TRUE(FilesUnder(photos_dir()).empty());
+  EXPECT_TRUE(StoredPhotos().empty());
 }
 
-TEST_F(CatalogTest, DeleteCaseLeavesNoFileNoRowAndLogsRemoves) {
+TEST_P(CatalogTest, DeleteCaseLeavesNoFileNoRowAndLogsRemoves) {
   OpenCatalog();
   auto keep = catalog_->AddCase(MissingChild("keep"));
   auto gone = catalog_->AddCase(MissingChild("gone"));
@@ -476,7 +455,7 @@ TEST_F(CatalogTest, DeleteCaseLeavesNoFileNoRowAndLogsRemoves) {
   EXPECT_EQ(catalog_->DeleteCase(*gone).code(), absl::StatusCode::kNotFound);
   auto kept_photo = catalog_->GetPhoto(kept->photo_id);
   ASSERT_TRUE(kept_photo.ok());
-  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{kept_photo->photo.file_name});
+  EXPECT_EQ(StoredPhotos(), std::set<std::string>{kept_photo->photo.file_name});
 
   auto changes = catalog_->ChangesAfter(seq_before, 100);
   ASSERT_TRUE(changes.ok());
@@ -489,15 +468,16 @@ TEST_F(CatalogTest, DeleteCaseLeavesNoFileNoRowAndLogsRemoves) {
   EXPECT_EQ(removed, doomed_faces);
 
   catalog_.reset();
-  for (const char* table : {"faces", "photos", "pending_unlink"}) {
+  // Nothing left in the journal of files to unlink (SQLite) or of the bytes (PostgreSQL).
+  for (const char* table : {"faces", "photos", sqlite() ? "pending_unlink" : "photo_bytes"}) {
     SCOPED_TRACE(table);
     const int64_t expected = std::string(table) == "pending_unlink" ? 0 : 1;
-    EXPECT_EQ(RawInt(db_path(), std::string("SELECT count(*) FROM ") + table), expected);
+    EXPECT_EQ(RawInt(std::string("SELECT count(*) FROM ") + table), expected);
   }
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM cases"), 1);
+  EXPECT_EQ(RawInt("SELECT count(*) FROM cases"), 1);
 }
 
-TEST_F(CatalogTest, ReplayingChangesAfterASnapshotMatchesARebuild) {
+TEST_P(CatalogTest, ReplayingChangesAfterASnapshotMatchesARebuild) {
   OpenCatalog();
   auto id = catalog_->AddCase(MissingChild("a"));
   ASSERT_TRUE(id.ok());
@@ -535,7 +515,7 @@ TEST_F(CatalogTest, ReplayingChangesAfterASnapshotMatchesARebuild) {
 
 // ---- recovery and migration ---------------------------------------------------------------------
 
-TEST_F(CatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
+TEST_F(SqliteCatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
   OpenCatalog();
   auto id = catalog_->AddCase(MissingChild("a"));
   auto kept = catalog_->AddPhoto(PhotoOf(*id), RandomBytes(&rng_, 64), {RandomFace(&rng_)});
@@ -548,9 +528,8 @@ TEST_F(CatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
   const std::string orphan_bytes = "deleted child's photo";
   const std::string orphan = internal::FileNameForHash(internal::Sha256Hex(orphan_bytes));
   ASSERT_TRUE(internal::WriteFileDurably(photos_dir().string(), orphan, orphan_bytes).ok());
-  ASSERT_EQ(RawExec(db_path(),
-                    "INSERT INTO pending_unlink VALUES ('" + orphan + "'), ('" + kept_file + "')"),
-            SQLITE_OK);
+  ASSERT_TRUE(
+      RawExec("INSERT INTO pending_unlink VALUES ('" + orphan + "'), ('" + kept_file + "')").ok());
   // A temp file from a write that never committed, and junk no row names.
   std::ofstream(photos_dir() / (orphan + ".123.0.tmp")) << "partial";
   std::ofstream(photos_dir() / "junk.jpg") << "junk";
@@ -562,15 +541,15 @@ TEST_F(CatalogTest, OpenFinishesAnInterruptedDeletionAndSweepsStrayFiles) {
   }
   ASSERT_TRUE(catalog_->orphan_sweep_done());
   // The still-referenced file named in the journal is kept; everything else is gone.
-  EXPECT_EQ(FilesUnder(photos_dir()), std::set<std::string>{kept_file});
+  EXPECT_EQ(StoredPhotos(), std::set<std::string>{kept_file});
   EXPECT_TRUE(catalog_->GetPhoto(kept->photo_id).ok());
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+  EXPECT_EQ(RawInt("SELECT count(*) FROM pending_unlink"), 0);
 }
 
 // The orphan sweep runs beside writers: a photo added while it runs keeps its file, whatever
 // the order in which the sweep and the write reach it.
-TEST_F(CatalogTest, BackgroundSweepNeverTakesTheFileOfAPhotoBeingAdded) {
+TEST_F(SqliteCatalogTest, BackgroundSweepNeverTakesTheFileOfAPhotoBeingAdded) {
   OpenCatalog();
   auto id = catalog_->AddCase(MissingChild("a"));
   ASSERT_TRUE(id.ok());
@@ -595,10 +574,10 @@ TEST_F(CatalogTest, BackgroundSweepNeverTakesTheFileOfAPhotoBeingAdded) {
   }
   ASSERT_TRUE(catalog_->orphan_sweep_done());
   for (int64_t p : photos) EXPECT_TRUE(catalog_->GetPhoto(p).ok()) << "photo " << p;
-  EXPECT_EQ(FilesUnder(photos_dir()).size(), photos.size());  // every stray file is gone
+  EXPECT_EQ(StoredPhotos().size(), photos.size());  // every stray file is gone
 }
 
-TEST_F(CatalogTest, MigratesAVersion1File) {
+TEST_F(SqliteCatalogTest, MigratesAVersion1File) {
   const std::string v1_bytes = "a photo from the v1 days";
   const std::string sha = internal::Sha256Hex(v1_bytes);
   std::vector<float> descriptor = RandomDescriptor(&rng_);
@@ -687,7 +666,7 @@ TEST_F(CatalogTest, MigratesAVersion1File) {
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->face_ids, std::vector<int64_t>{12});
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), internal::kSchemaVersion);
+  EXPECT_EQ(RawInt("SELECT version FROM schema_version"), internal::kSchemaVersion);
   // Reopening an up-to-date file is a no-op.
   OpenCatalog();
   EXPECT_THAT(*catalog_->ChangesAfter(0, 10), SizeIs(2));
@@ -695,16 +674,16 @@ TEST_F(CatalogTest, MigratesAVersion1File) {
 
 // GetStats' counters are kept by the catalog in the transaction of each change: after every
 // add and deletion they equal a scan of the rows, and a key's own counts cover its cases only.
-TEST_F(CatalogTest, CountersEqualAScanAfterEveryChange) {
+TEST_P(CatalogTest, CountersEqualAScanAfterEveryChange) {
   OpenCatalog();
   auto scan = [&](CaseKind kind) {
     const int k = static_cast<int>(kind);
     catalog_.reset();  // RawInt opens the file itself
     KindCounts c;
-    c.cases = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM cases WHERE kind = ", k));
-    c.photos = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM photos p JOIN cases c ON "
+    c.cases = RawInt(absl::StrCat("SELECT count(*) FROM cases WHERE kind = ", k));
+    c.photos = RawInt(absl::StrCat("SELECT count(*) FROM photos p JOIN cases c ON "
                                               "c.id = p.case_id WHERE c.kind = ", k));
-    c.faces = RawInt(db_path(), absl::StrCat("SELECT count(*) FROM faces f JOIN photos p ON "
+    c.faces = RawInt(absl::StrCat("SELECT count(*) FROM faces f JOIN photos p ON "
                                              "p.id = f.photo_id JOIN cases c ON c.id = "
                                              "p.case_id WHERE c.kind = ", k));
     OpenCatalog();
@@ -758,16 +737,23 @@ TEST_F(CatalogTest, CountersEqualAScanAfterEveryChange) {
   expect_counts_match("after a duplicate upload");
 }
 
-TEST_F(CatalogTest, RefusesANewerSchemaAndASecondOpener) {
+TEST_P(CatalogTest, RefusesANewerSchema) {
   OpenCatalog();
-  auto second = Catalog::Open(dir_);
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   catalog_.reset();
-  ASSERT_EQ(RawExec(db_path(), "UPDATE schema_version SET version = 99"), SQLITE_OK);
-  EXPECT_EQ(Catalog::Open(dir_).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(RawExec("UPDATE schema_version SET version = 99").ok());
+  auto newer = Catalog::Open(location().location());
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(newer.status().message()), ::testing::HasSubstr("newer than this build"));
 }
 
-TEST_F(CatalogTest, AuditIsAppendOnly) {
+// One process per data dir (the LOCK file). A PostgreSQL database is shared by design.
+TEST_F(SqliteCatalogTest, RefusesASecondOpener) {
+  OpenCatalog();
+  auto second = Catalog::Open(location().location());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(CatalogTest, AuditIsAppendOnly) {
   OpenCatalog();
   AuditEntry e;
   e.actor = "officer-12";
@@ -792,8 +778,11 @@ TEST_F(CatalogTest, AuditIsAppendOnly) {
   EXPECT_EQ((*for_case)[0].id, *second);
 
   // Even raw SQL cannot rewrite history.
-  EXPECT_EQ(RawExec(db_path(), "UPDATE audit SET actor = 'someone else'"), SQLITE_CONSTRAINT);
-  EXPECT_EQ(RawExec(db_path(), "DELETE FROM audit"), SQLITE_CONSTRAINT);
+  for (const char* sql : {"UPDATE audit SET actor = 'someone else'", "DELETE FROM audit"}) {
+    const absl::Status s = RawExec(sql);
+    EXPECT_FALSE(s.ok()) << sql;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("append-only")) << sql;
+  }
   EXPECT_THAT(*catalog_->ListAudit(0, 100), SizeIs(2));
   EXPECT_EQ((*catalog_->ListAudit(0, 100))[0].actor, "officer-12");
 }
@@ -801,7 +790,7 @@ TEST_F(CatalogTest, AuditIsAppendOnly) {
 // ---- concurrency and crashes
 // ---------------------------------------------------------------------
 
-TEST_F(CatalogTest, ConcurrentWritersAndReaders) {
+TEST_P(CatalogTest, ConcurrentWritersAndReaders) {
   OpenCatalog();
   auto id = catalog_->AddCase(MissingChild("a"));
   ASSERT_TRUE(id.ok());
@@ -836,7 +825,7 @@ TEST_F(CatalogTest, ConcurrentWritersAndReaders) {
 // A child adds photos in a loop and reports each acknowledged photo id through a pipe; the
 // parent SIGKILLs it mid-flight. Every acknowledged photo must survive with its faces and
 // change rows, and no file may be left that no row references.
-TEST_F(CatalogTest, AcknowledgedPhotosSurviveKill9) {
+TEST_P(CatalogTest, AcknowledgedPhotosSurviveKill9) {
   OpenCatalog();
   auto case_id = catalog_->AddCase(MissingChild("crash"));
   ASSERT_TRUE(case_id.ok());
@@ -850,7 +839,7 @@ TEST_F(CatalogTest, AcknowledgedPhotosSurviveKill9) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::close(fds[0]);
-      auto c = Catalog::Open(dir_);
+      auto c = Catalog::Open(location().location());
       if (!c.ok()) ::_exit(2);
       std::mt19937 rng(1000 + round);
       for (int i = 0;; ++i) {
@@ -905,7 +894,7 @@ TEST_F(CatalogTest, AcknowledgedPhotosSurviveKill9) {
   ASSERT_TRUE(photos.ok());
   EXPECT_GE(photos->size(), acked.size());
   for (const Photo& p : *photos) named.insert(p.file_name);
-  EXPECT_EQ(FilesUnder(photos_dir()), named);
+  EXPECT_EQ(StoredPhotos(), named);
   std::cerr << "[          ] " << acked.size() << " acknowledged photos over 3 kills, "
             << photos->size() << " committed\n";
 }
@@ -913,7 +902,7 @@ TEST_F(CatalogTest, AcknowledgedPhotosSurviveKill9) {
 // A child deletes photos one by one, reporting each acknowledged deletion; the parent kills
 // it. After reopening, acknowledged deletions stay deleted, the rest are intact, and the
 // files on disk are exactly those the remaining rows name.
-TEST_F(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
+TEST_P(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
   OpenCatalog();
   auto case_id = catalog_->AddCase(MissingChild("delete me"));
   ASSERT_TRUE(case_id.ok());
@@ -931,7 +920,7 @@ TEST_F(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(fds[0]);
-    auto c = Catalog::Open(dir_);
+    auto c = Catalog::Open(location().location());
     if (!c.ok()) ::_exit(2);
     for (int64_t id : photo_ids) {
       if (!(*c)->DeletePhoto(id).ok()) ::_exit(3);
@@ -962,14 +951,234 @@ TEST_F(CatalogTest, AcknowledgedDeletionsSurviveKill9WithoutOrphans) {
   // At most one deletion committed without being acknowledged.
   EXPECT_LE(photos->size() + deleted.size(), photo_ids.size());
   EXPECT_GE(photos->size() + deleted.size() + 1, photo_ids.size());
-  EXPECT_EQ(FilesUnder(photos_dir()), named);
+  EXPECT_EQ(StoredPhotos(), named);
   auto changes = catalog_->ChangesAfter(0, 100000);
   ASSERT_TRUE(changes.ok());
   size_t removes = 0;
   for (const Change& ch : *changes) removes += ch.op == ChangeOp::kRemove;
   EXPECT_EQ(removes, photo_ids.size() - photos->size());
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+  if (sqlite()) EXPECT_EQ(RawInt("SELECT count(*) FROM pending_unlink"), 0);
+}
+
+// ---- candidate grants -----------------------------------------------------------------------
+
+TEST_P(CatalogTest, GrantsPersistExpireAndARepeatedGrantRenews) {
+  OpenCatalog();
+  ASSERT_TRUE(catalog_->SaveGrants("vol-1", {11, 12, 12}, 1000).ok());
+  ASSERT_TRUE(catalog_->SaveGrants("vol-2", {11}, 5000).ok());
+  ASSERT_TRUE(catalog_->SaveGrants("vol-1", {12}, 3000).ok());  // renews 12 only
+  ASSERT_TRUE(catalog_->SaveGrants("vol-3", {}, 9000).ok());    // nothing shown, nothing kept
+  EXPECT_EQ(catalog_->SaveGrants(std::string(300, 'k'), {1}, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  OpenCatalog();  // they survive a reopen
+  auto grants = catalog_->LoadGrants(/*now_ms=*/500);
+  ASSERT_TRUE(grants.ok()) << grants.status();
+  std::set<std::tuple<std::string, int64_t, int64_t>> got;
+  for (const Catalog::Grant& g : *grants) got.emplace(g.key_id, g.face_id, g.expires_ms);
+  EXPECT_EQ(got, (std::set<std::tuple<std::string, int64_t, int64_t>>{
+                     {"vol-1", 11, 1000}, {"vol-1", 12, 3000}, {"vol-2", 11, 5000}}));
+  // Loading at 3000 deletes what expired by then, for good.
+  grants = catalog_->LoadGrants(3000);
+  ASSERT_TRUE(grants.ok());
+  ASSERT_THAT(*grants, SizeIs(1));
+  EXPECT_EQ((*grants)[0].key_id, "vol-2");
+  EXPECT_EQ(RawInt("SELECT count(*) FROM candidate_grants"), 1);
+}
+
+// ---- PostgreSQL only --------------------------------------------------------------------------
+
+class PostgresCatalogTest : public testing::PostgresCatalogFixture {
+ protected:
+  std::mt19937 rng_{42};
+};
+
+// A database at schema version 1 (cases, photos, faces, audit, change log: no counters, no
+// leads) with rows in it is upgraded by Open: the counters are filled from the rows, the
+// lead tables appear, and new ids follow the old ones.
+TEST_F(PostgresCatalogTest, UpgradesAVersion1Database) {
+  {
+    auto conn = internal::pg::Connection::Open(location().location());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(internal::MigratePostgres(**conn, 1).ok());
+  }
+  ASSERT_EQ(RawInt("SELECT version FROM schema_version"), 1);
+  ASSERT_EQ(RawInt("SELECT count(*) FROM pg_tables WHERE tablename = 'leads'"), 0);
+  const std::string bytes = "a photo from the v1 days";
+  const std::string sha = internal::Sha256Hex(bytes);
+  ASSERT_TRUE(
+      RawExec(absl::StrCat("INSERT INTO cases (kind, display_name, sex, event_date, place, status, "
+                           "created_ms, updated_ms) VALUES (3, 'sighting near station', 2, "
+                           "'2019-04-02', 'Accra', 1, 1, 1);"
+                           "INSERT INTO photo_bytes VALUES ('",
+                           sha, "', convert_to('", bytes,
+                           "', 'UTF8'));"
+                           "INSERT INTO photos (case_id, age_min, age_max, age_estimated, sha256, "
+                           "file_name, created_ms) VALUES (1, 8, 11, true, '",
+                           sha, "', '", internal::FileNameForHash(sha),
+                           "', 1);"
+                           "INSERT INTO faces (photo_id, descriptor) VALUES (1, "
+                           "decode(repeat('00', 512), 'hex'));"
+                           "INSERT INTO changes (op, face_id, kind) VALUES ('add', 1, 3);"))
+          .ok());
+
+  OpenCatalog();
+  EXPECT_EQ(RawInt("SELECT version FROM schema_version"), internal::kPostgresSchemaVersion);
+  auto counts = catalog_->CountByKind();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ((*counts)[CaseKind::kSighting].cases, 1);
+  EXPECT_EQ((*counts)[CaseKind::kSighting].photos, 1);
+  EXPECT_EQ((*counts)[CaseKind::kSighting].faces, 1);
+  auto photo = catalog_->GetPhoto(1);
+  ASSERT_TRUE(photo.ok()) << photo.status();
+  EXPECT_EQ(photo->bytes, bytes);
+  EXPECT_TRUE(photo->photo.age_estimated);
+  auto attrs = catalog_->GetFaceAttributes({1});
+  ASSERT_TRUE(attrs.ok());
+  ASSERT_THAT(*attrs, SizeIs(1));
+  EXPECT_EQ((*attrs)[0].age_max, 11);
+  // Version 2's features work on the upgraded database, and ids continue.
+  Case missing = MissingChild("new");
+  auto id = catalog_->AddCase(missing);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, 2);
+  auto added = catalog_->AddPhoto(PhotoOf(*id), "new bytes", {RandomFace(&rng_)});
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->face_ids, std::vector<int64_t>{2});
+  auto lead = catalog_->UpsertLead(1, 2, 0.3, 0.9);
+  ASSERT_TRUE(lead.ok()) << lead.status();
+  EXPECT_EQ(lead->outcome, LeadUpsert::kCreated);
+  EXPECT_EQ((*catalog_->CountByKind())[CaseKind::kMissing].faces, 1);
+  // Reopening an up-to-date database changes nothing.
+  OpenCatalog();
+  EXPECT_THAT(*catalog_->ChangesAfter(0, 10), SizeIs(2));
+}
+
+// A bad or unreachable location fails Open with one line naming the problem.
+TEST_F(PostgresCatalogTest, BadLocationsFailWithOneLineNamingTheProblem) {
+  struct Bad {
+    std::string location;
+    absl::StatusCode code;
+    std::string says;
+  };
+  const std::string url = location().location();
+  const std::string port = url.substr(url.rfind(':') + 1, url.rfind('/') - url.rfind(':') - 1);
+  const std::vector<Bad> bad = {
+      {"postgresql://postgres@127.0.0.1:1/nowhere", absl::StatusCode::kUnavailable,
+       "cannot connect to PostgreSQL"},
+      {absl::StrCat("postgresql://postgres@127.0.0.1:", port, "/no_such_db"),
+       absl::StatusCode::kFailedPrecondition, "no_such_db"},
+      {"postgresql://postgres@127.0.0.1:notaport/x", absl::StatusCode::kInvalidArgument,
+       "\"notaport\""},
+      {"postgresql://postgres@127.0.0.1/x?no_such_option=1", absl::StatusCode::kInvalidArgument,
+       "does not parse"},
+      {"postgresql://user:secret@127.0.0.1:1/x", absl::StatusCode::kUnavailable, "user:***@"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.location);
+    auto c = Catalog::Open(b.location);
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), b.code) << c.status();
+    const std::string message(c.status().message());
+    EXPECT_THAT(message, ::testing::HasSubstr(b.says));
+    EXPECT_THAT(message, ::testing::HasSubstr("PostgreSQL"));
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_EQ(message.find("secret"), std::string::npos) << message;
+  }
+}
+
+// PostgreSQL stopped under an open catalog: calls fail with UNAVAILABLE naming PostgreSQL;
+// once it is back, the same catalog serves again without being reopened.
+TEST_F(PostgresCatalogTest, LostConnectionIsUnavailableAndRecoversByItself) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("before"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto server = testing::PostgresServer::Shared();
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Stop().ok());
+  for (int i = 0; i < 3; ++i) {
+    auto got = catalog_->GetCase(*id);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+    EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("PostgreSQL"));
+    auto added = catalog_->AddCase(MissingChild("while down"));
+    EXPECT_EQ(added.status().code(), absl::StatusCode::kUnavailable) << added.status();
+  }
+  ASSERT_TRUE((*server)->Start().ok());
+  auto got = catalog_->GetCase(*id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name, "before");
+  auto after = catalog_->AddCase(MissingChild("after"));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(catalog_->CountByKind()->at(CaseKind::kMissing).cases, 2);
+}
+
+// Two catalogs on one database (as two servers would be): concurrent writes through both get
+// distinct ids, every change once in ascending seq, one lead per case pair however many
+// catalogs propose it, and each sees the other's writes.
+TEST_F(PostgresCatalogTest, TwoCatalogsShareOneDatabase) {
+  OpenCatalog();
+  auto other = Catalog::Open(location().location());
+  ASSERT_TRUE(other.ok()) << other.status();
+  Catalog* catalogs[2] = {catalog_.get(), other->get()};
+  auto a = catalogs[0]->AddCase(MissingChild("a"));
+  Case found = MissingChild("b");
+  found.kind = CaseKind::kFound;
+  auto b = catalogs[1]->AddCase(found);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(catalogs[0]->GetCase(*b).ok());
+
+  constexpr int kPerThread = 15;
+  std::vector<std::vector<int64_t>> faces(4);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = catalogs[t % 2]->AddPhoto(PhotoOf(t < 2 ? *a : *b), RandomBytes(&rng, 128),
+                                           {RandomFace(&rng)});
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        faces[t].push_back(r->face_ids[0]);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures, 0);
+  std::set<int64_t> all;
+  for (const auto& f : faces) all.insert(f.begin(), f.end());
+  EXPECT_THAT(all, SizeIs(4 * kPerThread));
+  auto changes = catalogs[1]->ChangesAfter(0, 1000);
+  ASSERT_TRUE(changes.ok());
+  ASSERT_THAT(*changes, SizeIs(4 * kPerThread));
+  std::set<int64_t> logged;
+  for (size_t i = 0; i < changes->size(); ++i) {
+    if (i > 0) EXPECT_GT((*changes)[i].seq, (*changes)[i - 1].seq);
+    logged.insert((*changes)[i].face_id);
+  }
+  EXPECT_EQ(logged, all);
+
+  // Both propose the same pair at once: one lead, one piece of evidence.
+  std::vector<LeadUpsert> outcomes(2);
+  std::thread l0(
+      [&] { outcomes[0] = catalogs[0]->UpsertLead(faces[0][0], faces[2][0], 0.3, 0.8)->outcome; });
+  std::thread l1(
+      [&] { outcomes[1] = catalogs[1]->UpsertLead(faces[2][0], faces[0][0], 0.3, 0.8)->outcome; });
+  l0.join();
+  l1.join();
+  EXPECT_THAT(outcomes,
+              ::testing::UnorderedElementsAre(LeadUpsert::kCreated, LeadUpsert::kUnchanged));
+  auto leads = catalogs[1]->ListLeads(LeadQuery());
+  ASSERT_TRUE(leads.ok());
+  ASSERT_THAT(leads->leads, SizeIs(1));
+  EXPECT_THAT(catalogs[0]->GetLead(leads->leads[0].id)->evidence, SizeIs(1));
+
+  // A deletion through one is seen by the other.
+  ASSERT_TRUE(catalogs[1]->DeleteCase(*a).ok());
+  EXPECT_EQ(catalogs[0]->GetCase(*a).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(catalogs[0]->CountByKind()->at(CaseKind::kMissing).faces, 0);
 }
 
 }  // namespace

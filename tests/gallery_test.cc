@@ -336,7 +336,7 @@ TEST_F(GalleryTest, FollowersSeeEachOthersPhotosAndDeletionsWithinTwoSeconds) {
   auto open = [&](const std::string& name) {
     GalleryOptions o;
     o.data_dir = (dir_ / name).string();
-    o.catalog = catalog;
+    o.shared_catalog = catalog;
     o.follow_ms = 200;
     o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
     auto g = Gallery::Open(o);

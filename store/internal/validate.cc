@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/civil_date.h"
 #include "base/status_macros.h"
 
@@ -148,6 +150,116 @@ void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min
 // YYYY-MM-DD (UTC) of a Unix time in milliseconds.
 std::string DateOfMillis(int64_t ms) {
   return DateOfDays((ms >= 0 ? ms : ms - 86399999) / 86400000);
+}
+
+absl::Status ValidateAudit(const AuditEntry& e) {
+  if (e.actor.empty() || e.action.empty()) {
+    return absl::InvalidArgumentError("an audit entry needs an actor and an action");
+  }
+  HW_RETURN_IF_ERROR(CheckText("actor", e.actor, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("role", e.role, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("action", e.action, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("target_type", e.target_type, kMaxNameBytes));
+  return CheckText("detail", e.detail, kMaxTextBytes);
+}
+
+
+absl::Status ValidateCaseQuery(const CaseQuery& query, int64_t* after_id) {
+  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
+  }
+  *after_id = 0;
+  if (!query.page_token.empty() &&
+      (!absl::SimpleAtoi(query.page_token, after_id) || *after_id < 0)) {
+    return absl::InvalidArgumentError("page_token is not one this catalog returned");
+  }
+  if (query.kind && !ValidKind(*query.kind)) {
+    return absl::InvalidArgumentError("kind must be kMissing, kFound or kSighting");
+  }
+  if (query.status && !ValidStatus(*query.status)) {
+    return absl::InvalidArgumentError("status must be kOpen, kReunited, kClosed or kWithdrawn");
+  }
+  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
+  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
+  return CheckText("place_contains", query.place_contains, kMaxPlaceBytes);
+}
+
+bool ValidDecision(LeadStatus s) {
+  return s == LeadStatus::kConfirmedForDna || s == LeadStatus::kRejected ||
+         s == LeadStatus::kNeedsBetterPhoto;
+}
+
+const char* DecisionName(LeadStatus s) {
+  switch (s) {
+    case LeadStatus::kOpen:
+      return "open";
+    case LeadStatus::kConfirmedForDna:
+      return "confirmed_for_dna";
+    case LeadStatus::kRejected:
+      return "rejected";
+    case LeadStatus::kNeedsBetterPhoto:
+      return "needs_better_photo";
+  }
+  return "unknown";
+}
+
+absl::Status ValidateLeadQuery(const LeadQuery& query, double* after_confidence,
+                               int64_t* after_id) {
+  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
+  }
+  if (!(query.min_confidence >= 0 && query.min_confidence <= 1)) {
+    return absl::InvalidArgumentError("min_confidence must be in 0..1");
+  }
+  if (query.status && !ValidDecision(*query.status) && *query.status != LeadStatus::kOpen) {
+    return absl::InvalidArgumentError(
+        "status must be kOpen, kConfirmedForDna, kRejected or kNeedsBetterPhoto");
+  }
+  *after_confidence = 0;
+  *after_id = 0;
+  if (!query.page_token.empty()) {
+    const size_t colon = query.page_token.find(':');
+    if (colon == std::string::npos ||
+        !absl::SimpleAtod(query.page_token.substr(0, colon), after_confidence) ||
+        !absl::SimpleAtoi(query.page_token.substr(colon + 1), after_id) || *after_id < 0) {
+      return absl::InvalidArgumentError("page_token is not one this catalog returned");
+    }
+  }
+  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
+  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
+  return CheckText("place_contains", query.place_contains, kMaxPlaceBytes);
+}
+
+std::string LeadPageToken(const Lead& last) {
+  return absl::StrCat(absl::StrFormat("%.17g", last.confidence), ":", last.id);
+}
+
+absl::Status ValidateLeadScore(double distance, double confidence) {
+  if (!std::isfinite(distance) || distance < 0 || !(confidence >= 0 && confidence <= 1)) {
+    return absl::InvalidArgumentError(
+        "a lead needs a finite distance >= 0 and a confidence in 0..1");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReview(LeadStatus decision, const std::string& note,
+                            const std::string& reviewer, const std::string& role) {
+  if (!ValidDecision(decision)) {
+    return absl::InvalidArgumentError(
+        "a review's decision must be kConfirmedForDna, kRejected or kNeedsBetterPhoto");
+  }
+  if (reviewer.empty()) return absl::InvalidArgumentError("a review needs a reviewer");
+  HW_RETURN_IF_ERROR(CheckText("reviewer", reviewer, kMaxNameBytes));
+  HW_RETURN_IF_ERROR(CheckText("role", role, kMaxNameBytes));
+  return CheckText("note", note, kMaxTextBytes);
+}
+
+absl::Status CheckIdCount(size_t n) {
+  if (n <= kMaxIdsPerLookup) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(n, " ids in one lookup; the limit is ", kMaxIdsPerLookup));
 }
 
 }  // namespace homeward::store::internal

@@ -33,6 +33,24 @@ bool ValidSex(Sex s);
 absl::Status ValidateCase(const Case& c);
 absl::Status ValidatePhoto(const Photo& p, const std::string& bytes);
 absl::Status ValidateFace(const Face& f, size_t i);
+// The checks AppendAudit makes of an entry: an actor and an action, every field within limits.
+absl::Status ValidateAudit(const AuditEntry& e);
+// Lookups by a list of ids take at most kMaxIdsPerLookup; INVALID_ARGUMENT beyond.
+inline constexpr size_t kMaxIdsPerLookup = 10000;
+absl::Status CheckIdCount(size_t n);
+// ListCases' checks; *after_id is the id the page token resumes after (0 for the first page).
+absl::Status ValidateCaseQuery(const CaseQuery& query, int64_t* after_id);
+// ListLeads' checks; the page token "<confidence>:<id>" of the last lead returned is parsed
+// into *after_confidence and *after_id (0 and 0 for the first page).
+absl::Status ValidateLeadQuery(const LeadQuery& query, double* after_confidence, int64_t* after_id);
+// The page token after `last` (ListLeads' keyset order: confidence descending, id ascending).
+std::string LeadPageToken(const Lead& last);
+// UpsertLead's and ReviewLead's checks.
+absl::Status ValidateLeadScore(double distance, double confidence);
+bool ValidDecision(LeadStatus s);  // a review's decision: not kOpen
+const char* DecisionName(LeadStatus s);  // "confirmed_for_dna", ... (the audit detail)
+absl::Status ValidateReview(LeadStatus decision, const std::string& note,
+                            const std::string& reviewer, const std::string& role);
 // Age at photo: the photo's own, else derived from the case's birth date or birth years.
 void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min, int by_max,
                double* age_min, double* age_max);

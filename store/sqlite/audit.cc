@@ -12,17 +12,6 @@
 
 namespace homeward::store::internal {
 
-absl::Status ValidateAudit(const AuditEntry& e) {
-  if (e.actor.empty() || e.action.empty()) {
-    return absl::InvalidArgumentError("an audit entry needs an actor and an action");
-  }
-  HW_RETURN_IF_ERROR(CheckText("actor", e.actor, kMaxNameBytes));
-  HW_RETURN_IF_ERROR(CheckText("role", e.role, kMaxNameBytes));
-  HW_RETURN_IF_ERROR(CheckText("action", e.action, kMaxNameBytes));
-  HW_RETURN_IF_ERROR(CheckText("target_type", e.target_type, kMaxNameBytes));
-  return CheckText("detail", e.detail, kMaxTextBytes);
-}
-
 absl::StatusOr<int64_t> InsertAuditRow(sqlite3* db, const AuditEntry& e) {
   HW_ASSIGN_OR_RETURN(
       Statement q,

@@ -51,6 +51,23 @@ absl::StatusOr<Case> SqliteCatalog::GetCase(int64_t id) {
   return ReadCase(q);
 }
 
+absl::StatusOr<std::vector<Case>> SqliteCatalog::GetCases(const std::vector<int64_t>& ids) {
+  HW_RETURN_IF_ERROR(CheckIdCount(ids.size()));
+  std::vector<Case> out;
+  if (ids.empty()) return out;
+  HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      r.Cached(absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?")));
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    q.Reset();
+    HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
+    if (row) out.push_back(ReadCase(q));
+  }
+  return out;  // the Reader's release ends the read transaction
+}
+
 absl::Status SqliteCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
   HW_RETURN_IF_ERROR(ValidateCase(c));
   if (audit != nullptr) HW_RETURN_IF_ERROR(ValidateAudit(*audit));
@@ -81,23 +98,8 @@ absl::Status SqliteCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
 }
 
 absl::StatusOr<CasePage> SqliteCatalog::ListCases(const CaseQuery& query) {
-  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
-  }
   int64_t after = 0;
-  if (!query.page_token.empty() && (!absl::SimpleAtoi(query.page_token, &after) || after < 0)) {
-    return absl::InvalidArgumentError("page_token is not one this catalog returned");
-  }
-  if (query.kind && !ValidKind(*query.kind)) {
-    return absl::InvalidArgumentError("kind must be kMissing, kFound or kSighting");
-  }
-  if (query.status && !ValidStatus(*query.status)) {
-    return absl::InvalidArgumentError("status must be kOpen, kReunited, kClosed or kWithdrawn");
-  }
-  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
-  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
-  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxPlaceBytes));
+  HW_RETURN_IF_ERROR(ValidateCaseQuery(query, &after));
 
   // Fixed fragments only; every value is a bound parameter.
   std::string sql = absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id > ?1");

@@ -301,12 +301,8 @@ absl::Status SqliteCatalog::DeleteRows(int64_t id, const char* photo_where, bool
   return absl::OkStatus();
 }
 
-}  // namespace homeward::store::internal
-
-namespace homeward::store {
-
-absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_dir,
-                                                       const CatalogOptions& options) {
+absl::StatusOr<std::unique_ptr<Catalog>> SqliteCatalog::Open(const std::string& data_dir,
+                                                             const CatalogOptions& options) {
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir is empty");
   if (options.busy_timeout_ms < 0 || options.max_read_connections < 0) {
     return absl::InvalidArgumentError("busy_timeout_ms and max_read_connections must be >= 0");
@@ -318,7 +314,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_d
                ? absl::ResourceExhaustedError(ec.message())
                : absl::InternalError(absl::StrCat("create ", data_dir, ": ", ec.message()));
   }
-  HW_RETURN_IF_ERROR(internal::EnsureDir(data_dir + "/photos"));
+  HW_RETURN_IF_ERROR(EnsureDir(data_dir + "/photos"));
 
   const std::string lock_path = data_dir + "/LOCK";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -330,18 +326,15 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_d
     return absl::FailedPreconditionError(
         absl::StrCat(data_dir, " is in use by another Catalog (", lock_path, " is locked)"));
   }
-  absl::StatusOr<sqlite3*> writer =
-      internal::OpenConnection(data_dir + "/catalog.db", options, false);
+  absl::StatusOr<sqlite3*> writer = OpenConnection(data_dir + "/catalog.db", options, false);
   if (!writer.ok()) {
     ::close(lock_fd);
     return writer.status();
   }
   // From here the catalog owns the lock and the connection.
-  auto catalog = std::make_unique<internal::SqliteCatalog>(data_dir, options, lock_fd, *writer);
+  auto catalog = std::make_unique<SqliteCatalog>(data_dir, options, lock_fd, *writer);
   HW_RETURN_IF_ERROR(catalog->Start());
   return std::unique_ptr<Catalog>(std::move(catalog));
 }
 
-}  // namespace homeward::store
-
-namespace homeward::store::internal {}  // namespace homeward::store::internal
+}  // namespace homeward::store::internal

@@ -42,25 +42,6 @@ Lead ReadLead(const Statement& q) {
   return l;
 }
 
-bool ValidDecision(LeadStatus s) {
-  return s == LeadStatus::kConfirmedForDna || s == LeadStatus::kRejected ||
-         s == LeadStatus::kNeedsBetterPhoto;
-}
-
-const char* DecisionName(LeadStatus s) {
-  switch (s) {
-    case LeadStatus::kOpen:
-      return "open";
-    case LeadStatus::kConfirmedForDna:
-      return "confirmed_for_dna";
-    case LeadStatus::kRejected:
-      return "rejected";
-    case LeadStatus::kNeedsBetterPhoto:
-      return "needs_better_photo";
-  }
-  return "unknown";
-}
-
 // The lead with its evidence and reviews, read on `db` (one transaction is the caller's).
 absl::StatusOr<Lead> LoadLead(sqlite3* db, int64_t id) {
   Lead lead;
@@ -102,10 +83,7 @@ absl::StatusOr<Lead> LoadLead(sqlite3* db, int64_t id) {
 
 absl::StatusOr<LeadUpsertResult> SqliteCatalog::UpsertLead(int64_t face_x, int64_t face_y,
                                                            double distance, double confidence) {
-  if (!std::isfinite(distance) || distance < 0 || !(confidence >= 0 && confidence <= 1)) {
-    return absl::InvalidArgumentError(
-        "a lead needs a finite distance >= 0 and a confidence in 0..1");
-  }
+  HW_RETURN_IF_ERROR(ValidateLeadScore(distance, confidence));
   struct Side {
     int64_t face = 0, case_id = 0;
     std::string key;  // the photo content and the face in it: "sha256/x,y,w,h"
@@ -226,31 +204,9 @@ absl::StatusOr<LeadUpsertResult> SqliteCatalog::UpsertLead(int64_t face_x, int64
 }
 
 absl::StatusOr<LeadPage> SqliteCatalog::ListLeads(const LeadQuery& query) {
-  if (query.page_size < 1 || query.page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be 1..", kMaxPageSize, "; got ", query.page_size));
-  }
-  if (!(query.min_confidence >= 0 && query.min_confidence <= 1)) {
-    return absl::InvalidArgumentError("min_confidence must be in 0..1");
-  }
-  if (query.status && !ValidDecision(*query.status) && *query.status != LeadStatus::kOpen) {
-    return absl::InvalidArgumentError(
-        "status must be kOpen, kConfirmedForDna, kRejected or kNeedsBetterPhoto");
-  }
-  // Keyset paging: "<confidence>:<id>" of the last lead returned.
   double after_conf = 0;
   int64_t after_id = 0;
-  if (!query.page_token.empty()) {
-    const size_t colon = query.page_token.find(':');
-    if (colon == std::string::npos ||
-        !absl::SimpleAtod(query.page_token.substr(0, colon), &after_conf) ||
-        !absl::SimpleAtoi(query.page_token.substr(colon + 1), &after_id) || after_id < 0) {
-      return absl::InvalidArgumentError("page_token is not one this catalog returned");
-    }
-  }
-  HW_RETURN_IF_ERROR(CheckDate("event_from", query.event_from));
-  HW_RETURN_IF_ERROR(CheckDate("event_to", query.event_to));
-  HW_RETURN_IF_ERROR(CheckText("place_contains", query.place_contains, kMaxPlaceBytes));
+  HW_RETURN_IF_ERROR(ValidateLeadQuery(query, &after_conf, &after_id));
 
   // Fixed fragments only; every value is a bound parameter.
   std::string sql = absl::StrCat("SELECT ", kLeadColumns,
@@ -291,7 +247,7 @@ absl::StatusOr<LeadPage> SqliteCatalog::ListLeads(const LeadQuery& query) {
     if (!row) break;
     if (static_cast<int>(page.leads.size()) == query.page_size) {
       const Lead& last = page.leads.back();
-      page.next_page_token = absl::StrCat(absl::StrFormat("%.17g", last.confidence), ":", last.id);
+      page.next_page_token = LeadPageToken(last);
       break;
     }
     page.leads.push_back(ReadLead(q));
@@ -321,14 +277,7 @@ absl::StatusOr<std::map<LeadStatus, int64_t>> SqliteCatalog::LeadCounts() {
 absl::StatusOr<Lead> SqliteCatalog::ReviewLead(int64_t id, LeadStatus decision,
                                                const std::string& note, const std::string& reviewer,
                                                const std::string& role) {
-  if (!ValidDecision(decision)) {
-    return absl::InvalidArgumentError(
-        "a review's decision must be kConfirmedForDna, kRejected or kNeedsBetterPhoto");
-  }
-  if (reviewer.empty()) return absl::InvalidArgumentError("a review needs a reviewer");
-  HW_RETURN_IF_ERROR(CheckText("reviewer", reviewer, kMaxNameBytes));
-  HW_RETURN_IF_ERROR(CheckText("role", role, kMaxNameBytes));
-  HW_RETURN_IF_ERROR(CheckText("note", note, kMaxTextBytes));
+  HW_RETURN_IF_ERROR(ValidateReview(decision, note, reviewer, role));
   absl::MutexLock l(&write_mu_);
   sqlite3* db = writer_;
   Transaction txn(db);

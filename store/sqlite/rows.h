@@ -47,8 +47,6 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, const CatalogOp
 // The last change seq in the open transaction's snapshot (0 when there is none).
 absl::StatusOr<int64_t> LastSeqIn(sqlite3* db);
 
-// The checks AppendAudit makes of an entry (audit.cc).
-absl::Status ValidateAudit(const AuditEntry& e);
 // Inserts an audit row inside the caller's transaction; returns its id (audit.cc).
 absl::StatusOr<int64_t> InsertAuditRow(sqlite3* db, const AuditEntry& e);
 

@@ -36,6 +36,10 @@ class SqliteCatalog final : public Catalog {
   SqliteCatalog(std::string data_dir, const CatalogOptions& options, int lock_fd, sqlite3* writer);
   ~SqliteCatalog() override;
 
+  // Catalog::Open for a data directory.
+  static absl::StatusOr<std::unique_ptr<Catalog>> Open(const std::string& data_dir,
+                                                       const CatalogOptions& options);
+
   // Upgrades the schema, finishes interrupted deletions, starts the orphan sweep.
   absl::Status Start();
 
@@ -44,6 +48,7 @@ class SqliteCatalog final : public Catalog {
   // cases.cc
   absl::StatusOr<int64_t> AddCase(const Case& c, const AuditEntry* audit) override;
   absl::StatusOr<Case> GetCase(int64_t id) override;
+  absl::StatusOr<std::vector<Case>> GetCases(const std::vector<int64_t>& ids) override;
   absl::Status UpdateCase(const Case& c, const AuditEntry* audit) override;
   absl::StatusOr<CasePage> ListCases(const CaseQuery& query) override;
   absl::StatusOr<std::map<CaseKind, KindCounts>> CountByKind() override;
