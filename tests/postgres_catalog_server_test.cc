@@ -31,6 +31,7 @@ using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::PostgresServer;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::RunCommand;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using Stub = pb::Homeward::Stub;
 
@@ -74,10 +75,11 @@ class PostgresCatalogServerTest : public ::testing::Test {
     stub_.reset();
     server_ = std::make_unique<ServerProcess>(kBinary, dir_);
     std::string error;
-    ASSERT_TRUE(server_->Start({"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--catalog",
-                                url_, "--insecure-dev", "--workers", "1"},
-                               false, &error))
-        << error;
+    ServerOptions options;
+    options.flags = {"--catalog", url_, "--workers", "1"};
+    options.insecure_dev = true;
+    options.data_dir = data_dir_;
+    ASSERT_TRUE(server_->Start(options, &error)) << error;
     stub_ = pb::Homeward::NewStub(
         grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
   }
@@ -224,9 +226,11 @@ TEST_F(PostgresCatalogServerTest, ConfigFileCatalogKeyOpensPostgres) {
   }
   server_ = std::make_unique<ServerProcess>(kBinary, dir_);
   std::string error;
-  ASSERT_TRUE(server_->Start({"--config", config, "--listen", "127.0.0.1:0", "--workers", "1"},
-                             false, &error))
-      << error;
+  ServerOptions options;  // --listen, --data-dir (the same dir) and --insecure-dev as above
+  options.flags = {"--config", config, "--workers", "1"};
+  options.insecure_dev = true;
+  options.data_dir = data_dir_;
+  ASSERT_TRUE(server_->Start(options, &error)) << error;
   stub_ = pb::Homeward::NewStub(
       grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
   pb::CreateCaseRequest create;
