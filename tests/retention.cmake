@@ -15,3 +15,8 @@ if(TARGET homeward-server)
       HOMEWARD_SERVER_BINARY="$<TARGET_FILE:homeward-server>")
   endif()
 endif()
+
+# The export's ustar writer, read back by GNU tar.
+homeward_test(tar_writer_test
+  SOURCES tar_writer_test.cc ${PROJECT_SOURCE_DIR}/server/internal/tar_writer.cc
+  LIBS absl::status absl::strings)
