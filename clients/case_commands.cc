@@ -191,9 +191,10 @@ int RunExport(const std::string& id, const std::string& out, const GlobalOptions
     return PrintError(absl::StrCat(out, ": cannot write the archive"));
   }
   if (global.json) {
-    std::cout << absl::StrFormat("{\"caseId\": \"%s\", \"file\": \"%s\", \"photos\": %d, "
-                                 "\"bytes\": %d}\n",
-                                 id, out, reply.photos(), reply.archive().size());
+    std::cout << absl::StrFormat(
+        "{\"caseId\": \"%s\", \"file\": \"%s\", \"photos\": %d, "
+        "\"bytes\": %d}\n",
+        id, out, reply.photos(), reply.archive().size());
   } else {
     std::cout << absl::StrFormat(
         "exported case %s to %s: %d photo(s), %d bytes (tar: case.json and photos/)\n", id, out,
@@ -241,8 +242,7 @@ Runner RegisterCase(CLI::App& app, const GlobalOptions& global) {
   CLI::App* exp = group->add_subcommand(
       "export", "write everything held about a case (case.json and its photos) to a tar file");
   exp->add_option("case_id", export_args->first, "case id")->required();
-  exp->add_option("out", export_args->second, "the archive to write, e.g. case-12.tar")
-      ->required();
+  exp->add_option("out", export_args->second, "the archive to write, e.g. case-12.tar")->required();
 
   return DispatchChildren(group,
                           {{c, [create, &global] { return RunCreate(*create, global); }},

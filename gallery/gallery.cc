@@ -1160,10 +1160,10 @@ absl::StatusOr<int> Gallery::ExpireSightings(int64_t now_ms, int64_t retention_m
       audit.action = "expire";
       audit.target_type = "case";
       audit.target_id = id;
-      audit.detail = absl::StrCat("sighting retention ", retention_ms / kDayMs, " days",
-                                  retention_ms % kDayMs ? absl::StrCat(" (", retention_ms, " ms)")
-                                                        : std::string(),
-                                  ", no open lead");
+      audit.detail = absl::StrCat(
+          "sighting retention ", retention_ms / kDayMs, " days",
+          retention_ms % kDayMs ? absl::StrCat(" (", retention_ms, " ms)") : std::string(),
+          ", no open lead");
       std::lock_guard<std::mutex> lock(impl_->write_mu);
       absl::StatusOr<std::vector<int64_t>> faces =
           impl_->catalog->ExpireSighting(id, now_ms, retention_ms, &audit);
@@ -1171,8 +1171,8 @@ absl::StatusOr<int> Gallery::ExpireSightings(int64_t now_ms, int64_t retention_m
         // Protected since the listing, or deleted by someone else: nothing to do. Another error
         // is reported once the rest of the batch has been tried.
         const absl::StatusCode code = faces.status().code();
-        if (code != absl::StatusCode::kFailedPrecondition &&
-            code != absl::StatusCode::kNotFound && first_error.ok()) {
+        if (code != absl::StatusCode::kFailedPrecondition && code != absl::StatusCode::kNotFound &&
+            first_error.ok()) {
           first_error = faces.status();
         }
         continue;

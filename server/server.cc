@@ -78,9 +78,10 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
   if (config.test_only_clock_offset_days != 0) {
-    spdlog::warn("*** --test-only-clock-offset-days {}: the expiry sweep's clock runs ahead; "
-                 "sightings are deleted early. Tests only. ***",
-                 config.test_only_clock_offset_days);
+    spdlog::warn(
+        "*** --test-only-clock-offset-days {}: the expiry sweep's clock runs ahead; "
+        "sightings are deleted early. Tests only. ***",
+        config.test_only_clock_offset_days);
   }
   if (config.sighting_retention_days > 0) {
     s->SweepExpiredSightings();  // before serving: nothing expired is served after a downtime
@@ -89,8 +90,7 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
       while (true) {
         {
           absl::MutexLock l(&srv->retention_mu_);
-          if (srv->retention_mu_.AwaitWithTimeout(absl::Condition(&srv->stop_retention_),
-                                                  period)) {
+          if (srv->retention_mu_.AwaitWithTimeout(absl::Condition(&srv->stop_retention_), period)) {
             return;
           }
         }
@@ -145,8 +145,8 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
     ho.web_dir = config.web_dir;
     ho.max_request_bytes = config.max_request_bytes;
     grpc::ChannelArguments args;  // replies: GetPhoto as large as requests, ExportCase more
-    args.SetMaxReceiveMessageSize(static_cast<int>(
-        std::max<int64_t>(config.max_request_bytes, kMaxExportBytes) + (1 << 20)));
+    args.SetMaxReceiveMessageSize(
+        static_cast<int>(std::max<int64_t>(config.max_request_bytes, kMaxExportBytes) + (1 << 20)));
     args.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
     auto http = HttpGateway::Start(s->server_->InProcessChannel(args), ho);
     if (!http.ok()) return http.status();  // ~HomewardServer shuts the gRPC server down
@@ -167,9 +167,8 @@ void HomewardServer::SweepExpiredSightings() {
     spdlog::error("retention sweep: {} (the next sweep retries)", expired.status().ToString());
     return;
   }
-  spdlog::info("retention sweep: {} sighting(s) expired (retention {} days) in {:.1f} ms",
-               *expired, config_.sighting_retention_days,
-               absl::ToDoubleMilliseconds(absl::Now() - start));
+  spdlog::info("retention sweep: {} sighting(s) expired (retention {} days) in {:.1f} ms", *expired,
+               config_.sighting_retention_days, absl::ToDoubleMilliseconds(absl::Now() - start));
 }
 
 void HomewardServer::Shutdown() {

@@ -31,7 +31,6 @@ constexpr int kMinCropSize = 32, kMaxCropSize = 512;
 constexpr int kDefaultPageSize = 50, kMaxPageSize = 1000;
 constexpr size_t kMaxTextChars = 10000;
 
-
 absl::Status Denied(absl::string_view what) { return absl::PermissionDeniedError(what); }
 
 

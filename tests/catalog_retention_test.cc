@@ -123,8 +123,8 @@ class CatalogRetentionTest : public ::testing::Test {
   void Backdate(int64_t case_id, int days) {
     const int64_t t = NowMs() - days * kDayMs;
     for (const std::string& sql :
-         {absl::StrCat("UPDATE cases SET created_ms = ", t, ", updated_ms = ", t, " WHERE id = ",
-                       case_id),
+         {absl::StrCat("UPDATE cases SET created_ms = ", t, ", updated_ms = ", t,
+                       " WHERE id = ", case_id),
           absl::StrCat("UPDATE photos SET created_ms = ", t, " WHERE case_id = ", case_id),
           absl::StrCat("UPDATE leads SET created_ms = ", t, ", updated_ms = ", t,
                        " WHERE case_a = ", case_id, " OR case_b = ", case_id)}) {

@@ -39,6 +39,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::base::Sha256Hex;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::EncodeJpeg;
 using ::homeward::testing::FilesUnder;
@@ -48,7 +49,6 @@ using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
-using ::homeward::base::Sha256Hex;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;
@@ -102,9 +102,9 @@ class RetentionTest : public ::testing::Test {
     }
     dir_ = MakeTempDirOrDie("hw_retention_e2e_");
     data_dir_ = dir_ + "/data";
-    for (auto [id, role] : {std::pair{"vol", Role::kVolunteer}, std::pair{"fam", Role::kFamily},
-                            std::pair{"inv", Role::kInvestigator},
-                            std::pair{"adm", Role::kAdmin}}) {
+    for (auto [id, role] :
+         {std::pair{"vol", Role::kVolunteer}, std::pair{"fam", Role::kFamily},
+          std::pair{"inv", Role::kInvestigator}, std::pair{"adm", Role::kAdmin}}) {
       auto key = AddKey(dir_ + "/keys.jsonl", id, role);
       ASSERT_TRUE(key.ok()) << key.status();
       keys_[id] = *key;
@@ -118,8 +118,14 @@ class RetentionTest : public ::testing::Test {
   }
 
   std::vector<std::string> Args(int offset_days, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--listen",     "127.0.0.1:0", "--data-dir", data_dir_,
-                                     "--api-keys",   dir_ + "/keys.jsonl", "--workers", "1",
+    std::vector<std::string> args = {"--listen",
+                                     "127.0.0.1:0",
+                                     "--data-dir",
+                                     data_dir_,
+                                     "--api-keys",
+                                     dir_ + "/keys.jsonl",
+                                     "--workers",
+                                     "1",
                                      "--test-only-clock-offset-days",
                                      std::to_string(offset_days)};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -133,8 +139,7 @@ class RetentionTest : public ::testing::Test {
     return d;
   }
 
-  void StartServer(int offset_days, const std::vector<std::string>& extra = {},
-                   bool http = false) {
+  void StartServer(int offset_days, const std::vector<std::string>& extra = {}, bool http = false) {
     stub_.reset();
     server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
     std::string error;
@@ -301,11 +306,10 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
   StopServer();
 
   // The two matched sightings are 200 days old: their open leads keep them.
-  const int64_t old_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      200LL * 24 * 3600 * 1000;
+  const int64_t old_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count() -
+                         200LL * 24 * 3600 * 1000;
   for (const std::string& c : {in_lead, rejected}) {
     for (const std::string& sql :
          {"UPDATE cases SET created_ms = " + std::to_string(old_ms) +
@@ -356,9 +360,10 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
   EXPECT_EQ(SightingsMatching(child).count(in_lead), 1u);
   for (const std::string& c : {unmatched, rejected}) {
     EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM photos WHERE case_id = " + c), 0);
-    EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM sighting_clusters s JOIN faces f ON f.id = "
-                           "s.face_id JOIN photos p ON p.id = f.photo_id WHERE p.case_id = " +
-                               c),
+    EXPECT_EQ(SqlInt(db(),
+                     "SELECT count(*) FROM sighting_clusters s JOIN faces f ON f.id = "
+                     "s.face_id JOIN photos p ON p.id = f.photo_id WHERE p.case_id = " +
+                         c),
               0);
   }
   // GetStats counts them for investigators and admins; other roles see the period only.
@@ -370,10 +375,12 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
 
   // The audit rows: the case id and the reason, no personal data.
   for (const std::string& c : {unmatched, rejected}) {
-    EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM audit WHERE action = 'expire' AND actor = "
-                           "'retention' AND target_type = 'case' AND target_id = " +
-                               c + " AND detail = 'sighting retention 90 days, no open lead "
-                                   "photos=1 faces=1'"),
+    EXPECT_EQ(SqlInt(db(),
+                     "SELECT count(*) FROM audit WHERE action = 'expire' AND actor = "
+                     "'retention' AND target_type = 'case' AND target_id = " +
+                         c +
+                         " AND detail = 'sighting retention 90 days, no open lead "
+                         "photos=1 faces=1'"),
               1)
         << "case " << c;
   }
@@ -489,7 +496,8 @@ TEST_F(RetentionTest, ExportHoldsTheCaseItsPhotosLeadsAndAuditAndNothingElse) {
   ASSERT_EQ(l["reviews"].size(), 1u);
   EXPECT_EQ(l["reviews"][0]["note"], "ask the volunteer for a frontal photo");
   EXPECT_EQ(l["reviews"][0]["reviewer"], "inv");
-  for (const auto& e : l["evidence"]) EXPECT_EQ(face_ids.count(e["face_id"].get<std::string>()), 1u);
+  for (const auto& e : l["evidence"])
+    EXPECT_EQ(face_ids.count(e["face_id"].get<std::string>()), 1u);
   // The audit rows naming the case: its creation, its photos, the review of its lead.
   std::multiset<std::string> actions;
   for (const auto& a : doc["audit"]) {
@@ -504,13 +512,12 @@ TEST_F(RetentionTest, ExportHoldsTheCaseItsPhotosLeadsAndAuditAndNothingElse) {
   EXPECT_GE(actions.count("ReviewLead"), 1u);
   // Nothing of another case: not the other family's child, not the sighting's details.
   const std::string json_text = ReadWholeFile(x + "/case.json");
-  for (const std::string& needle : {std::string("Zed Other-Family-Child"),
-                                    std::string("other-notes-9921"), std::string(kStreetNotes),
-                                    std::string(kStreetPlace), Sha256Hex(other_photo)}) {
+  for (const std::string& needle :
+       {std::string("Zed Other-Family-Child"), std::string("other-notes-9921"),
+        std::string(kStreetNotes), std::string(kStreetPlace), Sha256Hex(other_photo)}) {
     EXPECT_EQ(json_text.find(needle), std::string::npos) << needle;
   }
-  EXPECT_EQ(resp.archive().find(other_photo.substr(other_photo.size() / 2, 64)),
-            std::string::npos);
+  EXPECT_EQ(resp.archive().find(other_photo.substr(other_photo.size() / 2, 64)), std::string::npos);
 
   // And the other family's archive holds nothing of this case.
   {
@@ -526,11 +533,14 @@ TEST_F(RetentionTest, ExportHoldsTheCaseItsPhotosLeadsAndAuditAndNothingElse) {
   }
 
   // The export is itself audited.
-  EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM audit WHERE action = 'ExportCase' AND actor = "
-                         "'inv' AND target_id = " + c + " AND detail LIKE 'code=OK%'"),
+  EXPECT_EQ(SqlInt(db(),
+                   "SELECT count(*) FROM audit WHERE action = 'ExportCase' AND actor = "
+                   "'inv' AND target_id = " +
+                       c + " AND detail LIKE 'code=OK%'"),
             1);
-  EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM audit WHERE action = 'ExportCase' AND actor = "
-                         "'vol' AND detail LIKE 'code=PERMISSION_DENIED%'"),
+  EXPECT_EQ(SqlInt(db(),
+                   "SELECT count(*) FROM audit WHERE action = 'ExportCase' AND actor = "
+                   "'vol' AND detail LIKE 'code=PERMISSION_DENIED%'"),
             1);
 
   // The HTTP route gives the same archive as a tar download.
@@ -578,16 +588,17 @@ TEST_F(RetentionTest, Kill9DuringTheExpirySweepLeavesNoHalfDeletedCase) {
   StopServer();
   std::map<std::string, int64_t> faces_of;  // a photo may hold no usable face: then 0
   for (const auto& [id, bytes] : photo_of) {
-    faces_of[id] = SqlInt(db(), "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
-                                "f.photo_id WHERE p.case_id = " + id);
+    faces_of[id] = SqlInt(db(),
+                          "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
+                          "f.photo_id WHERE p.case_id = " +
+                              id);
   }
 
   // Start 91 days on and kill the server as soon as the sweep has deleted its first case.
   server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
   std::string error;
-  auto started = std::async(std::launch::async, [&] {
-    return server_->Start(Args(91), false, &error, 120);
-  });
+  auto started =
+      std::async(std::launch::async, [&] { return server_->Start(Args(91), false, &error, 120); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   bool seen = false;
   while (!seen && std::chrono::steady_clock::now() < deadline) {
@@ -599,9 +610,8 @@ TEST_F(RetentionTest, Kill9DuringTheExpirySweepLeavesNoHalfDeletedCase) {
   const bool ready = started.get();
   const std::string killed_log = server_->Log();
   size_t logged = 0;
-  for (size_t at = 0; (at = killed_log.find("retention: expired sighting case", at)) !=
-                      std::string::npos;
-       ++at) {
+  for (size_t at = 0;
+       (at = killed_log.find("retention: expired sighting case", at)) != std::string::npos; ++at) {
     ++logged;
   }
   std::printf("killed after %zu logged expiries (sweep %s); pending_unlink rows left: %lld\n",
@@ -616,8 +626,10 @@ TEST_F(RetentionTest, Kill9DuringTheExpirySweepLeavesNoHalfDeletedCase) {
   for (const auto& [id, bytes] : photo_of) {
     const grpc::StatusCode code = CaseCode(id);
     const int64_t photos = SqlInt(db(), "SELECT count(*) FROM photos WHERE case_id = " + id);
-    const int64_t faces = SqlInt(db(), "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
-                                       "f.photo_id WHERE p.case_id = " + id);
+    const int64_t faces = SqlInt(db(),
+                                 "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
+                                 "f.photo_id WHERE p.case_id = " +
+                                     id);
     if (code == grpc::StatusCode::NOT_FOUND) {
       ++gone;
       EXPECT_EQ(photos, 0) << "case " << id << " lost its row but kept a photo";

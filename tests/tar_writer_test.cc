@@ -12,7 +12,6 @@
 #include <sstream>
 #include <string>
 
-
 namespace homeward::server::internal {
 namespace {
 
@@ -69,8 +68,7 @@ TEST(TarWriter, GnuTarReadsEveryEntryByteForByte) {
   }
   fs::create_directories(dir + "/x");
   std::string out, err;
-  ASSERT_EQ(Shell("/bin/tar -xf " + dir + "/a.tar -C " + dir + "/x", dir, &out, &err), 0)
-      << err;
+  ASSERT_EQ(Shell("/bin/tar -xf " + dir + "/a.tar -C " + dir + "/x", dir, &out, &err), 0) << err;
   EXPECT_EQ(ReadWholeFile(dir + "/x/case.json"), "{\"id\": \"1\"}");
   EXPECT_EQ(ReadWholeFile(dir + "/x/photos/12.jpg"), binary);
   EXPECT_EQ(ReadWholeFile(dir + "/x/photos/13.bin"), exact_block);

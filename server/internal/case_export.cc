@@ -112,10 +112,14 @@ json FaceJson(const store::Face& f) {
 }
 
 json AuditJson(const store::AuditEntry& e) {
-  return json{{"id", absl::StrCat(e.id)},       {"time", Rfc3339FromMs(e.time_ms)},
-              {"actor", e.actor},               {"role", e.role},
-              {"action", e.action},             {"target_type", e.target_type},
-              {"target_id", absl::StrCat(e.target_id)}, {"detail", e.detail}};
+  return json{{"id", absl::StrCat(e.id)},
+              {"time", Rfc3339FromMs(e.time_ms)},
+              {"actor", e.actor},
+              {"role", e.role},
+              {"action", e.action},
+              {"target_type", e.target_type},
+              {"target_id", absl::StrCat(e.target_id)},
+              {"detail", e.detail}};
 }
 
 }  // namespace
@@ -141,9 +145,9 @@ absl::StatusOr<CaseExport> ExportCase(store::Catalog& catalog, int64_t case_id,
     HW_ASSIGN_OR_RETURN(store::Catalog::PhotoWithBytes got, catalog.GetPhoto(p.id));
     bytes_so_far += static_cast<int64_t>(got.bytes.size()) + 1024;
     if (bytes_so_far > max_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "case ", case_id, "'s photos pass the export limit of ", max_bytes,
-          " bytes: fetch them one by one with GetPhoto"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("case ", case_id, "'s photos pass the export limit of ", max_bytes,
+                       " bytes: fetch them one by one with GetPhoto"));
     }
     const std::string file = absl::StrCat("photos/", p.id, ".", Extension(got.bytes));
     HW_RETURN_IF_ERROR(tar.Add(file, got.bytes));

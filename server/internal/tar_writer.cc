@@ -40,17 +40,17 @@ absl::Status TarWriter::Add(absl::string_view name, absl::string_view content) {
 
   char header[kBlock];
   std::memset(header, 0, sizeof(header));
-  std::memcpy(header, name.data(), name.size());   // name[100]
-  Octal(header + 100, 8, 0644);                    // mode
-  Octal(header + 108, 8, 0);                       // uid
-  Octal(header + 116, 8, 0);                       // gid
-  Octal(header + 124, 12, content.size());         // size
+  std::memcpy(header, name.data(), name.size());                                // name[100]
+  Octal(header + 100, 8, 0644);                                                 // mode
+  Octal(header + 108, 8, 0);                                                    // uid
+  Octal(header + 116, 8, 0);                                                    // gid
+  Octal(header + 124, 12, content.size());                                      // size
   Octal(header + 136, 12, static_cast<uint64_t>(mtime_s_ < 0 ? 0 : mtime_s_));  // mtime
-  header[156] = '0';                               // typeflag: regular file
-  std::memcpy(header + 257, "ustar", 6);           // magic "ustar\0"
-  std::memcpy(header + 263, "00", 2);              // version
-  std::memcpy(header + 265, "homeward", 8);        // uname
-  std::memcpy(header + 297, "homeward", 8);        // gname
+  header[156] = '0';                         // typeflag: regular file
+  std::memcpy(header + 257, "ustar", 6);     // magic "ustar\0"
+  std::memcpy(header + 263, "00", 2);        // version
+  std::memcpy(header + 265, "homeward", 8);  // uname
+  std::memcpy(header + 297, "homeward", 8);  // gname
   // The checksum is the byte sum of the header with the checksum field read as spaces.
   std::memset(header + 148, ' ', 8);
   unsigned sum = 0;

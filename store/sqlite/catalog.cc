@@ -275,8 +275,7 @@ absl::Status SqliteCatalog::DeleteRows(int64_t id, const char* photo_where, bool
       // A sighting whose lead goes away here (with the other case or photo) starts its
       // retention clock again now if that lead still protected it, else from the lead's last
       // change (its rejection): retention.cc.
-      constexpr char kGone[] =
-          "NOT EXISTS (SELECT 1 FROM lead_evidence e WHERE e.lead_id = l.id)";
+      constexpr char kGone[] = "NOT EXISTS (SELECT 1 FROM lead_evidence e WHERE e.lead_id = l.id)";
       HW_ASSIGN_OR_RETURN(
           Statement q,
           Statement::Prepare(

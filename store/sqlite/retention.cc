@@ -32,8 +32,8 @@ constexpr int kSighting = static_cast<int>(CaseKind::kSighting);
 
 absl::Status CheckRetention(int64_t now_ms, int64_t retention_ms) {
   if (retention_ms <= 0 || now_ms < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "retention_ms must be > 0 and now_ms >= 0; got ", retention_ms, " and ", now_ms));
+    return absl::InvalidArgumentError(absl::StrCat("retention_ms must be > 0 and now_ms >= 0; got ",
+                                                   retention_ms, " and ", now_ms));
   }
   return absl::OkStatus();
 }
@@ -69,10 +69,10 @@ absl::StatusOr<std::vector<int64_t>> SqliteCatalog::ExpireSighting(int64_t id, i
   // Runs in the deleting transaction, under the write lock: a lead proposed or reopened
   // between the listing and here keeps the sighting.
   auto still_expired = [&](sqlite3* db) -> absl::Status {
-    HW_ASSIGN_OR_RETURN(Statement q,
-                        Statement::Prepare(db, absl::StrCat("SELECT c.kind, ", kProtected, ", ",
-                                                            kClockStart,
-                                                            " FROM cases c WHERE c.id = ?1")));
+    HW_ASSIGN_OR_RETURN(
+        Statement q,
+        Statement::Prepare(db, absl::StrCat("SELECT c.kind, ", kProtected, ", ", kClockStart,
+                                            " FROM cases c WHERE c.id = ?1")));
     HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
     if (!row) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));
     if (q.Int(0) != kSighting) {
@@ -87,8 +87,8 @@ absl::StatusOr<std::vector<int64_t>> SqliteCatalog::ExpireSighting(int64_t id, i
       return absl::FailedPreconditionError(
           absl::StrCat("sighting ", id, " was active within the retention period"));
     }
-    return internal::Exec(
-        db, "UPDATE counters SET value = value + 1 WHERE name = 'expired_sightings'");
+    return internal::Exec(db,
+                          "UPDATE counters SET value = value + 1 WHERE name = 'expired_sightings'");
   };
   std::vector<int64_t> face_ids;
   HW_RETURN_IF_ERROR(
