@@ -11,11 +11,15 @@ namespace {
 
 constexpr size_t kBlock = 512;
 
-// Writes `value` as `width - 1` octal digits and a NUL, as ustar numeric fields are.
+// Writes `value` as `width - 1` octal digits and a NUL, as ustar numeric fields are. The
+// caller keeps value below 8^(width - 1) (Add checks the size; the other fields are small).
 void Octal(char* field, size_t width, uint64_t value) {
-  std::snprintf(field, width, "%0*llo", static_cast<int>(width - 1),
-                static_cast<unsigned long long>(value));
+  for (size_t i = width - 1; i-- > 0; value >>= 3) field[i] = static_cast<char>('0' + (value & 7));
+  field[width - 1] = '\0';
 }
+
+// The largest entry: 11 octal digits in the size field.
+constexpr uint64_t kMaxEntryBytes = (uint64_t{1} << 33) - 1;
 
 bool ValidName(absl::string_view name) {
   if (name.empty() || name.size() > 100 || name.front() == '/' || name.back() == '/') return false;
@@ -33,6 +37,10 @@ absl::Status TarWriter::Add(absl::string_view name, absl::string_view content) {
   if (!ValidName(name)) {
     return absl::InvalidArgumentError(
         absl::StrCat("tar entry name \"", name, "\" is not a short relative path"));
+  }
+  if (content.size() > kMaxEntryBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tar entry \"", name, "\" is over 8 GiB, more than ustar can hold"));
   }
   if (!names_.emplace(name).second) {
     return absl::InvalidArgumentError(absl::StrCat("tar entry \"", name, "\" added twice"));
