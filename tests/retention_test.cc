@@ -594,64 +594,77 @@ TEST_F(RetentionTest, Kill9DuringTheExpirySweepLeavesNoHalfDeletedCase) {
                               id);
   }
 
-  // Start 91 days on and kill the server as soon as the sweep has deleted its first case.
-  server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
-  std::string error;
-  auto started =
-      std::async(std::launch::async, [&] { return server_->Start(Args(91), false, &error, 120); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool seen = false;
-  while (!seen && std::chrono::steady_clock::now() < deadline) {
-    seen = server_->Log().find("retention: expired sighting case") != std::string::npos;
-    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ASSERT_TRUE(seen) << server_->Log();
-  server_->Signal(SIGKILL);
-  const bool ready = started.get();
-  const std::string killed_log = server_->Log();
-  size_t logged = 0;
-  for (size_t at = 0;
-       (at = killed_log.find("retention: expired sighting case", at)) != std::string::npos; ++at) {
-    ++logged;
-  }
-  std::printf("killed after %zu logged expiries (sweep %s); pending_unlink rows left: %lld\n",
-              logged, ready ? "had finished" : "in progress",
-              static_cast<long long>(SqlInt(db(), "SELECT count(*) FROM pending_unlink")));
-  EXPECT_FALSE(ready) << "the sweep finished before the kill: the test proved nothing";
-  server_.reset();
-
-  // Restart with the real clock: only the recovery runs, no new expiry.
-  StartServer(0);
-  int64_t gone = 0;
-  for (const auto& [id, bytes] : photo_of) {
-    const grpc::StatusCode code = CaseCode(id);
-    const int64_t photos = SqlInt(db(), "SELECT count(*) FROM photos WHERE case_id = " + id);
-    const int64_t faces = SqlInt(db(),
-                                 "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
-                                 "f.photo_id WHERE p.case_id = " +
-                                     id);
-    if (code == grpc::StatusCode::NOT_FOUND) {
-      ++gone;
-      EXPECT_EQ(photos, 0) << "case " << id << " lost its row but kept a photo";
-      EXPECT_EQ(faces, 0) << "case " << id;
-      EXPECT_FALSE(PhotoFileExists(bytes)) << "case " << id << "'s photo file is still there";
-      EXPECT_EQ(SightingsMatching(bytes).count(id), 0u) << "case " << id << " still in the index";
-    } else {
-      ASSERT_EQ(code, grpc::StatusCode::OK);
-      EXPECT_EQ(photos, 1) << "case " << id << " is half deleted";
-      EXPECT_EQ(faces, faces_of[id]) << "case " << id << " is half deleted";
-      EXPECT_TRUE(PhotoFileExists(bytes)) << "case " << id << " lost its photo file";
+  // Rounds: start 91 days on and SIGKILL the server a few milliseconds (0, 2, 4, ...) after the
+  // sweep logged its first deletion, so the kills land at different points of a deletion (in
+  // its transaction, between its commit and the unlink of its file, in the checkpoint). After
+  // each kill, a restart with the real clock (only the recovery runs, no new expiry) must show
+  // every sighting whole or wholly gone.
+  int journal_hits = 0;
+  size_t total_logged = 0;
+  for (int round = 0; round < 4; ++round) {
+    server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
+    std::string error;
+    auto started = std::async(std::launch::async,
+                              [&] { return server_->Start(Args(91), false, &error, 120); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
+      seen = server_->Log().find("retention: expired sighting case") != std::string::npos;
+      if (!seen) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+    ASSERT_TRUE(seen) << server_->Log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * round));
+    server_->Signal(SIGKILL);
+    const bool ready = started.get();
+    const std::string killed_log = server_->Log();
+    size_t logged = 0;
+    for (size_t at = 0;
+         (at = killed_log.find("retention: expired sighting case", at)) != std::string::npos;
+         ++at) {
+      ++logged;
+    }
+    total_logged += logged;
+    const int64_t journal = SqlInt(db(), "SELECT count(*) FROM pending_unlink");
+    journal_hits += journal > 0;
+    std::printf("round %d: killed after %zu logged expiries (sweep %s); journal rows: %lld\n",
+                round, logged, ready ? "had finished" : "in progress",
+                static_cast<long long>(journal));
+    ASSERT_FALSE(ready) << "the sweep finished before the kill: the round proved nothing";
+    server_.reset();
+
+    StartServer(0);
+    int64_t gone = 0;
+    for (const auto& [id, bytes] : photo_of) {
+      const grpc::StatusCode code = CaseCode(id);
+      const int64_t photos = SqlInt(db(), "SELECT count(*) FROM photos WHERE case_id = " + id);
+      const int64_t faces = SqlInt(db(),
+                                   "SELECT count(*) FROM faces f JOIN photos p ON p.id = "
+                                   "f.photo_id WHERE p.case_id = " +
+                                       id);
+      if (code == grpc::StatusCode::NOT_FOUND) {
+        ++gone;
+        EXPECT_EQ(photos, 0) << "case " << id << " lost its row but kept a photo";
+        EXPECT_EQ(faces, 0) << "case " << id;
+        EXPECT_FALSE(PhotoFileExists(bytes)) << "case " << id << "'s photo file is still there";
+        EXPECT_EQ(SightingsMatching(bytes).count(id), 0u) << "case " << id << " still in the index";
+      } else {
+        ASSERT_EQ(code, grpc::StatusCode::OK);
+        EXPECT_EQ(photos, 1) << "case " << id << " is half deleted";
+        EXPECT_EQ(faces, faces_of[id]) << "case " << id << " is half deleted";
+        EXPECT_TRUE(PhotoFileExists(bytes)) << "case " << id << " lost its photo file";
+      }
+    }
+    EXPECT_GE(gone, static_cast<int64_t>(total_logged));
+    EXPECT_LT(gone, static_cast<int64_t>(photo_of.size()));
+    EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM pending_unlink"), 0);
+    EXPECT_EQ(Stats("adm").expired_sightings(), gone);
+    EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM audit WHERE action = 'expire'"), gone);
+    // Exactly the files the remaining photo rows name are on disk.
+    EXPECT_EQ(static_cast<int64_t>(FilesUnder(data_dir_ + "/photos").size()),
+              SqlInt(db(), "SELECT count(DISTINCT sha256) FROM photos"));
+    StopServer();
   }
-  EXPECT_GE(gone, static_cast<int64_t>(logged));
-  EXPECT_LT(gone, static_cast<int64_t>(photo_of.size()));
-  EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM pending_unlink"), 0);
-  EXPECT_EQ(Stats("adm").expired_sightings(), gone);
-  EXPECT_EQ(SqlInt(db(), "SELECT count(*) FROM audit WHERE action = 'expire'"), gone);
-  // Exactly the files the remaining photo rows name are on disk.
-  EXPECT_EQ(static_cast<int64_t>(FilesUnder(data_dir_ + "/photos").size()),
-            SqlInt(db(), "SELECT count(DISTINCT sha256) FROM photos"));
-  StopServer();
+  std::printf("%d of 4 kills left journal rows that the next start finished\n", journal_hits);
 
   // The next sweep finishes the job.
   StartServer(91);
