@@ -6,6 +6,8 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -194,7 +196,7 @@ std::string LeftOutMessage(AgeVerdict v, int n) {
 class Gallery::Impl {
  public:
   GalleryOptions options;
-  std::unique_ptr<store::Catalog> catalog;
+  std::shared_ptr<store::Catalog> catalog;
   std::unique_ptr<embed::FacePipeline> pipeline;
   std::unique_ptr<Calibration> calibration;  // null: rank by distance, confidence = score
   std::map<CaseKind, std::unique_ptr<index::FaceIndex>> indexes;
@@ -209,7 +211,25 @@ class Gallery::Impl {
   // add them): their snapshots are tagged no later than that, so a restart replays them.
   std::map<CaseKind, int64_t> behind_since;  // guarded by write_mu
 
+  // Following a shared catalog (options.follow_ms > 0), all guarded by write_mu:
+  // every change up to applied_seq is in the indexes; own_changes are this gallery's own
+  // changes after it (already applied when made), which the follower skips once.
+  int64_t applied_seq = 0;
+  std::multiset<std::pair<store::ChangeOp, int64_t>> own_changes;
+  bool following() const { return options.follow_ms > 0; }
+  void NoteOwnChanges(store::ChangeOp op, const std::vector<int64_t>& ids) {
+    if (!following()) return;
+    for (int64_t id : ids) own_changes.insert({op, id});
+  }
+  // A snapshot may only claim the changes the indexes hold.
+  int64_t ClaimableSeq(int64_t seq) const { return following() ? std::min(seq, applied_seq) : seq; }
+  std::mutex follow_mu;
+  std::condition_variable follow_cv;
+  bool stop_following = false;  // guarded by follow_mu
+  std::thread follower;
+
   int64_t SnapshotSeq(CaseKind k, int64_t seq) const {
+    seq = ClaimableSeq(seq);
     auto it = behind_since.find(k);
     return it == behind_since.end() ? seq : std::min(seq, it->second);
   }
@@ -320,6 +340,82 @@ class Gallery::Impl {
     }
   }
 
+  // Applies the changes other writers logged after applied_seq, in sequence order, skipping
+  // this gallery's own (applied when made). Removals are compacted out of memory and the
+  // snapshot on disk at once, as DeleteCase does: a deletion through another server is as
+  // real here. Returns how many changes it applied.
+  absl::StatusOr<int64_t> FollowOnce() {
+    int64_t applied = 0;
+    std::set<CaseKind> compact;
+    {
+      std::lock_guard<std::mutex> lock(write_mu);
+      for (;;) {
+        HW_ASSIGN_OR_RETURN(std::vector<store::Change> changes,
+                            catalog->ChangesAfter(applied_seq, 10000));
+        if (changes.empty()) break;
+        std::vector<int64_t> run, added;
+        CaseKind run_kind = changes.front().kind;
+        store::ChangeOp run_op = changes.front().op;
+        auto flush = [&]() -> absl::Status {
+          if (run.empty()) return absl::OkStatus();
+          if (run_op == store::ChangeOp::kRemove) {
+            HW_RETURN_IF_ERROR(indexes[run_kind]->Remove(run));
+            for (int64_t id : run) ages.Erase(id);
+            compact.insert(run_kind);
+          } else {
+            std::vector<int64_t> ids;
+            std::vector<float> vectors;
+            HW_RETURN_IF_ERROR(LoadDescriptors(run, &ids, &vectors));  // gone since: skipped
+            if (!ids.empty()) HW_RETURN_IF_ERROR(IndexAdd(run_kind, ids, vectors.data()));
+            added.insert(added.end(), ids.begin(), ids.end());
+          }
+          run.clear();
+          return absl::OkStatus();
+        };
+        for (const store::Change& ch : changes) {
+          auto own = own_changes.find({ch.op, ch.face_id});
+          if (own != own_changes.end()) {
+            own_changes.erase(own);
+            continue;
+          }
+          if (ch.kind != run_kind || ch.op != run_op) {
+            HW_RETURN_IF_ERROR(flush());
+            run_kind = ch.kind;
+            run_op = ch.op;
+          }
+          run.push_back(ch.face_id);
+          ++applied;
+        }
+        HW_RETURN_IF_ERROR(flush());
+        applied_seq = changes.back().seq;
+        HW_RETURN_IF_ERROR(LoadAges(added));
+      }
+      for (CaseKind k : compact) {
+        HW_RETURN_IF_ERROR(indexes[k]->Compact());
+        HW_RETURN_IF_ERROR(
+            indexes[k]->Save(SnapshotPath(k), static_cast<uint64_t>(SnapshotSeq(k, applied_seq))));
+      }
+    }
+    if (applied > 0) NoteChanges(applied);
+    return applied;
+  }
+
+  void FollowLoop() {
+    std::unique_lock<std::mutex> lock(follow_mu);
+    int failures = 0;
+    while (!follow_cv.wait_for(lock, std::chrono::milliseconds(options.follow_ms),
+                               [this] { return stop_following; })) {
+      lock.unlock();
+      absl::StatusOr<int64_t> n = FollowOnce();
+      if (!n.ok() && failures++ % 100 == 0) {  // a catalog that is down: say so, not 10x/s
+        std::fprintf(stderr, "homeward: following the change log failed (%s); retrying\n",
+                     std::string(n.status().message()).c_str());
+      }
+      if (n.ok()) failures = 0;
+      lock.lock();
+    }
+  }
+
   // Rebuilds the indexes of `kinds` from the catalog; returns the change seq they include.
   // An index that needs training (IVF) is trained on all of its kind's descriptors; with too
   // few of them it falls back to exact search (logged) until the next rebuild.
@@ -387,6 +483,7 @@ class Gallery::Impl {
       for (CaseKind k : rebuild) last[k] = seq;
     }
     HW_ASSIGN_OR_RETURN(int64_t latest, catalog->LastChangeSeq());
+    applied_seq = latest;  // the replays below bring every index up to it (or further)
     bool behind = !rebuild.empty();
     for (CaseKind k : kKinds) {
       if (last[k] < latest) {
@@ -524,6 +621,7 @@ class Gallery::Impl {
       HW_ASSIGN_OR_RETURN(const int64_t seq_before, catalog->LastChangeSeq());
       HW_ASSIGN_OR_RETURN(added, catalog->AddPhoto(meta, input.bytes, faces, input.audit));
       if (!added.duplicate && !added.face_ids.empty()) {
+        NoteOwnChanges(store::ChangeOp::kAdd, added.face_ids);
         HW_RETURN_IF_ERROR(IndexCommitted(c.kind, added.face_ids, vectors.data(), seq_before));
       }
     }
@@ -909,6 +1007,12 @@ class Gallery::Impl {
 Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gallery::~Gallery() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->follow_mu);
+    impl_->stop_following = true;
+  }
+  impl_->follow_cv.notify_all();
+  if (impl_->follower.joinable()) impl_->follower.join();
   impl_->stop_loading = true;
   if (impl_->age_loader.joinable()) impl_->age_loader.join();
   absl::Status s = impl_->SaveSnapshots();
@@ -925,7 +1029,15 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& opt
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory '", options.data_dir, "': ", ec.message()));
   }
-  HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  if (options.catalog != nullptr) {
+    impl->catalog = options.catalog;
+  } else {
+    HW_ASSIGN_OR_RETURN(impl->catalog, store::Catalog::Open(options.data_dir));
+  }
+  if (options.follow_ms < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("follow_ms must be >= 0 (0 = off); got ", options.follow_ms));
+  }
   HW_ASSIGN_OR_RETURN(impl->pipeline, embed::FacePipeline::Create(options.pipeline));
   if (!options.calibration_path.empty()) {
     HW_ASSIGN_OR_RETURN(impl->calibration, Calibration::Load(options.calibration_path));
@@ -933,6 +1045,7 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& opt
   HW_RETURN_IF_ERROR(impl->OpenIndexes());
   Impl* raw = impl.get();
   impl->age_loader = std::thread([raw] { raw->LoadAllAges(); });
+  if (impl->following()) impl->follower = std::thread([raw] { raw->FollowLoop(); });
   return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
 }
 
@@ -1130,6 +1243,7 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id,
     for (const auto& f : faces) face_ids.push_back(f.id);
   }
   HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id, audit));
+  impl_->NoteOwnChanges(store::ChangeOp::kRemove, face_ids);
   if (!face_ids.empty()) {
     // Real deletion: the descriptors leave the index's memory (compaction drops the dead
     // slots) and its snapshot on disk, not only the catalog.
@@ -1179,6 +1293,7 @@ absl::StatusOr<int> Gallery::ExpireSightings(int64_t now_ms, int64_t retention_m
       }
       ++expired;
       ++progressed;
+      impl_->NoteOwnChanges(store::ChangeOp::kRemove, *faces);
       // Dead in the index at once (no search returns them); compacted once at the end.
       HW_RETURN_IF_ERROR(impl_->ForgetFaces(CaseKind::kSighting, *faces, /*compact=*/false));
       all_faces.insert(all_faces.end(), faces->begin(), faces->end());
@@ -1221,6 +1336,20 @@ absl::StatusOr<std::vector<KindStats>> Gallery::StatsForOwner(const std::string&
     out.push_back(s);
   }
   return out;
+}
+
+absl::StatusOr<int64_t> Gallery::FollowChanges() { return impl_->FollowOnce(); }
+
+absl::StatusOr<Gallery::ChangeLogPosition> Gallery::ChangeLog() {
+  std::lock_guard<std::mutex> lock(impl_->write_mu);
+  ChangeLogPosition pos;
+  HW_ASSIGN_OR_RETURN(pos.last_seq, impl_->catalog->LastChangeSeq());
+  pos.applied_seq = impl_->following() ? impl_->applied_seq : pos.last_seq;
+  for (CaseKind k : kKinds) {
+    auto it = impl_->behind_since.find(k);
+    pos.behind[k] = it == impl_->behind_since.end() ? 0 : pos.last_seq - it->second;
+  }
+  return pos;
 }
 
 absl::StatusOr<std::vector<KindStats>> Gallery::Stats() {

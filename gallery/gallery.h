@@ -21,6 +21,7 @@
 #define HOMEWARD_GALLERY_GALLERY_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,7 +38,16 @@
 namespace homeward::gallery {
 
 struct GalleryOptions {
+  // This server's own files: the index snapshots, and the embedded catalog unless `catalog`
+  // is given.
   std::string data_dir;
+  // An open catalog to use instead of opening <data_dir>'s embedded one. Several galleries
+  // may share one, as several servers share one catalog database; each keeps its own indexes.
+  std::shared_ptr<store::Catalog> catalog;
+  // Following: every follow_ms the gallery applies the changes other writers of a shared
+  // catalog logged (faces added and removed) to its indexes and age keys. 0: off, for a
+  // catalog that only this gallery writes (the embedded default).
+  int follow_ms = 0;
   embed::PipelineOptions pipeline;
   index::IndexOptions index;        // one index per kind, all built from this factory
   int64_t snapshot_every = 10000;   // save the snapshots after this many index changes
@@ -301,6 +311,21 @@ class Gallery {
   // The counts of the cases one key owns; `indexed` is left 0 (a total of everyone's faces).
   absl::StatusOr<std::vector<KindStats>> StatsForOwner(const std::string& owner_key_id);
   absl::Status SaveSnapshots();
+
+  // Where the indexes stand against the catalog's change log: its last change, and per
+  // collection the changes its index has not applied (0 unless an insertion failed and could
+  // not be caught up; the next start replays them).
+  struct ChangeLogPosition {
+    int64_t last_seq = 0;
+    int64_t applied_seq = 0;  // following: the last change applied; else last_seq
+    std::map<store::CaseKind, int64_t> behind;
+  };
+  absl::StatusOr<ChangeLogPosition> ChangeLog();
+
+  // Applies the changes of the catalog's log that other writers made since the last call
+  // (what the follow_ms thread does); returns how many it applied. Not needed without
+  // other writers: this gallery's own changes reach its indexes as they are made.
+  absl::StatusOr<int64_t> FollowChanges();
 
  private:
   class Impl;

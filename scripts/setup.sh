@@ -38,6 +38,7 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   nodejs npm
   chromium chromium-driver
+  prometheus
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

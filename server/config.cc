@@ -73,6 +73,10 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_request_bytes < 1024 || c.max_request_bytes > (1LL << 30)) {
     return absl::InvalidArgumentError("--max-request-bytes must be 1024 .. 1073741824");
   }
+  if (c.follow_ms < -1 || c.follow_ms > 3600000) {
+    return absl::InvalidArgumentError(
+        "--follow-ms must be 0 (off) .. 3600000, or -1 for the default");
+  }
   if (!(c.lead_min_confidence >= 0 && c.lead_min_confidence <= 1)) {
     return absl::InvalidArgumentError("--lead-min-confidence must be 0 .. 1");
   }
@@ -159,6 +163,7 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
          c.lead_min_confidence = v.get<double>();
          return true;
        }},
+      {"follow-ms", integer(&c.follow_ms)},
       {"max-request-bytes", integer(&c.max_request_bytes)},
       {"max-queue", integer(&c.max_queue)},
       {"tls-cert", str(&c.tls_cert)},
@@ -222,6 +227,10 @@ CommandLine ParseCommandLine(int argc, char** argv) {
                "ignore the index snapshots and rebuild (and train) from the catalog");
   app.add_option("--lead-min-confidence", c.lead_min_confidence,
                  "cross-match candidates at or above this confidence become leads (0..1)")
+      ->capture_default_str();
+  app.add_option("--follow-ms", c.follow_ms,
+                 "apply other servers' changes from a shared catalog every N ms (0: off; "
+                 "default: 500 with a shared catalog, off with the embedded one)")
       ->capture_default_str();
   app.add_option("--max-request-bytes", c.max_request_bytes,
                  "largest request message; larger ones get RESOURCE_EXHAUSTED")

@@ -30,6 +30,10 @@ struct ServerConfig {
   int hnsw_ef_search = 128;  // HNSW search breadth
   bool rebuild_index = false;
   double lead_min_confidence = 0.5;  // cross-match candidates at or above become leads (0..1)
+  // How often (ms) to apply other servers' changes from a shared catalog's change log; 0 =
+  // never (the embedded catalog has no other writer), -1 = the default: 500 with a shared
+  // catalog, 0 with the embedded one.
+  int follow_ms = -1;
   int64_t max_request_bytes = 20 << 20;  // larger messages: RESOURCE_EXHAUSTED
   int max_queue = 32;             // heavy calls in flight (running + queued); more: UNAVAILABLE
   std::string tls_cert, tls_key;  // PEM files; both or neither

@@ -663,6 +663,23 @@ void HttpGateway::Impl::RegisterRoutes() {
               res.set_header("X-Homeward-Case-Id", resp.case_id());
               res.set_content(resp.png(), "image/png");
             });
+  // Prometheus scrapes (server/metrics.h); the key is checked by the service, not by a call.
+  http_.Get("/metrics", [this](const httplib::Request& hreq, httplib::Response& res) {
+    if (!options_.metrics) {
+      SendError(res, grpc::StatusCode::NOT_FOUND, "this server serves no metrics");
+      return;
+    }
+    const std::string header = hreq.get_header_value("Authorization");
+    std::optional<absl::string_view> authorization;
+    if (hreq.has_header("Authorization")) authorization = header;
+    absl::StatusOr<std::string> page = options_.metrics(authorization);
+    if (!page.ok()) {
+      SendError(res, static_cast<grpc::StatusCode>(page.status().code()),
+                std::string(page.status().message()));
+      return;
+    }
+    res.set_content(*page, "text/plain; version=0.0.4; charset=utf-8");
+  });
   http_.Get("/v1/stats", [this](const httplib::Request& hreq, httplib::Response& res) {
     pb::GetStatsRequest req;
     pb::GetStatsResponse resp;

@@ -15,10 +15,13 @@
 #define HOMEWARD_SERVER_HTTP_GATEWAY_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace grpc {
 class Channel;
@@ -32,6 +35,9 @@ struct HttpGatewayOptions {
   std::string web_dir;      // static pages; "" = the source tree's web/; missing: API only
   int64_t max_request_bytes = 20 << 20;  // the gRPC limit; HTTP bodies may be 4/3 + 64 KiB
   int call_timeout_ms = 120000;          // deadline of every forwarded call
+  // `GET /metrics`: the Prometheus page for the request's Authorization header (nullopt when
+  // absent), or the error to answer with. Unset: 404.
+  std::function<absl::StatusOr<std::string>(std::optional<absl::string_view>)> metrics;
 };
 
 class HttpGateway {

@@ -75,6 +75,9 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.index.hnsw_ef_search = config.hnsw_ef_search;
   go.rebuild_indexes = config.rebuild_index;
   go.lead_min_confidence = config.lead_min_confidence;
+  // Only a shared catalog has other writers to follow (the embedded one is locked to this
+  // process).
+  go.follow_ms = config.follow_ms >= 0 ? config.follow_ms : 0;
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
   if (config.test_only_clock_offset_days != 0) {
@@ -144,6 +147,10 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
     ho.cors_origin = config.cors_origin;
     ho.web_dir = config.web_dir;
     ho.max_request_bytes = config.max_request_bytes;
+    HomewardService* service = s->service_.get();
+    ho.metrics = [service](std::optional<absl::string_view> authorization) {
+      return service->MetricsPage(authorization);
+    };
     grpc::ChannelArguments args;  // replies: GetPhoto as large as requests, ExportCase more
     args.SetMaxReceiveMessageSize(
         static_cast<int>(std::max<int64_t>(config.max_request_bytes, kMaxExportBytes) + (1 << 20)));

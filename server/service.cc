@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <utility>
@@ -102,14 +103,20 @@ HomewardService::HomewardService(gallery::Gallery* gallery, const KeyStore* keys
 HomewardService::~HomewardService() = default;  // the pool runs what it accepted, then joins
 
 absl::StatusOr<Caller> HomewardService::Authenticate(grpc::CallbackServerContext* ctx) const {
-  if (options_.insecure_dev) return Caller{"dev", Role::kAdmin};
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) {
+  if (it == md.end()) return AuthenticateHeader(std::nullopt);
+  return AuthenticateHeader(absl::string_view(it->second.data(), it->second.size()));
+}
+
+absl::StatusOr<Caller> HomewardService::AuthenticateHeader(
+    std::optional<absl::string_view> authorization) const {
+  if (options_.insecure_dev) return Caller{"dev", Role::kAdmin};
+  if (!authorization.has_value()) {
     return absl::UnauthenticatedError(
         "missing API key: send the metadata `authorization: Bearer <key>`");
   }
-  absl::string_view value(it->second.data(), it->second.size());
+  const absl::string_view value = *authorization;
   constexpr absl::string_view kBearer("bearer ");
   if (value.size() <= kBearer.size() ||
       !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
@@ -122,7 +129,8 @@ grpc::ServerUnaryReactor* HomewardService::Run(grpc::CallbackServerContext* ctx,
                                                Cost cost, Handler handler) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  auto finish = [reactor, method, start](const Caller* caller, const absl::Status& status) {
+  auto finish = [this, reactor, method, start](const Caller* caller, const absl::Status& status) {
+    metrics_.RecordCall(method, status.code(), absl::ToDoubleSeconds(absl::Now() - start));
     spdlog::info("rpc method={} key_id={} role={} code={} latency_ms={:.1f}", method,
                  caller ? caller->key_id : "-", caller ? std::string(RoleName(caller->role)) : "-",
                  absl::StatusCodeToString(status.code()),
@@ -477,6 +485,11 @@ grpc::ServerUnaryReactor* HomewardService::AddPhoto(grpc::CallbackServerContext*
     in.audit = &entry;
     HW_ASSIGN_OR_RETURN(gallery::AddPhotoOutcome out, gallery_->AddPhoto(in));
     audit.recorded = out.photo_id > 0;
+    if (out.photo_id > 0 && !out.duplicate) {
+      metrics_.AddPhotosIngested(1);
+      metrics_.AddFacesIngested(std::count_if(out.faces.begin(), out.faces.end(),
+                                              [](const auto& f) { return f.face_id > 0; }));
+    }
     resp->set_photo_id(absl::StrCat(out.photo_id));
     resp->set_duplicate(out.duplicate);
     for (const auto& f : out.faces) internal::ToProtoDetectedFace(f, resp->add_faces());
@@ -572,6 +585,10 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
     HW_ASSIGN_OR_RETURN(gallery::SightingOutcome out, gallery_->SubmitSighting(in));
     audit.target_id = out.case_id;
     audit.recorded = out.photo_id > 0;  // no face: nothing stored, the entry is Run's
+    if (out.photo_id > 0) {
+      metrics_.AddPhotosIngested(1);
+      metrics_.AddFacesIngested(static_cast<int64_t>(out.results.size()));
+    }
     audit.detail = absl::StrCat("photo=", out.photo_id, " faces=", out.results.size());
     // No face: nothing was stored, and "0" is not an id.
     if (out.case_id > 0) resp->set_case_id(absl::StrCat(out.case_id));
@@ -744,6 +761,91 @@ grpc::ServerUnaryReactor* HomewardService::ReviewLead(grpc::CallbackServerContex
     audit.detail = absl::StrCat("decision=", pb::LeadStatus_Name(req->decision()));
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<std::string> HomewardService::MetricsPage(
+    std::optional<absl::string_view> authorization) {
+  HW_ASSIGN_OR_RETURN(const Caller caller, AuthenticateHeader(authorization));
+  if (!caller.privileged()) {
+    return absl::PermissionDeniedError(
+        "the metrics hold totals of everyone's cases: investigators and admins only");
+  }
+  auto collection = [](store::CaseKind k) -> std::string {
+    switch (k) {
+      case store::CaseKind::kMissing: return "missing";
+      case store::CaseKind::kFound: return "found";
+      case store::CaseKind::kSighting: return "sighting";
+    }
+    return "unknown";
+  };
+  std::vector<GaugeFamily> gauges;
+  HW_ASSIGN_OR_RETURN(const std::vector<gallery::KindStats> stats, gallery_->Stats());
+  GaugeFamily cases{"homeward_cases", "Cases in the catalog, by collection.", {}};
+  GaugeFamily photos{"homeward_photos", "Photos in the catalog, by collection.", {}};
+  GaugeFamily faces{"homeward_faces", "Faces in the catalog, by collection.", {}};
+  GaugeFamily indexed{"homeward_index_faces", "Faces in this server's search index, by collection.",
+                      {}};
+  for (const gallery::KindStats& k : stats) {
+    const std::vector<std::pair<std::string, std::string>> label = {{"collection", collection(k.kind)}};
+    cases.samples.push_back({label, static_cast<double>(k.cases)});
+    photos.samples.push_back({label, static_cast<double>(k.photos)});
+    faces.samples.push_back({label, static_cast<double>(k.faces)});
+    indexed.samples.push_back({label, static_cast<double>(k.indexed)});
+  }
+  gauges.push_back(std::move(cases));
+  gauges.push_back(std::move(photos));
+  gauges.push_back(std::move(faces));
+  gauges.push_back(std::move(indexed));
+
+  HW_ASSIGN_OR_RETURN(const auto lead_counts, gallery_->catalog().LeadCounts());
+  GaugeFamily leads{"homeward_leads", "Leads by review status.", {}};
+  for (const auto& [status, name] :
+       std::vector<std::pair<store::LeadStatus, const char*>>{
+           {store::LeadStatus::kOpen, "open"},
+           {store::LeadStatus::kNeedsBetterPhoto, "needs_better_photo"},
+           {store::LeadStatus::kConfirmedForDna, "confirmed_for_dna"},
+           {store::LeadStatus::kRejected, "rejected"}}) {
+    auto it = lead_counts.find(status);
+    leads.samples.push_back(
+        {{{"status", name}}, it == lead_counts.end() ? 0.0 : static_cast<double>(it->second)});
+  }
+  gauges.push_back(std::move(leads));
+
+  // Data minimisation (docs/PRIVACY.md): the retention period and what it has deleted.
+  HW_ASSIGN_OR_RETURN(const int64_t expired, gallery_->catalog().ExpiredSightingCount());
+  gauges.push_back({"homeward_sightings_expired",
+                    "SIGHTING cases deleted by the retention sweep since the catalog was created.",
+                    {{{}, static_cast<double>(expired)}}});
+  gauges.push_back({"homeward_sighting_retention_days",
+                    "Days a sighting without an open lead is kept (0: without limit).",
+                    {{{}, static_cast<double>(options_.sighting_retention_days)}}});
+
+  const internal::WorkerPool::Load load = pool_->load();
+  gauges.push_back({"homeward_pipeline_queue_depth",
+                    "Calls accepted and waiting for a worker thread (face pipeline included).",
+                    {{{}, static_cast<double>(load.queued)}}});
+  gauges.push_back({"homeward_calls_in_flight", "Calls accepted and not yet answered, by class.",
+                    {{{{"class", "heavy"}}, static_cast<double>(load.heavy_in_flight)},
+                     {{{"class", "light"}}, static_cast<double>(load.light_in_flight)}}});
+  gauges.push_back({"homeward_pipeline_running", "Face-pipeline calls running now.",
+                    {{{}, static_cast<double>(load.pipeline_running)}}});
+
+  HW_ASSIGN_OR_RETURN(const gallery::Gallery::ChangeLogPosition log, gallery_->ChangeLog());
+  gauges.push_back({"homeward_change_log_last_seq", "The catalog's last change-log sequence number.",
+                    {{{}, static_cast<double>(log.last_seq)}}});
+  gauges.push_back({"homeward_change_log_follow_lag",
+                    "Changes of the shared catalog's log (other servers' writes) not yet applied "
+                    "by this server (0 when it is the only writer).",
+                    {{{}, static_cast<double>(log.last_seq - log.applied_seq)}}});
+  GaugeFamily lag{"homeward_change_log_lag",
+                  "Changes of the catalog's log that this server's index has not applied yet, by "
+                  "collection.",
+                  {}};
+  for (const auto& [kind, behind] : log.behind) {
+    lag.samples.push_back({{{"collection", collection(kind)}}, static_cast<double>(behind)});
+  }
+  gauges.push_back(std::move(lag));
+  return metrics_.Render(gauges);
 }
 
 }  // namespace homeward::server

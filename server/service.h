@@ -22,6 +22,7 @@
 #include "gallery/gallery.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 #include "server/internal/candidate_grants.h"
 
 namespace homeward::server {
@@ -50,6 +51,12 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
 
   // New calls get UNAVAILABLE from now on.
   void BeginShutdown() { shutting_down_ = true; }
+
+  // The Prometheus page (server/metrics.h) for a caller presenting `authorization` (the
+  // HTTP header's value, `Bearer KEY`; nullopt when absent): investigators and admins only,
+  // since it holds totals of everyone's cases. UNAUTHENTICATED / PERMISSION_DENIED otherwise.
+  // Not audited: a scraper reads it every few seconds and it names no case.
+  absl::StatusOr<std::string> MetricsPage(std::optional<absl::string_view> authorization);
 
   grpc::ServerUnaryReactor* CreateCase(grpc::CallbackServerContext* ctx,
                                        const v1::CreateCaseRequest* req, v1::Case* resp) override;
@@ -115,6 +122,7 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
     return Run(ctx, method, heavy ? Cost::kHeavy : Cost::kLight, std::move(handler));
   }
   absl::StatusOr<Caller> Authenticate(grpc::CallbackServerContext* ctx) const;
+  absl::StatusOr<Caller> AuthenticateHeader(std::optional<absl::string_view> authorization) const;
 
   // The case, if the caller may see it in full (its owner, investigators, admins).
   absl::StatusOr<store::Case> OwnedCase(const Caller& caller, int64_t case_id, const char* what);
@@ -130,6 +138,7 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<internal::WorkerPool> pool_;
   internal::CandidateGrants grants_;  // MISSING/FOUND crops each volunteer was shown
+  Metrics metrics_;
 };
 
 }  // namespace homeward::server

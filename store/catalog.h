@@ -133,7 +133,10 @@ class Catalog {
   // Attributes of the given faces, in the given order; unknown (e.g. deleted) ids are skipped.
   virtual absl::StatusOr<std::vector<FaceAttributes>> GetFaceAttributes(
       const std::vector<int64_t>& ids) = 0;
-  // Up to `limit` (1..100000) changes with seq > after_seq, ascending.
+  // Up to `limit` (1..100000) changes with seq > after_seq, ascending. Readers that follow
+  // the log (gallery follow_ms) rely on this: once a change is visible, every change with a
+  // smaller seq is visible too (a backend with concurrent writers must assign seqs in commit
+  // order), so a reader that has seen seq S never later finds a new change below S.
   virtual absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit) = 0;
   virtual absl::StatusOr<int64_t> LastChangeSeq() = 0;  // 0 when there has been no change
 
@@ -147,6 +150,8 @@ class Catalog {
                                                       double distance, double confidence) = 0;
   virtual absl::StatusOr<LeadPage> ListLeads(const LeadQuery& query) = 0;
   virtual absl::StatusOr<Lead> GetLead(int64_t id) = 0;  // with evidence and reviews
+  // How many leads have each status (statuses with none are absent); for the metrics page.
+  virtual absl::StatusOr<std::map<LeadStatus, int64_t>> LeadCounts() = 0;
   // Sets the lead's status to `decision` (not kOpen: INVALID_ARGUMENT) and appends the review
   // and an audit entry (actor = reviewer, action "ReviewLead") in one transaction. Returns
   // the updated lead. INVALID_ARGUMENT if reviewer is empty.

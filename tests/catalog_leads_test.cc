@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <random>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -211,6 +212,14 @@ TEST_F(CatalogLeadsTest, ReviewIsRecordedAndAudited) {
   EXPECT_EQ(catalog_->ReviewLead(lead + 1, LeadStatus::kRejected, "", "x").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_THAT(*catalog_->ListAudit(0, 100, "lead", lead), SizeIs(1));  // failures left no trace
+
+  // The metrics page's counts by status follow the reviews.
+  const int64_t m2 = NewCase(CaseKind::kMissing), f2 = NewCase(CaseKind::kFound);
+  Upsert(NewFace(m2, "m2"), NewFace(f2, "f2"), 0.6);
+  auto counts = catalog_->LeadCounts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(*counts, (std::map<LeadStatus, int64_t>{{LeadStatus::kOpen, 1},
+                                                    {LeadStatus::kConfirmedForDna, 1}}));
 }
 
 TEST_F(CatalogLeadsTest, RejectionSticksUntilNewPhotosArrive) {

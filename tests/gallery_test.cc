@@ -1,9 +1,12 @@
 // The gallery on real photos, a real SQLite file and real Faiss indexes.
 #include "gallery/gallery.h"
 
+#include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
+#include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -321,6 +324,110 @@ TEST_F(GalleryTest, CompareAndFaceCrop) {
   EXPECT_EQ(crop.rows, 64);
   EXPECT_EQ(gallery_->FaceCropPng(added.faces[0].face_id, 9999).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Two galleries on one catalog, as two servers on one shared database: each keeps its own
+// indexes and follows the other's changes through the catalog's change log.
+TEST_F(GalleryTest, FollowersSeeEachOthersPhotosAndDeletionsWithinTwoSeconds) {
+  gallery_.reset();
+  auto shared = store::Catalog::Open((dir_ / "catalog").string());
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  std::shared_ptr<store::Catalog> catalog = std::move(*shared);
+  auto open = [&](const std::string& name) {
+    GalleryOptions o;
+    o.data_dir = (dir_ / name).string();
+    o.catalog = catalog;
+    o.follow_ms = 200;
+    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+    auto g = Gallery::Open(o);
+    EXPECT_TRUE(g.ok()) << g.status();
+    return g.ok() ? std::move(*g) : nullptr;
+  };
+  std::unique_ptr<Gallery> a = open("a"), b = open("b");
+  ASSERT_TRUE(a && b);
+  auto add = [&](Gallery* g, CaseKind kind, const std::string& name, const std::string& bytes) {
+    store::Case c;
+    c.kind = kind;
+    c.display_name = name;
+    auto id = catalog->AddCase(c);
+    EXPECT_TRUE(id.ok());
+    PhotoInput in;
+    in.case_id = *id;
+    in.bytes = bytes;
+    in.face_index = 0;
+    auto r = g->AddPhoto(in);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return std::make_pair(*id, r.ok() && !r->faces.empty() ? r->faces[0].face_id : 0);
+  };
+  // Whether `g` finds `case_id` among the candidates of stored face `face`.
+  auto finds = [](Gallery* g, int64_t face, int64_t case_id) {
+    SearchQuery q;
+    q.top_k = 5;
+    auto r = g->SearchFace(face, q);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return false;
+    for (const Candidate& c : r->candidates) {
+      if (c.face.case_id == case_id) return true;
+    }
+    return false;
+  };
+  // Seconds until pred() holds, polling every 20 ms; -1 after 10 s.
+  auto seconds_until = [](const std::function<bool()>& pred) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+      if (pred()) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1.0;
+  };
+  auto indexed = [](Gallery* g, CaseKind kind) {
+    auto stats = g->Stats();
+    EXPECT_TRUE(stats.ok());
+    for (const KindStats& s : *stats) {
+      if (s.kind == kind) return s.indexed;
+    }
+    return int64_t{-1};
+  };
+
+  // A FOUND child stored through b; a MISSING registration of the same child through a.
+  const auto [found, found_face] = add(b.get(), CaseKind::kFound, "found", Reencoded(2));
+  ASSERT_GT(found_face, 0);
+  ASSERT_TRUE(a->FollowChanges().ok());  // a has b's face before it cross-matches its own
+  const auto [missing, missing_face] = add(a.get(), CaseKind::kMissing, "missing", Demo(2));
+  ASSERT_GT(missing_face, 0);
+  const double seen = seconds_until([&] { return finds(b.get(), found_face, missing); });
+  EXPECT_GE(seen, 0) << "b never found a's photo";
+  EXPECT_LE(seen, 2.0);
+  // Each face is in each index once (a's own change was not applied twice), and the pair
+  // gave one lead, made by the server that stored the photo.
+  EXPECT_EQ(seconds_until([&] { return indexed(a.get(), CaseKind::kFound) == 1; }) >= 0, true);
+  EXPECT_EQ(indexed(a.get(), CaseKind::kMissing), 1);
+  EXPECT_EQ(indexed(b.get(), CaseKind::kMissing), 1);
+  EXPECT_EQ(indexed(b.get(), CaseKind::kFound), 1);
+  store::LeadQuery all;
+  auto leads = catalog->ListLeads(all);
+  ASSERT_TRUE(leads.ok());
+  EXPECT_EQ(leads->leads.size(), 1u);
+
+  // Deleted through a: gone from b's results (and b's index) within 2 s.
+  ASSERT_TRUE(a->DeleteCase(missing).ok());
+  const double gone = seconds_until([&] { return !finds(b.get(), found_face, missing); });
+  EXPECT_GE(gone, 0) << "b still finds the deleted case";
+  EXPECT_LE(gone, 2.0);
+  EXPECT_EQ(seconds_until([&] { return indexed(b.get(), CaseKind::kMissing) == 0; }) >= 0, true);
+
+  // b down while a stores a photo: b's restart catches up from its snapshot and the log.
+  b.reset();
+  const auto [later, later_face] = add(a.get(), CaseKind::kMissing, "later", Demo(2));
+  ASSERT_GT(later_face, 0);
+  b = open("b");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(finds(b.get(), found_face, later));
+  EXPECT_EQ(indexed(b.get(), CaseKind::kMissing), 1);
+  b.reset();
+  a.reset();
 }
 
 }  // namespace

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gallery/gallery.h"
 #include "server/auth.h"
 #include "server/config.h"
@@ -518,6 +521,89 @@ TEST_F(HttpGatewayTest, LeadsAreListedOpenedAndReviewedByInvestigatorsOnly) {
     if (row.actor == "inv" && row.action == "ReviewLead") audited = true;
   }
   EXPECT_TRUE(audited) << "no ReviewLead audit row by inv";
+}
+
+// The value of one sample line of a Prometheus page (`name{labels} value`), -1 if absent.
+double Sample(const std::string& page, const std::string& series) {
+  size_t at = 0;
+  while ((at = page.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || page[at - 1] == '\n') return std::stod(page.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return -1;
+}
+
+TEST_F(HttpGatewayTest, MetricsArePrometheusTextForInvestigatorsAndAdmins) {
+  EXPECT_EQ(Client()->Get("/metrics")->status, 401);
+  EXPECT_EQ(Client()->Get("/metrics", As("bogus"))->status, 401);
+  for (const char* who : {"vol", "fam"}) {
+    auto r = Client()->Get("/metrics", As(who));
+    EXPECT_EQ(r->status, 403) << who << ": the page holds totals of everyone's cases";
+  }
+  auto before = Client()->Get("/metrics", As("inv"));
+  ASSERT_EQ(before->status, 200) << before->body;
+  EXPECT_EQ(before->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+
+  auto [case_id, photo_id, face_id] = MissingCaseWithPhoto("fam");
+  ASSERT_FALSE(photo_id.empty());
+  EXPECT_EQ(Client()->Get("/v1/cases/987654321", As("inv"))->status, 404);
+
+  auto after = Client()->Get("/metrics", As("adm"));
+  ASSERT_EQ(after->status, 200) << after->body;
+  const std::string& a = after->body;
+  const std::string& b = before->body;
+  auto delta = [&](const std::string& series) {
+    return Sample(a, series) - std::max(0.0, Sample(b, series));
+  };
+  EXPECT_EQ(delta(R"(homeward_rpc_calls_total{method="CreateCase",code="OK"})"), 1) << a;
+  EXPECT_EQ(delta(R"(homeward_rpc_calls_total{method="AddPhoto",code="OK"})"), 1);
+  EXPECT_EQ(delta(R"(homeward_rpc_calls_total{method="GetCase",code="NOT_FOUND"})"), 1);
+  EXPECT_EQ(delta(R"(homeward_rpc_latency_seconds_count{method="AddPhoto"})"), 1);
+  EXPECT_EQ(delta("homeward_photos_ingested_total"), 1);
+  EXPECT_GE(delta("homeward_faces_ingested_total"), 1);
+  EXPECT_GE(delta(R"(homeward_faces{collection="missing"})"), 1);
+  EXPECT_EQ(delta(R"(homeward_index_faces{collection="missing"})"),
+            delta(R"(homeward_faces{collection="missing"})"));
+  EXPECT_GE(Sample(a, R"(homeward_leads{status="open"})"), 0);
+  EXPECT_EQ(Sample(a, "homeward_pipeline_queue_depth"), 0);
+  EXPECT_GT(Sample(a, "homeward_change_log_last_seq"), 0);
+  EXPECT_EQ(Sample(a, R"(homeward_change_log_lag{collection="missing"})"), 0);
+
+  // The histogram's buckets are cumulative and end at the count.
+  double last = 0;
+  for (const char* le : {"0.001", "0.01", "0.1", "1", "10", "30", "+Inf"}) {
+    const double n =
+        Sample(a, absl::StrCat(R"(homeward_rpc_latency_seconds_bucket{method="AddPhoto",le=")", le,
+                               "\"}"));
+    EXPECT_GE(n, last) << le;
+    last = n;
+  }
+  EXPECT_EQ(last, Sample(a, R"(homeward_rpc_latency_seconds_count{method="AddPhoto"})"));
+  // Scrapes are not audited (they name no case); the calls they count are.
+  auto rows = server_->gallery()->catalog().ListAudit(0, 10000);
+  ASSERT_TRUE(rows.ok());
+  for (const auto& row : *rows) EXPECT_NE(row.action, "Metrics");
+}
+
+// Debian's promtool (package prometheus, installed by scripts/setup.sh) accepts the page.
+TEST_F(HttpGatewayTest, PromtoolAcceptsTheMetricsPage) {
+  if (!std::filesystem::exists("/usr/bin/promtool")) {
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus; scripts/setup.sh deps)";
+  }
+  MissingCaseWithPhoto("fam");
+  EXPECT_EQ(Client()->Get("/v1/cases/987654321", As("inv"))->status, 404);
+  auto page = Client()->Get("/metrics", As("adm"));
+  ASSERT_EQ(page->status, 200);
+  const std::string file = *dir_ + "/metrics.txt", out = *dir_ + "/promtool.out";
+  {
+    std::ofstream f(file, std::ios::binary);
+    f << page->body;
+  }
+  const int rc = std::system(("/usr/bin/promtool check metrics < " + file + " > " + out + " 2>&1").c_str());
+  std::ifstream o(out);
+  const std::string said((std::istreambuf_iterator<char>(o)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << said << "\n" << page->body;
+  EXPECT_EQ(said, "") << "promtool's lint findings";
 }
 
 TEST(HttpGatewayConfigTest, BadHttpListenIsRefused) {

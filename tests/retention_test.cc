@@ -343,7 +343,7 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
   StopServer();
 
   // 91 days on: the unmatched sighting and the rejected one are gone; the open lead's stays.
-  StartServer(91);
+  StartServer(91, {}, /*http=*/true);
   EXPECT_EQ(CaseCode(unmatched), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(CaseCode(rejected), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(CaseCode(in_lead), grpc::StatusCode::OK);
@@ -371,6 +371,16 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
   EXPECT_EQ(Stats("inv").expired_sightings(), 2);
   EXPECT_EQ(Stats("vol").expired_sightings(), 0);
   EXPECT_EQ(Stats("vol").sighting_retention_days(), 90);
+  {  // and so does /metrics
+    const std::string http = server_->http_address();
+    httplib::Client cli(http.substr(0, http.rfind(':')),
+                        std::stoi(http.substr(http.rfind(':') + 1)));
+    auto r = cli.Get("/metrics", httplib::Headers{{"Authorization", "Bearer " + keys_.at("inv")}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->body.find("\nhomeward_sightings_expired 2\n"), std::string::npos) << r->body;
+    EXPECT_NE(r->body.find("\nhomeward_sighting_retention_days 90\n"), std::string::npos);
+  }
   StopServer();
 
   // The audit rows: the case id and the reason, no personal data.

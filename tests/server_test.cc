@@ -778,6 +778,20 @@ TEST(ServerConfig, InsecureDevOnlyOnLoopback) {
   EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);  // half a pair
 }
 
+TEST(ServerConfig, FollowMsIsOffDefaultOrAPeriod) {
+  ServerConfig c;
+  c.insecure_dev = true;
+  c.listen = "127.0.0.1:0";
+  for (int ok : {-1, 0, 500, 3600000}) {
+    c.follow_ms = ok;
+    EXPECT_TRUE(ValidateConfig(c).ok()) << ok;
+  }
+  for (int bad : {-2, 3600001}) {
+    c.follow_ms = bad;
+    EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ServerKeys, MalformedKeyFilesAreRefusedWithTheLine) {
   std::string dir = MakeTempDir();
   std::string path = dir + "/keys.jsonl";

@@ -57,6 +57,16 @@ class WorkerPool {
     return heavy_in_flight_;
   }
 
+  // A snapshot for the metrics page.
+  struct Load {
+    int queued = 0, heavy_in_flight = 0, light_in_flight = 0, pipeline_running = 0;
+  };
+  Load load() const {
+    absl::MutexLock lock(&mu_);
+    return Load{static_cast<int>(queue_.size()), heavy_in_flight_, light_in_flight_,
+                pipeline_running_};
+  }
+
  private:
   struct Task {
     bool heavy = false, pipeline = false;

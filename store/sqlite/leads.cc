@@ -329,6 +329,19 @@ absl::StatusOr<std::vector<Lead>> SqliteCatalog::LeadsOfCase(int64_t case_id) {
   return out;
 }
 
+absl::StatusOr<std::map<LeadStatus, int64_t>> SqliteCatalog::LeadCounts() {
+  HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q,
+                      Statement::Prepare(r.db(), "SELECT status, count(*) FROM leads GROUP BY status"));
+  std::map<LeadStatus, int64_t> counts;
+  for (;;) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    counts[static_cast<LeadStatus>(q.Int(0))] = q.Int(1);
+  }
+  return counts;
+}
+
 absl::StatusOr<Lead> SqliteCatalog::ReviewLead(int64_t id, LeadStatus decision,
                                                const std::string& note, const std::string& reviewer,
                                                const std::string& role) {

@@ -79,6 +79,7 @@ class SqliteCatalog final : public Catalog {
                                               double confidence) override;
   absl::StatusOr<LeadPage> ListLeads(const LeadQuery& query) override;
   absl::StatusOr<Lead> GetLead(int64_t id) override;
+  absl::StatusOr<std::map<LeadStatus, int64_t>> LeadCounts() override;
   absl::StatusOr<Lead> ReviewLead(int64_t id, LeadStatus decision, const std::string& note,
                                   const std::string& reviewer, const std::string& role) override;
   absl::StatusOr<int64_t> ClusterSightingFace(
