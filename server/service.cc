@@ -816,9 +816,9 @@ absl::StatusOr<std::string> HomewardService::MetricsPage(
   gauges.push_back({"homeward_sightings_expired",
                     "SIGHTING cases deleted by the retention sweep since the catalog was created.",
                     {{{}, static_cast<double>(expired)}}});
-  gauges.push_back({"homeward_sighting_retention_days",
-                    "Days a sighting without an open lead is kept (0: without limit).",
-                    {{{}, static_cast<double>(options_.sighting_retention_days)}}});
+  gauges.push_back({"homeward_sighting_retention_seconds",
+                    "How long a sighting without an open lead is kept (0: without limit).",
+                    {{{}, options_.sighting_retention_days * 86400.0}}});
 
   const internal::WorkerPool::Load load = pool_->load();
   gauges.push_back({"homeward_pipeline_queue_depth",

@@ -379,7 +379,7 @@ TEST_F(RetentionTest, SightingsExpireThroughTheServerUnlessALeadProtectsThem) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_NE(r->body.find("\nhomeward_sightings_expired 2\n"), std::string::npos) << r->body;
-    EXPECT_NE(r->body.find("\nhomeward_sighting_retention_days 90\n"), std::string::npos);
+    EXPECT_NE(r->body.find("\nhomeward_sighting_retention_seconds 7776000\n"), std::string::npos);
   }
   StopServer();
 
