@@ -1,8 +1,12 @@
-// homeward case create|show|list|delete: the case records, over gRPC.
+// homeward case create|show|list|delete|export: the case records, over gRPC.
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "clients/commands.h"
 #include "clients/rpc_client.h"
@@ -127,10 +131,48 @@ int RunDelete(const std::string& id, const GlobalOptions& global) {
                       });
 }
 
+// Writes the case's archive to `out` (via a temporary file renamed into place, so a failed
+// call never leaves half an archive under that name).
+int RunExport(const std::string& id, const std::string& out, const GlobalOptions& global) {
+  auto client = RpcClient::Connect(global);
+  if (!client.ok()) return PrintError(client.status().message(), 2);
+  v1::ExportCaseRequest req;
+  req.set_id(id);
+  v1::ExportCaseResponse reply;
+  grpc::Status s =
+      (*client)->stub().ExportCase((*client)->NewContext(CallKind::kUpload).get(), req, &reply);
+  if (!s.ok()) return PrintRpcError(s);
+  const std::string tmp = out + ".part";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reply.archive().data(), static_cast<std::streamsize>(reply.archive().size()));
+    f.close();
+    if (!f) {
+      std::remove(tmp.c_str());
+      return PrintError(absl::StrCat(out, ": cannot write the archive"));
+    }
+  }
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return PrintError(absl::StrCat(out, ": cannot write the archive"));
+  }
+  if (global.json) {
+    std::cout << absl::StrFormat(
+        "{\"caseId\": \"%s\", \"file\": \"%s\", \"photos\": %d, "
+        "\"bytes\": %d}\n",
+        id, out, reply.photos(), reply.archive().size());
+  } else {
+    std::cout << absl::StrFormat(
+        "exported case %s to %s: %d photo(s), %d bytes (tar: case.json and photos/)\n", id, out,
+        reply.photos(), reply.archive().size());
+  }
+  return 0;
+}
+
 }  // namespace
 
 Runner RegisterCase(CLI::App& app, const GlobalOptions& global) {
-  CLI::App* group = app.add_subcommand("case", "create, show, list and delete cases");
+  CLI::App* group = app.add_subcommand("case", "create, show, list, delete and export cases");
 
   auto create = std::make_shared<CreateOptions>();
   CLI::App* c = group->add_subcommand("create", "register a missing, found or sighting case");
@@ -162,11 +204,20 @@ Runner RegisterCase(CLI::App& app, const GlobalOptions& global) {
       group->add_subcommand("delete", "delete a case with its photos and faces (cannot be undone)");
   del->add_option("case_id", *delete_id, "case id")->required();
 
+  auto export_args = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* exp = group->add_subcommand(
+      "export", "write everything held about a case (case.json and its photos) to a tar file");
+  exp->add_option("case_id", export_args->first, "case id")->required();
+  exp->add_option("out", export_args->second, "the archive to write, e.g. case-12.tar")->required();
+
   return DispatchChildren(group,
                           {{c, [create, &global] { return RunCreate(*create, global); }},
                            {show, [show_id, &global] { return RunShow(*show_id, global); }},
                            {l, [list, &global] { return RunList(*list, global); }},
-                           {del, [delete_id, &global] { return RunDelete(*delete_id, global); }}});
+                           {del, [delete_id, &global] { return RunDelete(*delete_id, global); }},
+                           {exp, [export_args, &global] {
+                              return RunExport(export_args->first, export_args->second, global);
+                            }}});
 }
 
 }  // namespace homeward::cli

@@ -22,8 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Room for a server reply carrying a full-size photo.
-constexpr int kMaxReceiveBytes = 64 * 1024 * 1024;
+// Room for a server reply carrying a full-size photo, or a case's export archive (the server
+// refuses one over 256 MB).
+constexpr int kMaxReceiveBytes = 257 * 1024 * 1024;
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

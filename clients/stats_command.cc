@@ -17,6 +17,13 @@ void PrintStats(const v1::GetStatsResponse& reply) {
   }
   std::cout << absl::StrFormat("index %s, %d vectors; model %s\n", reply.index_type(),
                                reply.index_size(), reply.model_id());
+  if (reply.sighting_retention_days() > 0) {
+    std::cout << absl::StrFormat(
+        "sightings without an open lead are kept %d days; %d expired so far\n",
+        reply.sighting_retention_days(), reply.expired_sightings());
+  } else {
+    std::cout << "sightings are kept without limit (--sighting-retention-days 0)\n";
+  }
 }
 
 int RunStats(const GlobalOptions& global) {

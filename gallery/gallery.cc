@@ -33,6 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 using store::CaseKind;
 
+constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
 constexpr CaseKind kKinds[] = {CaseKind::kMissing, CaseKind::kFound, CaseKind::kSighting};
 constexpr int kMaxTopK = 100;
 constexpr int kMaxIndexK = 10000;
@@ -271,6 +272,20 @@ class Gallery::Impl {
 
   std::string SnapshotPath(CaseKind k) const {
     return (fs::path(options.data_dir) / "index" / (std::string(KindName(k)) + ".snap")).string();
+  }
+
+  // Real deletion in the index, after the catalog committed it (under write_mu): the faces'
+  // descriptors leave the age table and the index (marked dead, then compacted away).
+  absl::Status ForgetFaces(CaseKind kind, const std::vector<int64_t>& ids, bool compact) {
+    for (int64_t id : ids) ages.Erase(id);
+    index::FaceIndex& idx = *indexes[kind];
+    if (!ids.empty()) HW_RETURN_IF_ERROR(idx.Remove(ids));
+    return compact ? idx.Compact() : absl::OkStatus();
+  }
+  // Rewrites the kind's snapshot, so deleted descriptors leave the disk too.
+  absl::Status SaveSnapshot(CaseKind kind) {
+    HW_ASSIGN_OR_RETURN(int64_t seq, catalog->LastChangeSeq());
+    return indexes[kind]->Save(SnapshotPath(kind), static_cast<uint64_t>(SnapshotSeq(kind, seq)));
   }
 
   // Descriptors of the given faces (skipping unknown ones), grouped by photo.
@@ -1283,21 +1298,70 @@ absl::StatusOr<DeleteCounts> Gallery::DeleteCase(int64_t case_id,
   }
   HW_RETURN_IF_ERROR(impl_->catalog->DeleteCase(case_id, audit));
   impl_->NoteOwnChanges(store::ChangeOp::kRemove, face_ids);
-  for (int64_t id : face_ids) impl_->ages.Erase(id);
   if (!face_ids.empty()) {
     // Real deletion: the descriptors leave the index's memory (compaction drops the dead
     // slots) and its snapshot on disk, not only the catalog.
-    index::FaceIndex& idx = *impl_->indexes[c.kind];
-    HW_RETURN_IF_ERROR(idx.Remove(face_ids));
-    HW_RETURN_IF_ERROR(idx.Compact());
-    HW_ASSIGN_OR_RETURN(int64_t seq, impl_->catalog->LastChangeSeq());
-    HW_RETURN_IF_ERROR(idx.Save(impl_->SnapshotPath(c.kind),
-                                static_cast<uint64_t>(impl_->SnapshotSeq(c.kind, seq))));
+    HW_RETURN_IF_ERROR(impl_->ForgetFaces(c.kind, face_ids, /*compact=*/true));
+    HW_RETURN_IF_ERROR(impl_->SaveSnapshot(c.kind));
   }
   DeleteCounts counts;
   counts.photos = static_cast<int>(photos.size());
   counts.faces = static_cast<int>(face_ids.size());
   return counts;
+}
+
+absl::StatusOr<int> Gallery::ExpireSightings(int64_t now_ms, int64_t retention_ms,
+                                             const std::function<void(int64_t)>& on_expired) {
+  if (retention_ms <= 0) return 0;  // keep forever
+  constexpr int kBatch = 500;
+  int expired = 0;
+  std::vector<int64_t> all_faces;
+  absl::Status first_error;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                        impl_->catalog->ListExpiredSightings(now_ms, retention_ms, kBatch));
+    int progressed = 0;
+    for (int64_t id : ids) {
+      store::AuditEntry audit;
+      audit.actor = "retention";
+      audit.role = "system";
+      audit.action = "expire";
+      audit.target_type = "case";
+      audit.target_id = id;
+      audit.detail = absl::StrCat(
+          "sighting retention ", retention_ms / kDayMs, " days",
+          retention_ms % kDayMs ? absl::StrCat(" (", retention_ms, " ms)") : std::string(),
+          ", no open lead");
+      std::lock_guard<std::mutex> lock(impl_->write_mu);
+      absl::StatusOr<std::vector<int64_t>> faces =
+          impl_->catalog->ExpireSighting(id, now_ms, retention_ms, &audit);
+      if (!faces.ok()) {
+        // Protected since the listing, or deleted by someone else: nothing to do. Another error
+        // is reported once the rest of the batch has been tried.
+        const absl::StatusCode code = faces.status().code();
+        if (code != absl::StatusCode::kFailedPrecondition && code != absl::StatusCode::kNotFound &&
+            first_error.ok()) {
+          first_error = faces.status();
+        }
+        continue;
+      }
+      ++expired;
+      ++progressed;
+      impl_->NoteOwnChanges(store::ChangeOp::kRemove, *faces);
+      // Dead in the index at once (no search returns them); compacted once at the end.
+      HW_RETURN_IF_ERROR(impl_->ForgetFaces(CaseKind::kSighting, *faces, /*compact=*/false));
+      all_faces.insert(all_faces.end(), faces->begin(), faces->end());
+      if (on_expired) on_expired(id);
+    }
+    if (static_cast<int>(ids.size()) < kBatch || progressed == 0) break;
+  }
+  if (!all_faces.empty()) {
+    std::lock_guard<std::mutex> lock(impl_->write_mu);
+    HW_RETURN_IF_ERROR(impl_->ForgetFaces(CaseKind::kSighting, {}, /*compact=*/true));
+    HW_RETURN_IF_ERROR(impl_->SaveSnapshot(CaseKind::kSighting));
+  }
+  if (!first_error.ok()) return first_error;
+  return expired;
 }
 
 absl::StatusOr<std::string> Gallery::FaceCropPng(int64_t face_id, int size) {

@@ -287,6 +287,17 @@ class Gallery {
   absl::StatusOr<DeleteCounts> DeleteCase(int64_t case_id,
                                           const store::AuditEntry* audit = nullptr);
 
+  // Data minimisation: deletes every SIGHTING case whose retention has run out at now_ms
+  // (store::Catalog::ListExpiredSightings: no open, confirmed-for-DNA or needs-better-photo
+  // lead, and no activity for retention_ms), each with DeleteCase's real deletion (files,
+  // rows, index entries, cluster memberships) and an audit row holding only the case id and
+  // the reason (actor "retention", action "expire"). A sighting that gained a lead since the
+  // listing is kept. Returns how many were deleted; 0 when retention_ms <= 0 (keep forever).
+  // An error of one deletion is returned after the others were tried.
+  // `on_expired` (may be empty) is called with each deleted case id.
+  absl::StatusOr<int> ExpireSightings(int64_t now_ms, int64_t retention_ms,
+                                      const std::function<void(int64_t)>& on_expired = nullptr);
+
   // The aligned face as a PNG of size x size pixels (32..512).
   absl::StatusOr<std::string> FaceCropPng(int64_t face_id, int size);
 

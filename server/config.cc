@@ -92,6 +92,16 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.shutdown_grace_ms < 0) {
     return absl::InvalidArgumentError("--shutdown-grace-ms must be >= 0");
   }
+  if (c.sighting_retention_days < 0 || c.sighting_retention_days > 36500) {
+    return absl::InvalidArgumentError(
+        "--sighting-retention-days must be 0 (keep forever) .. 36500");
+  }
+  if (c.retention_sweep_minutes < 1 || c.retention_sweep_minutes > 7 * 24 * 60) {
+    return absl::InvalidArgumentError("--retention-sweep-minutes must be 1 .. 10080 (a week)");
+  }
+  if (c.test_only_clock_offset_days < 0 || c.test_only_clock_offset_days > 36500) {
+    return absl::InvalidArgumentError("--test-only-clock-offset-days must be 0 .. 36500");
+  }
   if (!c.http_listen.empty()) {
     size_t http_colon = c.http_listen.rfind(':');
     int http_port = -1;
@@ -169,6 +179,9 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
       {"http-listen", str(&c.http_listen)},
       {"cors-origin", str(&c.cors_origin)},
       {"web-dir", str(&c.web_dir)},
+      {"sighting-retention-days", integer(&c.sighting_retention_days)},
+      {"retention-sweep-minutes", integer(&c.retention_sweep_minutes)},
+      {"test-only-clock-offset-days", integer(&c.test_only_clock_offset_days)},
   };
   for (const auto& [key, value] : j.items()) {
     auto it = setters.find(key);
@@ -245,6 +258,18 @@ CommandLine ParseCommandLine(int argc, char** argv) {
   app.add_option("--cors-origin", c.cors_origin,
                  "origin allowed to call the HTTP gateway cross-origin (default: none)");
   app.add_option("--web-dir", c.web_dir, "static pages served at / (default: <source>/web)");
+  app.add_option("--sighting-retention-days", c.sighting_retention_days,
+                 "delete a SIGHTING case this many days after its last activity unless a lead "
+                 "of it is open, confirmed for DNA or needs a better photo (0: keep forever; "
+                 "docs/PRIVACY.md)")
+      ->capture_default_str();
+  app.add_option("--retention-sweep-minutes", c.retention_sweep_minutes,
+                 "how often expired sightings are deleted (also once at start-up)")
+      ->capture_default_str();
+  app.add_option("--test-only-clock-offset-days", c.test_only_clock_offset_days,
+                 "TESTS ONLY: run the expiry sweep's clock this many days ahead (deletes "
+                 "sightings early; never in production)")
+      ->capture_default_str();
   auto* add_key_opt = app.add_option("--add-key", add_key.role,
                                      "create an API key of this role, print it once and append "
                                      "its hash to --api-keys, then exit");

@@ -46,6 +46,13 @@ struct ServerConfig {
   std::string http_listen;  // HOST:PORT of the JSON/HTTP gateway (docs/WEB.md); "" = none
   std::string cors_origin;  // "" = no CORS; "*" or one origin such as https://app.example
   std::string web_dir;      // static pages served at / by the gateway; "" = <source>/web
+  // Data minimisation (docs/PRIVACY.md): a SIGHTING case without an open, confirmed-for-DNA or
+  // needs-better-photo lead is deleted this many days after its last activity; 0 = keep.
+  int sighting_retention_days = 90;
+  int retention_sweep_minutes = 60;  // how often the expiry sweep runs (also once at start)
+  // TEST ONLY: the expiry sweep's clock runs this many days ahead of the real one (lets the
+  // tests age data without sleeping). Never set it in production: it deletes sightings early.
+  int test_only_clock_offset_days = 0;
 };
 
 // `homeward-server --add-key ROLE --key-id NAME --api-keys FILE`.

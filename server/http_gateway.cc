@@ -618,6 +618,19 @@ void HttpGateway::Impl::RegisterRoutes() {
                  if (Call(hreq, res, &Stub::DeleteCase, req, &resp)) SendJson(res, resp);
                });
 
+  // The case's archive (ExportCase): a tar file, as a download.
+  http_.Get(R"(/v1/cases/([^/:]+)/export)",
+            [this](const httplib::Request& hreq, httplib::Response& res) {
+              pb::ExportCaseRequest req;
+              req.set_id(hreq.matches[1]);
+              pb::ExportCaseResponse resp;
+              if (!Call(hreq, res, &Stub::ExportCase, req, &resp)) return;
+              res.set_header("Content-Disposition",
+                             absl::StrCat("attachment; filename=\"", resp.file_name(), "\""));
+              res.set_header("X-Homeward-Photos", absl::StrCat(resp.photos()));
+              res.set_content(resp.archive(), "application/x-tar");
+            });
+
   // Photos, sightings, search, compare: JSON (base64 bytes) or multipart/form-data.
   http_.Post(R"(/v1/cases/([^/:]+)/photos)",
              JsonRoute<pb::AddPhotoRequest, pb::AddPhotoResponse>(

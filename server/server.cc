@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "gallery/gallery.h"
 #include "server/auth.h"
@@ -79,8 +81,33 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.follow_ms = config.follow_ms >= 0 ? config.follow_ms : (config.catalog.empty() ? 0 : 500);
   HW_ASSIGN_OR_RETURN(s->gallery_, gallery::Gallery::Open(go));
 
+  if (config.test_only_clock_offset_days != 0) {
+    spdlog::warn(
+        "*** --test-only-clock-offset-days {}: the expiry sweep's clock runs ahead; "
+        "sightings are deleted early. Tests only. ***",
+        config.test_only_clock_offset_days);
+  }
+  if (config.sighting_retention_days > 0) {
+    s->SweepExpiredSightings();  // before serving: nothing expired is served after a downtime
+    s->retention_thread_ = std::thread([srv = s.get()] {
+      const absl::Duration period = absl::Minutes(srv->config_.retention_sweep_minutes);
+      while (true) {
+        {
+          absl::MutexLock l(&srv->retention_mu_);
+          if (srv->retention_mu_.AwaitWithTimeout(absl::Condition(&srv->stop_retention_), period)) {
+            return;
+          }
+        }
+        srv->SweepExpiredSightings();
+      }
+    });
+  } else {
+    spdlog::info("--sighting-retention-days 0: sightings are kept without limit");
+  }
+
   ServiceOptions so;
   so.insecure_dev = config.insecure_dev;
+  so.sighting_retention_days = config.sighting_retention_days;
   so.max_request_bytes = config.max_request_bytes;
   int workers = s->gallery_->pipeline().workers();
   so.threads = std::max(2, workers + 2);  // heavy calls wait on the pipeline; light ones go on
@@ -125,8 +152,9 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
     ho.metrics = [service](std::optional<absl::string_view> authorization) {
       return service->MetricsPage(authorization);
     };
-    grpc::ChannelArguments args;  // replies (GetPhoto) may be as large as requests
-    args.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
+    grpc::ChannelArguments args;  // replies: GetPhoto as large as requests, ExportCase more
+    args.SetMaxReceiveMessageSize(
+        static_cast<int>(std::max<int64_t>(config.max_request_bytes, kMaxExportBytes) + (1 << 20)));
     args.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes) + (1 << 20));
     auto http = HttpGateway::Start(s->server_->InProcessChannel(args), ho);
     if (!http.ok()) return http.status();  // ~HomewardServer shuts the gRPC server down
@@ -135,10 +163,33 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   return s;
 }
 
+void HomewardServer::SweepExpiredSightings() {
+  const int64_t day_ms = 24LL * 60 * 60 * 1000;
+  const int64_t now_ms =
+      absl::ToUnixMillis(absl::Now()) + config_.test_only_clock_offset_days * day_ms;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<int> expired = gallery_->ExpireSightings(
+      now_ms, config_.sighting_retention_days * day_ms,
+      [](int64_t id) { spdlog::info("retention: expired sighting case {}", id); });
+  if (!expired.ok()) {
+    spdlog::error("retention sweep: {} (the next sweep retries)", expired.status().ToString());
+    return;
+  }
+  spdlog::info("retention sweep: {} sighting(s) expired (retention {} days) in {:.1f} ms", *expired,
+               config_.sighting_retention_days, absl::ToDoubleMilliseconds(absl::Now() - start));
+}
+
 void HomewardServer::Shutdown() {
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  if (retention_thread_.joinable()) {
+    {
+      absl::MutexLock l(&retention_mu_);
+      stop_retention_ = true;
+    }
+    retention_thread_.join();  // waits for a sweep in progress
+  }
   if (http_) {
     // Stops accepting and finishes the HTTP requests being served (their gRPC calls still
     // run); the stub and its in-process channel go before the grpc::Server.

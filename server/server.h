@@ -4,7 +4,9 @@
 // and serves homeward.v1.Homeward, grpc.health.v1.Health and server reflection on
 // config.listen. Shutdown stops accepting calls, gives in-flight calls
 // config.shutdown_grace_ms, cancels the rest, then saves the index snapshots and closes the
-// catalog.
+// catalog. With config.sighting_retention_days > 0, Start deletes the expired sightings before
+// serving and a background thread does so again every config.retention_sweep_minutes
+// (docs/PRIVACY.md).
 //
 // THREAD SAFETY: Shutdown may be called from any thread, more than once.
 #ifndef HOMEWARD_SERVER_SERVER_H_
@@ -12,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -62,6 +65,13 @@ class HomewardServer {
   std::string address_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+
+  // Data minimisation: expired sightings are deleted once before serving and then every
+  // config.retention_sweep_minutes on retention_thread_, until Shutdown.
+  void SweepExpiredSightings();
+  absl::Mutex retention_mu_;
+  bool stop_retention_ ABSL_GUARDED_BY(retention_mu_) = false;
+  std::thread retention_thread_;
 };
 
 }  // namespace homeward::server

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "server/internal/case_export.h"
 #include "server/internal/convert.h"
 #include "server/internal/worker_pool.h"
 
@@ -418,6 +419,32 @@ grpc::ServerUnaryReactor* HomewardService::DeleteCase(grpc::CallbackServerContex
   });
 }
 
+// A data subject's access request, or a case handed to another agency: everything held about
+// the case in one archive. Investigators and admins only (it holds the reporter's contact and
+// every photo); the export is audited like any read.
+grpc::ServerUnaryReactor* HomewardService::ExportCase(grpc::CallbackServerContext* ctx,
+                                                      const pb::ExportCaseRequest* req,
+                                                      pb::ExportCaseResponse* resp) {
+  return Run(ctx, "ExportCase", true, [this, req, resp](const Caller& caller, Audit& audit) {
+    audit = {"ExportCase", "case", ""};
+    HW_ASSIGN_OR_RETURN(int64_t id, ParseId("id", req->id()));
+    audit.target_id = id;
+    if (!caller.privileged()) {
+      return Denied(
+          "only investigators and admins may export a case: ask one to export it for you");
+    }
+    HW_ASSIGN_OR_RETURN(internal::CaseExport exported,
+                        internal::ExportCase(gallery_->catalog(), id, caller.key_id,
+                                             absl::ToUnixMillis(absl::Now()), kMaxExportBytes));
+    resp->set_archive(std::move(exported.archive));
+    resp->set_file_name(absl::StrCat("case-", id, ".tar"));
+    resp->set_photos(exported.photos);
+    audit.detail = absl::StrCat("photos=", exported.photos, " audit_rows=", exported.audit_rows,
+                                " bytes=", resp->archive().size());
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* HomewardService::AddPhoto(grpc::CallbackServerContext* ctx,
                                                     const pb::AddPhotoRequest* req,
                                                     pb::AddPhotoResponse* resp) {
@@ -677,6 +704,11 @@ grpc::ServerUnaryReactor* HomewardService::GetStats(grpc::CallbackServerContext*
     resp->set_index_type(gallery_->options().index.factory);
     resp->set_model_id(gallery_->pipeline().model_id());
     resp->set_index_size(indexed);
+    resp->set_sighting_retention_days(options_.sighting_retention_days);
+    if (totals) {
+      HW_ASSIGN_OR_RETURN(int64_t expired, gallery_->catalog().ExpiredSightingCount());
+      resp->set_expired_sightings(expired);
+    }
     return absl::OkStatus();
   });
 }
@@ -778,6 +810,15 @@ absl::StatusOr<std::string> HomewardService::MetricsPage(
         {{{"status", name}}, it == lead_counts.end() ? 0.0 : static_cast<double>(it->second)});
   }
   gauges.push_back(std::move(leads));
+
+  // Data minimisation (docs/PRIVACY.md): the retention period and what it has deleted.
+  HW_ASSIGN_OR_RETURN(const int64_t expired, gallery_->catalog().ExpiredSightingCount());
+  gauges.push_back({"homeward_sightings_expired",
+                    "SIGHTING cases deleted by the retention sweep since the catalog was created.",
+                    {{{}, static_cast<double>(expired)}}});
+  gauges.push_back({"homeward_sighting_retention_seconds",
+                    "How long a sighting without an open lead is kept (0: without limit).",
+                    {{{}, options_.sighting_retention_days * 86400.0}}});
 
   const internal::WorkerPool::Load load = pool_->load();
   gauges.push_back({"homeward_pipeline_queue_depth",

@@ -31,11 +31,16 @@ namespace internal {
 class WorkerPool;
 }
 
+// The largest ExportCase archive (photo bytes plus headers); a larger case's photos are
+// fetched one by one with GetPhoto. Clients raise their receive limit to this for ExportCase.
+inline constexpr int64_t kMaxExportBytes = int64_t{256} << 20;
+
 struct ServiceOptions {
   bool insecure_dev = false;  // every caller is admin "dev"
   int64_t max_request_bytes = 20 << 20;
   int threads = 4;     // worker pool threads
   int max_queue = 32;  // heavy calls in flight
+  int sighting_retention_days = 0;  // reported by GetStats (the sweep is HomewardServer's)
 };
 
 class HomewardService final : public homeward::v1::Homeward::CallbackService {
@@ -65,6 +70,9 @@ class HomewardService final : public homeward::v1::Homeward::CallbackService {
   grpc::ServerUnaryReactor* DeleteCase(grpc::CallbackServerContext* ctx,
                                        const v1::DeleteCaseRequest* req,
                                        v1::DeleteCaseResponse* resp) override;
+  grpc::ServerUnaryReactor* ExportCase(grpc::CallbackServerContext* ctx,
+                                       const v1::ExportCaseRequest* req,
+                                       v1::ExportCaseResponse* resp) override;
   grpc::ServerUnaryReactor* AddPhoto(grpc::CallbackServerContext* ctx,
                                      const v1::AddPhotoRequest* req,
                                      v1::AddPhotoResponse* resp) override;

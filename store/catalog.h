@@ -195,6 +195,32 @@ class Catalog {
                                   int64_t expires_ms) = 0;
   virtual absl::StatusOr<std::vector<Grant>> LoadGrants(int64_t now_ms) = 0;
 
+  // Data minimisation (retention of SIGHTING cases). A sighting is protected while any of its
+  // leads is open, confirmed for DNA or needs a better photo. Otherwise its retention clock runs
+  // from the latest of: its creation or last update, its newest photo, the last change of any of
+  // its leads (e.g. the last rejection), and the moment a lead of it went away with the other
+  // case or photo. MISSING and FOUND cases never expire.
+  //
+  // Up to `limit` (1..10000) ids, ascending, of the unprotected sightings whose clock is older
+  // than now_ms - retention_ms (Unix ms; retention_ms > 0, else INVALID_ARGUMENT).
+  virtual absl::StatusOr<std::vector<int64_t>> ListExpiredSightings(int64_t now_ms,
+                                                                    int64_t retention_ms,
+                                                                    int limit) = 0;
+  // Deletes sighting `id` exactly as DeleteCase does, after checking, inside the deleting
+  // transaction, that it is still expired at now_ms (a lead may have appeared since the
+  // listing), and counts it in ExpiredSightingCount in the same transaction. `audit` (may be
+  // null) is appended with the counts. Returns the ids of the faces removed (for the index).
+  // NOT_FOUND if the case is gone; FAILED_PRECONDITION if it is not a SIGHTING or is no
+  // longer expired (nothing changed); INVALID_ARGUMENT if retention_ms <= 0.
+  virtual absl::StatusOr<std::vector<int64_t>> ExpireSighting(int64_t id, int64_t now_ms,
+                                                              int64_t retention_ms,
+                                                              const AuditEntry* audit) = 0;
+  // How many sightings ExpireSighting has deleted in this catalog's life (kept with the data).
+  virtual absl::StatusOr<int64_t> ExpiredSightingCount() = 0;
+  // Every lead naming case `case_id` (either side), ascending id, with evidence and reviews;
+  // {} for a case without leads or an unknown id.
+  virtual absl::StatusOr<std::vector<Lead>> LeadsOfCase(int64_t case_id) = 0;
+
   // Audit trail: append-only; no method (and no SQL: triggers refuse) updates or deletes it.
   // INVALID_ARGUMENT if actor or action is empty.
   virtual absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) = 0;

@@ -472,6 +472,10 @@ TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
                    return Outcome{static_cast<int>(s.error_code()),
                                   resp.SerializeAsString() + "\n" + s.error_message()};
                  }});
+    pb::ExportCaseRequest exp;
+    exp.set_id(m_case);
+    g.push_back({"ExportCase family's MISSING case", "ExportCase", E(PD, PD, PD, PD, OK, OK),
+                 G(&Stub::ExportCase, "ExportCase", exp)});
     pb::AddPhotoRequest add;
     add.set_case_id(m_case);
     add.set_image(small);
@@ -563,6 +567,8 @@ TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
                    Tally(c, "DeleteCase");
                    return o;
                  }});
+    h.push_back({"GET /v1/cases/{missing}/export", "ExportCase", E(PD, PD, PD, PD, OK, OK),
+                 H("GET", "/v1/cases/" + m_case + "/export", "", {"ExportCase"})});
     h.push_back({"POST /v1/cases/{missing}/photos", "AddPhoto", E(PD, PD, OK, PD, OK, OK),
                  H("POST", "/v1/cases/" + m_case + "/photos", Json{{"image", b64}}.dump(),
                    {"AddPhoto"})});
@@ -626,7 +632,7 @@ TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
     EXPECT_TRUE(http_rpcs.count(name)) << name << " has no HTTP route row";
     EXPECT_EQ(name.find("Audit"), std::string::npos) << name << ": no RPC touches the audit";
   }
-  EXPECT_EQ(service->method_count(), 15);
+  EXPECT_EQ(service->method_count(), 16);
 
   std::map<std::string, int> grpc_counts, http_counts;
   auto [g_cells, g_ok] = RunMatrix("gRPC (code per caller)", g, false, &grpc_counts);

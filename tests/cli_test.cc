@@ -1,6 +1,8 @@
 // End-to-end tests of the `homeward` CLI: a real homeward-server on a free loopback port with
 // a temporary data directory, and the real CLI run as a subprocess with --json.
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,15 +14,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -269,6 +269,32 @@ TEST_F(CliTest, CaseShowListDelete) {
   EXPECT_EQ(gone.exit_code, 1);
   EXPECT_THAT(gone.err, StartsWith("error: NOT_FOUND: "));
   EXPECT_EQ(CountCasesNamed("found", name), 0);
+}
+
+TEST_F(CliTest, CaseExportWritesATarWithTheCaseAndItsPhoto) {
+  const std::string name = UniqueName("Exported");
+  const std::string id = CreateCase("missing", name);
+  Json photo = CliJson({"photo", "add", id, OneFacePhoto().string(), "--age", "8"});
+  ASSERT_EQ(photo["faces"].size(), 1u) << photo.dump();
+  const std::string out = (*tmp_ / ("export-" + id + ".tar")).string();
+  Json exported = CliJson({"case", "export", id, out});
+  EXPECT_EQ(exported["caseId"], id);
+  EXPECT_EQ(exported["photos"], 1);
+  std::ifstream in(out, std::ios::binary);
+  const std::string tar((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(static_cast<int64_t>(tar.size()), exported["bytes"].get<int64_t>());
+  ASSERT_GT(tar.size(), 1024u);
+  EXPECT_EQ(tar.substr(257, 5), "ustar");  // a POSIX tar header
+  std::ifstream photo_in(OneFacePhoto(), std::ios::binary);
+  const std::string photo_bytes((std::istreambuf_iterator<char>(photo_in)),
+                                std::istreambuf_iterator<char>());
+  EXPECT_NE(tar.find(photo_bytes), std::string::npos) << "the photo is not in the archive whole";
+  EXPECT_NE(tar.find(name), std::string::npos) << "case.json does not name the case";
+  EXPECT_FALSE(fs::exists(out + ".part"));
+  RunResult missing = Cli({"case", "export", "987654321", out + ".none"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, StartsWith("error: NOT_FOUND: "));
+  EXPECT_FALSE(fs::exists(out + ".none"));
 }
 
 TEST_F(CliTest, StatsCountMissingCases) {

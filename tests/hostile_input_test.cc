@@ -1062,6 +1062,7 @@ std::vector<Probe> BuildCorpus() {
     const std::vector<std::pair<std::string, IdProbe>> ids = {
         {"GetCase id", [](const std::string& v) { pb::GetCaseRequest r; r.set_id(v); pb::Case o; return Call(&Stub::GetCase, "adm", r, &o); }},
         {"DeleteCase id", [](const std::string& v) { pb::DeleteCaseRequest r; r.set_id(v); pb::DeleteCaseResponse o; return Call(&Stub::DeleteCase, "adm", r, &o); }},
+        {"ExportCase id", [](const std::string& v) { pb::ExportCaseRequest r; r.set_id(v); pb::ExportCaseResponse o; return Call(&Stub::ExportCase, "adm", r, &o); }},
         {"UpdateCase case.id", [](const std::string& v) { pb::UpdateCaseRequest r; r.mutable_case_()->set_id(v); r.mutable_case_()->set_display_name("x"); pb::Case o; return Call(&Stub::UpdateCase, "adm", r, &o); }},
         {"AddPhoto case_id", [](const std::string& v) { pb::AddPhotoRequest r; r.set_case_id(v); r.set_image(W->tiny_png); pb::AddPhotoResponse o; return Call(&Stub::AddPhoto, "adm", r, &o); }},
         {"GetPhoto photo_id", [](const std::string& v) { pb::GetPhotoRequest r; r.set_photo_id(v); pb::GetPhotoResponse o; return Call(&Stub::GetPhoto, "adm", r, &o); }},

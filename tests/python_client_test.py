@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -101,6 +102,19 @@ def run(address, photo):
         check(missing and missing[0] >= 1, "stats count the missing case")
 
         check(any(c.id == case.id for c in hw.list_cases("missing")), "list_cases has it")
+        archive_path = os.path.join(tempfile.gettempdir(), f"hw_py_export_{os.getpid()}.tar")
+        exported = hw.export_case(case.id, archive_path)
+        with tarfile.open(archive_path) as tar:
+            doc = json.load(tar.extractfile("case.json"))
+            names = tar.getnames()
+            photo_bytes = tar.extractfile(doc["photos"][0]["file"]).read()
+        os.remove(archive_path)
+        with open(photo, "rb") as f:
+            original = f.read()
+        check(exported.photos == 1 and doc["case"]["id"] == case.id
+              and doc["case"]["display_name"] == "Python Ana" and len(names) == 2
+              and photo_bytes == original,
+              "export_case writes a tar with case.json and the photo, byte-identical")
         hw.delete_case(case.id)
         try:
             hw.get_case(case.id)

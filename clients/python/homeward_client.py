@@ -84,7 +84,8 @@ class HomewardClient:
     """One channel to a Homeward server. Thread-safe, as gRPC stubs are."""
 
     def __init__(self, server, api_key=None, timeout=None, credentials=None):
-        options = [("grpc.max_receive_message_length", 64 * 2**20),
+        # Room for a full-size photo, or a case's export archive (at most 256 MB).
+        options = [("grpc.max_receive_message_length", 257 * 2**20),
                    ("grpc.max_send_message_length", 64 * 2**20)]
         if credentials is not None:
             self._channel = grpc.secure_channel(server, credentials, options=options)
@@ -129,7 +130,22 @@ class HomewardClient:
             request.page_token = page.next_page_token
 
     def delete_case(self, case_id):
+        """Real deletion (erasure): the case, its photos, faces, leads and index entries."""
         return self._call(self._stub.DeleteCase, pb.DeleteCaseRequest(id=case_id))
+
+    def export_case(self, case_id, out_path=None):
+        """Everything held about the case as a tar archive (case.json and photos/).
+
+        Investigators and admins only. Returns the ExportCaseResponse; with out_path, also
+        writes the archive there (via a temporary file renamed into place).
+        """
+        reply = self._call(self._stub.ExportCase, pb.ExportCaseRequest(id=case_id), upload=True)
+        if out_path:
+            tmp = out_path + ".part"
+            with open(tmp, "wb") as f:
+                f.write(reply.archive)
+            os.replace(tmp, out_path)
+        return reply
 
     # Photos, sightings, search.
     def add_photo(self, case_id, path, taken_on="", age=None, face_index=None):

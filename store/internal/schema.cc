@@ -185,6 +185,14 @@ CREATE TABLE candidate_grants (
   PRIMARY KEY (key_id, face_id)) WITHOUT ROWID;
 CREATE INDEX candidate_grants_by_expiry ON candidate_grants(expires_ms);
 )sql",
+    // 6 -> 7: data minimisation (store/sqlite/retention.cc). cases.lead_ended_ms: when a lead
+    // of this case last went away with the other case or photo (a sighting's retention clock
+    // restarts then); counters: totals kept with the data, starting with the sightings expired.
+    R"sql(
+ALTER TABLE cases ADD COLUMN lead_ended_ms INTEGER;
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

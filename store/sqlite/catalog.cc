@@ -187,7 +187,9 @@ absl::Status SqliteCatalog::DrainUnlinkJournal() {
 // parameter, `id`), their faces, and the case too when delete_case. Rows, 'remove' changes
 // and the unlink journal commit together; files are unlinked after.
 absl::Status SqliteCatalog::DeleteRows(int64_t id, const char* photo_where, bool delete_case,
-                                       const AuditEntry* audit) {
+                                       const AuditEntry* audit,
+                                       const std::function<absl::Status(sqlite3*)>& in_txn,
+                                       std::vector<int64_t>* face_ids) {
   if (audit != nullptr) HW_RETURN_IF_ERROR(ValidateAudit(*audit));
   absl::MutexLock l(&write_mu_);
   {
@@ -202,6 +204,21 @@ absl::Status SqliteCatalog::DeleteRows(int64_t id, const char* photo_where, bool
       if (!found) {
         return absl::NotFoundError(
             absl::StrCat(delete_case ? "case " : "photo ", id, " does not exist"));
+      }
+    }
+    if (in_txn) HW_RETURN_IF_ERROR(in_txn(writer_));
+    if (face_ids != nullptr) {
+      face_ids->clear();
+      HW_ASSIGN_OR_RETURN(
+          Statement q,
+          Statement::Prepare(writer_, absl::StrCat("SELECT f.id FROM faces f JOIN photos p ON "
+                                                   "p.id = f.photo_id WHERE ",
+                                                   photo_where, " ORDER BY f.id")));
+      q.Bind(1, id);
+      while (true) {
+        HW_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        face_ids->push_back(q.Int(0));
       }
     }
     if (audit != nullptr) {  // with what goes: counted inside the deleting transaction
@@ -253,6 +270,23 @@ absl::Status SqliteCatalog::DeleteRows(int64_t id, const char* photo_where, bool
     for (const std::string& sql : lead_sql) {
       HW_ASSIGN_OR_RETURN(Statement q, Statement::Prepare(writer_, sql));
       HW_RETURN_IF_ERROR(q.Bind(1, id).Run());
+    }
+    {
+      // A sighting whose lead goes away here (with the other case or photo) starts its
+      // retention clock again now if that lead still protected it, else from the lead's last
+      // change (its rejection): retention.cc.
+      constexpr char kGone[] = "NOT EXISTS (SELECT 1 FROM lead_evidence e WHERE e.lead_id = l.id)";
+      HW_ASSIGN_OR_RETURN(
+          Statement q,
+          Statement::Prepare(
+              writer_,
+              absl::StrCat("UPDATE cases SET lead_ended_ms = max(coalesce(lead_ended_ms, 0), "
+                           "(SELECT max(CASE WHEN l.status IN (1, 2, 4) THEN ?1 ELSE "
+                           "l.updated_ms END) FROM leads l WHERE (l.case_a = cases.id OR "
+                           "l.case_b = cases.id) AND ",
+                           kGone, ")) WHERE kind = 3 AND id IN (SELECT case_a FROM leads l WHERE ",
+                           kGone, " UNION SELECT case_b FROM leads l WHERE ", kGone, ")")));
+      HW_RETURN_IF_ERROR(q.Bind(1, NowMs()).Run());
     }
     for (const char* sql :
          {"DELETE FROM lead_reviews WHERE lead_id IN (SELECT l.id FROM leads l WHERE NOT "

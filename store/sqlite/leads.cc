@@ -261,6 +261,30 @@ absl::StatusOr<Lead> SqliteCatalog::GetLead(int64_t id) {
   return LoadLead(r.db(), id);
 }
 
+absl::StatusOr<std::vector<Lead>> SqliteCatalog::LeadsOfCase(int64_t case_id) {
+  HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  HW_RETURN_IF_ERROR(internal::Exec(r.db(), "BEGIN"));  // one snapshot for every lead
+  std::vector<int64_t> ids;
+  {
+    HW_ASSIGN_OR_RETURN(Statement q,
+                        Statement::Prepare(r.db(),
+                                           "SELECT id FROM leads WHERE case_a = ?1 UNION "
+                                           "SELECT id FROM leads WHERE case_b = ?1 ORDER BY 1"));
+    q.Bind(1, case_id);
+    while (true) {
+      HW_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ids.push_back(q.Int(0));
+    }
+  }
+  std::vector<Lead> out;
+  for (int64_t id : ids) {
+    HW_ASSIGN_OR_RETURN(Lead lead, LoadLead(r.db(), id));
+    out.push_back(std::move(lead));
+  }
+  return out;
+}
+
 absl::StatusOr<std::map<LeadStatus, int64_t>> SqliteCatalog::LeadCounts() {
   HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
   HW_ASSIGN_OR_RETURN(Statement q,

@@ -8,6 +8,7 @@
 //   photos.cc   photos, faces, the index scans and the change log
 //   leads.cc    leads, their evidence and reviews, sighting clusters
 //   audit.cc    the audit trail and the volunteers' candidate grants
+//   retention.cc  expiry of SIGHTING cases (data minimisation)
 // rows.h maps rows to records and back.
 //
 // THREAD SAFETY: writes hold write_mu_ on the one writer connection; reads take a pooled
@@ -18,6 +19,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -89,6 +91,16 @@ class SqliteCatalog final : public Catalog {
       int64_t face_id, const std::vector<int64_t>& neighbour_face_ids) override;
   absl::StatusOr<std::vector<int64_t>> SightingClusterCases(int64_t face_id) override;
 
+  absl::StatusOr<std::vector<Lead>> LeadsOfCase(int64_t case_id) override;
+
+  // retention.cc
+  absl::StatusOr<std::vector<int64_t>> ListExpiredSightings(int64_t now_ms, int64_t retention_ms,
+                                                            int limit) override;
+  absl::StatusOr<std::vector<int64_t>> ExpireSighting(int64_t id, int64_t now_ms,
+                                                      int64_t retention_ms,
+                                                      const AuditEntry* audit) override;
+  absl::StatusOr<int64_t> ExpiredSightingCount() override;
+
   // audit.cc
   absl::Status SaveGrants(const std::string& key_id, const std::vector<int64_t>& face_ids,
                           int64_t expires_ms) override;
@@ -140,9 +152,13 @@ class SqliteCatalog final : public Catalog {
   absl::Status DrainUnlinkJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Deletes the photos selected by `photo_where` (a fixed SQL fragment on table p with one
   // parameter, `id`), their faces, and the case too when delete_case; `audit` (may be null)
-  // goes in the same transaction with the counts appended.
+  // goes in the same transaction with the counts appended. `in_txn` (may be empty) runs inside
+  // the transaction once the row is known to exist, on the writer connection: an error from it
+  // rolls everything back and is returned. `face_ids` (may be null) receives the faces deleted.
   absl::Status DeleteRows(int64_t id, const char* photo_where, bool delete_case,
-                          const AuditEntry* audit);
+                          const AuditEntry* audit,
+                          const std::function<absl::Status(sqlite3*)>& in_txn = nullptr,
+                          std::vector<int64_t>* face_ids = nullptr);
 
   const std::string data_dir_, photos_dir_, db_path_;
   const CatalogOptions options_;
