@@ -47,6 +47,7 @@ using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
+using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
 using Stub = pb::Homeward::Stub;
@@ -117,25 +118,21 @@ class RetentionTest : public ::testing::Test {
     if (!dir_.empty() && !HasFailure()) fs::remove_all(dir_);
   }
 
-  std::vector<std::string> Args(int offset_days, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--listen",
-                                     "127.0.0.1:0",
-                                     "--data-dir",
-                                     data_dir_,
-                                     "--api-keys",
-                                     dir_ + "/keys.jsonl",
-                                     "--workers",
-                                     "1",
-                                     "--test-only-clock-offset-days",
-                                     std::to_string(offset_days)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
+  // How ServerProcess starts the server: --listen 127.0.0.1:0, --data-dir data_dir_ and the
+  // run directory's copy of the keys file are its own; these are the rest.
+  ServerOptions Args(int offset_days, const std::vector<std::string>& extra = {}) {
+    ServerOptions o;
+    o.data_dir = data_dir_;
+    o.flags = {"--workers", "1", "--test-only-clock-offset-days", std::to_string(offset_days)};
+    o.flags.insert(o.flags.end(), extra.begin(), extra.end());
+    return o;
   }
 
-  // A fresh log directory per start, so each run's log is its own.
+  // A fresh directory per start, so each run's log is its own; it gets the keys file.
   std::string NextLogDir() {
     const std::string d = dir_ + "/run" + std::to_string(++runs_);
     fs::create_directories(d);
+    fs::copy_file(dir_ + "/keys.jsonl", d + "/keys.jsonl");
     return d;
   }
 
@@ -143,12 +140,9 @@ class RetentionTest : public ::testing::Test {
     stub_.reset();
     server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
     std::string error;
-    std::vector<std::string> args = Args(offset_days, extra);
-    if (http) {
-      args.push_back("--http-listen");
-      args.push_back("127.0.0.1:0");
-    }
-    ASSERT_TRUE(server_->Start(args, http, &error)) << error;
+    ServerOptions options = Args(offset_days, extra);
+    options.http = http;
+    ASSERT_TRUE(server_->Start(options, &error)) << error;
     Connect();
   }
 
@@ -615,7 +609,11 @@ TEST_F(RetentionTest, Kill9DuringTheExpirySweepLeavesNoHalfDeletedCase) {
     server_ = std::make_unique<ServerProcess>(kBinary, NextLogDir());
     std::string error;
     auto started = std::async(std::launch::async,
-                              [&] { return server_->Start(Args(91), false, &error, 120); });
+                              [&] {
+                                ServerOptions options = Args(91);
+                                options.timeout_s = 120;
+                                return server_->Start(options, &error);
+                              });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     bool seen = false;
     while (!seen && std::chrono::steady_clock::now() < deadline) {

@@ -103,7 +103,8 @@ absl::StatusOr<pg::Result> PostgresCatalog::Query(absl::string_view sql, const p
 // Deletes the photos of case `id` (delete_case) or photo `id`, their faces, their bytes when
 // no other photo row shares them, the leads' evidence naming the faces, and the case itself
 // when delete_case: one transaction, with a 'remove' change per face and the audit row.
-absl::Status PostgresCatalog::DeleteRows(int64_t id, bool delete_case, const AuditEntry* audit) {
+absl::Status PostgresCatalog::DeleteRows(int64_t id, bool delete_case, const AuditEntry* audit,
+                                         const Body& in_txn, std::vector<int64_t>* face_ids) {
   if (audit != nullptr) HW_RETURN_IF_ERROR(ValidateAudit(*audit));
   const char* photo_where = delete_case ? "p.case_id = $1" : "p.id = $1";
   return Write([&](pg::Connection& db) -> absl::Status {
@@ -116,6 +117,16 @@ absl::Status PostgresCatalog::DeleteRows(int64_t id, bool delete_case, const Aud
         return absl::NotFoundError(
             absl::StrCat(delete_case ? "case " : "photo ", id, " does not exist"));
       }
+    }
+    if (in_txn) HW_RETURN_IF_ERROR(in_txn(db));
+    if (face_ids != nullptr) {
+      face_ids->clear();
+      HW_ASSIGN_OR_RETURN(
+          pg::Result r,
+          db.Exec(absl::StrCat("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE ",
+                               photo_where, " ORDER BY f.id"),
+                  by_id));
+      for (int i = 0; i < r.rows(); ++i) face_ids->push_back(r.Int(i, 0));
     }
     if (audit != nullptr) {  // with what goes: counted inside the deleting transaction
       HW_ASSIGN_OR_RETURN(
@@ -151,6 +162,21 @@ absl::Status PostgresCatalog::DeleteRows(int64_t id, bool delete_case, const Aud
           "OR case_b = $1)");
     }
     for (const std::string& q : sql) HW_RETURN_IF_ERROR(db.Exec(q, by_id).status());
+    {
+      // A sighting whose lead goes away here (with the other case or photo) starts its
+      // retention clock again now if that lead still protected it, else from the lead's last
+      // change (its rejection): retention.cc.
+      constexpr char kGone[] = "NOT EXISTS (SELECT 1 FROM lead_evidence e WHERE e.lead_id = l.id)";
+      HW_RETURN_IF_ERROR(
+          db.Exec(absl::StrCat("UPDATE cases SET lead_ended_ms = greatest(coalesce(lead_ended_ms, "
+                               "0), (SELECT max(CASE WHEN l.status IN (1, 2, 4) THEN $1 ELSE "
+                               "l.updated_ms END) FROM leads l WHERE (l.case_a = cases.id OR "
+                               "l.case_b = cases.id) AND ",
+                               kGone, ")) WHERE kind = 3 AND id IN (SELECT case_a FROM leads l WHERE ",
+                               kGone, " UNION SELECT case_b FROM leads l WHERE ", kGone, ")"),
+                  pg::Params().Int(NowMs()))
+              .status());
+    }
     HW_RETURN_IF_ERROR(db.Script(
         "DELETE FROM lead_reviews WHERE lead_id IN (SELECT l.id FROM leads l WHERE NOT EXISTS "
         "(SELECT 1 FROM lead_evidence e WHERE e.lead_id = l.id)); "

@@ -240,6 +240,23 @@ absl::StatusOr<Lead> PostgresCatalog::GetLead(int64_t id) {
   return lead;
 }
 
+absl::StatusOr<std::vector<Lead>> PostgresCatalog::LeadsOfCase(int64_t case_id) {
+  std::vector<Lead> out;
+  HW_RETURN_IF_ERROR(Read([&](pg::Connection& db) -> absl::Status {
+    out.clear();
+    HW_ASSIGN_OR_RETURN(pg::Result r,
+                        db.Exec("SELECT id FROM leads WHERE case_a = $1 UNION SELECT id FROM "
+                                "leads WHERE case_b = $1 ORDER BY 1",
+                                pg::Params().Int(case_id)));
+    for (int i = 0; i < r.rows(); ++i) {
+      HW_ASSIGN_OR_RETURN(Lead lead, LoadLead(db, r.Int(i, 0)));
+      out.push_back(std::move(lead));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::map<LeadStatus, int64_t>> PostgresCatalog::LeadCounts() {
   HW_ASSIGN_OR_RETURN(pg::Result r, Query("SELECT status, count(*) FROM leads GROUP BY status"));
   std::map<LeadStatus, int64_t> counts;

@@ -41,7 +41,7 @@
 namespace homeward::store::internal {
 
 // The PostgreSQL schema version this build writes (store/postgres/schema.cc).
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 // Upgrades the database behind `conn` to `target` (<= kPostgresSchemaVersion) in one
 // transaction, under an advisory lock so that servers starting together upgrade once.
 // FAILED_PRECONDITION if the database's schema is newer than this build. Tests use a lower
@@ -98,6 +98,13 @@ class PostgresCatalog final : public Catalog {
   absl::StatusOr<LeadPage> ListLeads(const LeadQuery& query) override;
   absl::StatusOr<Lead> GetLead(int64_t id) override;
   absl::StatusOr<std::map<LeadStatus, int64_t>> LeadCounts() override;
+  absl::StatusOr<std::vector<int64_t>> ListExpiredSightings(int64_t now_ms, int64_t retention_ms,
+                                                            int limit) override;
+  absl::StatusOr<std::vector<int64_t>> ExpireSighting(int64_t id, int64_t now_ms,
+                                                      int64_t retention_ms,
+                                                      const AuditEntry* audit) override;
+  absl::StatusOr<int64_t> ExpiredSightingCount() override;
+  absl::StatusOr<std::vector<Lead>> LeadsOfCase(int64_t case_id) override;
   absl::StatusOr<Lead> ReviewLead(int64_t id, LeadStatus decision, const std::string& note,
                                   const std::string& reviewer, const std::string& role) override;
   absl::StatusOr<int64_t> ClusterSightingFace(
@@ -134,7 +141,10 @@ class PostgresCatalog final : public Catalog {
 
   absl::StatusOr<int64_t> ScanFaces(bool with_descriptor,
                                     const std::function<absl::Status(const FaceRecord&)>& fn);
-  absl::Status DeleteRows(int64_t id, bool delete_case, const AuditEntry* audit);
+  // `in_txn` (may be empty) runs first inside the deleting transaction and may refuse it;
+  // `face_ids` (may be null) receives the ids of the faces that go.
+  absl::Status DeleteRows(int64_t id, bool delete_case, const AuditEntry* audit,
+                          const Body& in_txn = nullptr, std::vector<int64_t>* face_ids = nullptr);
 
   const std::string conninfo_;
   const CatalogOptions options_;

@@ -183,6 +183,14 @@ CREATE TABLE candidate_grants (
   PRIMARY KEY (key_id, face_id));
 CREATE INDEX candidate_grants_by_expiry ON candidate_grants(expires_ms);
 )sql",
+    // 2 -> 3: data minimisation (store/postgres/retention.cc), as SQLite's 6 -> 7:
+    // cases.lead_ended_ms, when a lead of this case last went away with the other case or
+    // photo (a sighting's retention clock restarts then); counters, totals kept with the data.
+    R"sql(
+ALTER TABLE cases ADD COLUMN lead_ended_ms bigint;
+CREATE TABLE counters (name text PRIMARY KEY, value bigint NOT NULL);
+INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPostgresSchemaVersion);
 
