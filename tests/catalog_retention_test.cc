@@ -4,7 +4,6 @@
 // The catalog stamps rows with the real clock; the tests move "now" forward instead, and
 // backdate rows with plain SQL where a scenario needs an old case.
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "store/catalog.h"
 #include "store/internal/schema.h"
+#include "tests/catalog_backends.h"
 
 namespace homeward::store {
 namespace {
@@ -37,55 +37,15 @@ int64_t NowMs() {
       .count();
 }
 
-int64_t RawInt(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(db_path.c_str(), &db);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
-}
-
-int RawExec(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(db_path.c_str(), &db);
-  sqlite3_busy_timeout(db, 5000);
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  return rc;
-}
-
-std::set<std::string> FilesUnder(const std::string& dir) {
-  std::set<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir).string());
-  }
-  return out;
-}
-
-class CatalogRetentionTest : public ::testing::Test {
+// Every test runs on both backends (tests/catalog_backends.h).
+class CatalogRetentionTest : public homeward::testing::CatalogBackendTest {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            ("hw_retention_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
+    CatalogBackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     Open();
   }
-  void TearDown() override {
-    catalog_.reset();
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  void Open() {
-    catalog_.reset();
-    auto c = Catalog::Open(dir_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    catalog_ = std::move(*c);
-  }
+  void Open() { OpenCatalog(); }
   int64_t NewCase(CaseKind kind, const std::string& name = "child") {
     Case c;
     c.kind = kind;
@@ -128,7 +88,8 @@ class CatalogRetentionTest : public ::testing::Test {
           absl::StrCat("UPDATE photos SET created_ms = ", t, " WHERE case_id = ", case_id),
           absl::StrCat("UPDATE leads SET created_ms = ", t, ", updated_ms = ", t,
                        " WHERE case_a = ", case_id, " OR case_b = ", case_id)}) {
-      ASSERT_EQ(RawExec(db_path(), sql), SQLITE_OK) << sql;
+      const absl::Status done = RawExec(sql);
+      ASSERT_TRUE(done.ok()) << sql << ": " << done;
     }
   }
   std::vector<int64_t> Expired(int64_t now_ms) {
@@ -141,12 +102,7 @@ class CatalogRetentionTest : public ::testing::Test {
     EXPECT_TRUE(n.ok()) << n.status();
     return n.ok() ? *n : -1;
   }
-  std::string db_path() const { return dir_ + "/catalog.db"; }
-  std::string photos_dir() const { return dir_ + "/photos"; }
-
-  std::string dir_;
   std::mt19937 rng_{11};
-  std::unique_ptr<Catalog> catalog_;
 };
 
 AuditEntry ExpiryAudit() {
@@ -159,7 +115,7 @@ AuditEntry ExpiryAudit() {
   return e;
 }
 
-TEST_F(CatalogRetentionTest, UnmatchedSightingExpiresAfterThePeriodAndLeavesNothing) {
+TEST_P(CatalogRetentionTest, UnmatchedSightingExpiresAfterThePeriodAndLeavesNothing) {
   const int64_t sighting = NewCase(CaseKind::kSighting, "Street Child Retention-7731");
   const int64_t face = NewFace(sighting);
   const int64_t missing = NewCase(CaseKind::kMissing);
@@ -169,7 +125,7 @@ TEST_F(CatalogRetentionTest, UnmatchedSightingExpiresAfterThePeriodAndLeavesNoth
   EXPECT_THAT(Expired(now + 89 * kDayMs), IsEmpty());
   // MISSING cases never expire, however old.
   EXPECT_THAT(Expired(now + 91 * kDayMs), ElementsAre(sighting));
-  ASSERT_EQ(FilesUnder(photos_dir()).size(), 2u);
+  ASSERT_EQ(StoredPhotos().size(), 2u);
 
   const AuditEntry audit = ExpiryAudit();
   auto removed = catalog_->ExpireSighting(sighting, now + 91 * kDayMs, kRetentionMs, &audit);
@@ -177,7 +133,7 @@ TEST_F(CatalogRetentionTest, UnmatchedSightingExpiresAfterThePeriodAndLeavesNoth
   EXPECT_THAT(*removed, ElementsAre(face));
   EXPECT_EQ(catalog_->GetCase(sighting).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(catalog_->GetFace(face).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(FilesUnder(photos_dir()).size(), 1u);  // only the MISSING case's photo is left
+  EXPECT_EQ(StoredPhotos().size(), 1u);  // only the MISSING case's photo is left
   EXPECT_EQ(Count(), 1);
   auto changes = catalog_->ChangesAfter(0, 1000);
   ASSERT_TRUE(changes.ok());
@@ -194,10 +150,10 @@ TEST_F(CatalogRetentionTest, UnmatchedSightingExpiresAfterThePeriodAndLeavesNoth
   EXPECT_EQ((*rows)[0].detail.find("Retention-7731"), std::string::npos);
   EXPECT_THAT(Expired(now + 91 * kDayMs), IsEmpty());
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+  if (sqlite()) EXPECT_EQ(RawInt("SELECT count(*) FROM pending_unlink"), 0);
 }
 
-TEST_F(CatalogRetentionTest, OpenConfirmedAndNeedsBetterPhotoLeadsProtectASighting) {
+TEST_P(CatalogRetentionTest, OpenConfirmedAndNeedsBetterPhotoLeadsProtectASighting) {
   const int64_t missing = NewCase(CaseKind::kMissing);
   const int64_t missing_face = NewFace(missing);
   const int64_t far = NowMs() + 400 * kDayMs;
@@ -217,7 +173,7 @@ TEST_F(CatalogRetentionTest, OpenConfirmedAndNeedsBetterPhotoLeadsProtectASighti
   EXPECT_EQ(Count(), 0);
 }
 
-TEST_F(CatalogRetentionTest, RejectedLeadStopsProtectingAndTheClockRunsFromTheRejection) {
+TEST_P(CatalogRetentionTest, RejectedLeadStopsProtectingAndTheClockRunsFromTheRejection) {
   const int64_t missing = NewCase(CaseKind::kMissing);
   const int64_t missing_face = NewFace(missing);
   const int64_t sighting = NewCase(CaseKind::kSighting);
@@ -234,11 +190,11 @@ TEST_F(CatalogRetentionTest, RejectedLeadStopsProtectingAndTheClockRunsFromTheRe
   // Its lead, evidence and reviews went with it; the MISSING case stays.
   EXPECT_EQ(catalog_->GetLead(lead).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(catalog_->GetCase(missing).ok());
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM lead_reviews"), 0);
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM lead_evidence"), 0);
+  EXPECT_EQ(RawInt("SELECT count(*) FROM lead_reviews"), 0);
+  EXPECT_EQ(RawInt("SELECT count(*) FROM lead_evidence"), 0);
 }
 
-TEST_F(CatalogRetentionTest, ALeadThatGoesWithTheOtherCaseRestartsTheClock) {
+TEST_P(CatalogRetentionTest, ALeadThatGoesWithTheOtherCaseRestartsTheClock) {
   const int64_t missing = NewCase(CaseKind::kMissing);
   const int64_t sighting = NewCase(CaseKind::kSighting);
   Lead(NewFace(sighting), NewFace(missing));
@@ -249,7 +205,7 @@ TEST_F(CatalogRetentionTest, ALeadThatGoesWithTheOtherCaseRestartsTheClock) {
   EXPECT_THAT(Expired(now + 91 * kDayMs), ElementsAre(sighting));
 }
 
-TEST_F(CatalogRetentionTest, ANewPhotoOrUpdateRestartsTheClock) {
+TEST_P(CatalogRetentionTest, ANewPhotoOrUpdateRestartsTheClock) {
   const int64_t sighting = NewCase(CaseKind::kSighting);
   NewFace(sighting);
   Backdate(sighting, 300);
@@ -262,7 +218,7 @@ TEST_F(CatalogRetentionTest, ANewPhotoOrUpdateRestartsTheClock) {
 
 // The sweep lists, then deletes one by one: a lead proposed in between keeps the sighting,
 // because ExpireSighting checks again inside its own transaction.
-TEST_F(CatalogRetentionTest, ALeadProposedAfterTheListingKeepsTheSighting) {
+TEST_P(CatalogRetentionTest, ALeadProposedAfterTheListingKeepsTheSighting) {
   const int64_t sighting = NewCase(CaseKind::kSighting);
   const int64_t face = NewFace(sighting);
   const int64_t later = NowMs() + 91 * kDayMs;
@@ -280,7 +236,7 @@ TEST_F(CatalogRetentionTest, ALeadProposedAfterTheListingKeepsTheSighting) {
   EXPECT_THAT(*rows, IsEmpty());
 }
 
-TEST_F(CatalogRetentionTest, OnlySightingsExpireAndBadArgumentsAreRefused) {
+TEST_P(CatalogRetentionTest, OnlySightingsExpireAndBadArgumentsAreRefused) {
   const int64_t missing = NewCase(CaseKind::kMissing);
   Backdate(missing, 300);
   const int64_t later = NowMs() + 91 * kDayMs;
@@ -297,7 +253,7 @@ TEST_F(CatalogRetentionTest, OnlySightingsExpireAndBadArgumentsAreRefused) {
   EXPECT_TRUE(catalog_->GetCase(missing).ok());
 }
 
-TEST_F(CatalogRetentionTest, APhotoFileSharedWithAnotherCaseStays) {
+TEST_P(CatalogRetentionTest, APhotoFileSharedWithAnotherCaseStays) {
   const std::string bytes(500, 'x');
   const int64_t missing = NewCase(CaseKind::kMissing);
   NewFace(missing, bytes);
@@ -313,7 +269,7 @@ TEST_F(CatalogRetentionTest, APhotoFileSharedWithAnotherCaseStays) {
   EXPECT_EQ(got->bytes, bytes);
 }
 
-TEST_F(CatalogRetentionTest, TheCounterSurvivesAReopen) {
+TEST_P(CatalogRetentionTest, TheCounterSurvivesAReopen) {
   const int64_t later = NowMs() + 91 * kDayMs;
   for (int i = 0; i < 3; ++i) {
     const int64_t s = NewCase(CaseKind::kSighting);
@@ -323,10 +279,12 @@ TEST_F(CatalogRetentionTest, TheCounterSurvivesAReopen) {
   EXPECT_EQ(Count(), 3);
   Open();
   EXPECT_EQ(Count(), 3);
-  EXPECT_EQ(RawInt(db_path(), "SELECT version FROM schema_version"), internal::kSchemaVersion);
+  if (sqlite()) {
+    EXPECT_EQ(RawInt("SELECT version FROM schema_version"), internal::kSchemaVersion);
+  }
 }
 
-TEST_F(CatalogRetentionTest, LeadsOfCaseReturnsBothSidesWithReviews) {
+TEST_P(CatalogRetentionTest, LeadsOfCaseReturnsBothSidesWithReviews) {
   const int64_t sighting = NewCase(CaseKind::kSighting);
   const int64_t sface = NewFace(sighting);
   const int64_t m1 = NewCase(CaseKind::kMissing);
@@ -353,7 +311,7 @@ TEST_F(CatalogRetentionTest, LeadsOfCaseReturnsBothSidesWithReviews) {
 // it mid-sweep. After reopening (which replays the deletion journal) every sighting is either
 // wholly there (row, photo, face, file) or wholly gone, and the files on disk are exactly
 // those the remaining rows name.
-TEST_F(CatalogRetentionTest, Kill9DuringExpiryLeavesNoHalfDeletedSighting) {
+TEST_P(CatalogRetentionTest, Kill9DuringExpiryLeavesNoHalfDeletedSighting) {
   std::vector<int64_t> sightings;
   for (int i = 0; i < 300; ++i) {
     const int64_t s = NewCase(CaseKind::kSighting);
@@ -369,7 +327,7 @@ TEST_F(CatalogRetentionTest, Kill9DuringExpiryLeavesNoHalfDeletedSighting) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(fds[0]);
-    auto c = Catalog::Open(dir_);
+    auto c = Catalog::Open(location().location());
     if (!c.ok()) ::_exit(2);
     auto ids = (*c)->ListExpiredSightings(later, kRetentionMs, 10000);
     if (!ids.ok()) ::_exit(3);
@@ -415,7 +373,7 @@ TEST_F(CatalogRetentionTest, Kill9DuringExpiryLeavesNoHalfDeletedSighting) {
     EXPECT_TRUE(got.ok()) << got.status();
     named.insert((*photos)[0].file_name);
   }
-  EXPECT_EQ(FilesUnder(photos_dir()), named);
+  EXPECT_EQ(StoredPhotos(), named);
   const int64_t gone = static_cast<int64_t>(sightings.size()) - remaining;
   EXPECT_GE(gone, static_cast<int64_t>(expired.size()));
   EXPECT_LE(gone, static_cast<int64_t>(expired.size()) + 1);  // one committed, unacknowledged
@@ -424,8 +382,11 @@ TEST_F(CatalogRetentionTest, Kill9DuringExpiryLeavesNoHalfDeletedSighting) {
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(static_cast<int64_t>(rows->size()), gone);  // one audit row per expiry, no more
   catalog_.reset();
-  EXPECT_EQ(RawInt(db_path(), "SELECT count(*) FROM pending_unlink"), 0);
+  if (sqlite()) EXPECT_EQ(RawInt("SELECT count(*) FROM pending_unlink"), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogRetentionTest, homeward::testing::AllBackends(),
+                         homeward::testing::BackendName);
 
 }  // namespace
 }  // namespace homeward::store

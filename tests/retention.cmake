@@ -1,8 +1,8 @@
 # Data minimisation (issue 15, docs/PRIVACY.md): the catalog's expiry of SIGHTING cases on a
-# real SQLite file, and expiry and export end to end through the real server binary with its
+# real SQLite file and a real PostgreSQL database, and expiry and export end to end through the real server binary with its
 # clock moved forward by --test-only-clock-offset-days (skipped without models and photos).
 homeward_test(catalog_retention_test SOURCES catalog_retention_test.cc
-  LIBS homeward_store SQLite::SQLite3 absl::strings)
+  LIBS homeward_store homeward_catalog_backends absl::strings)
 if(TARGET homeward-server)
   pkg_check_modules(HTTPLIB_RETENTION REQUIRED IMPORTED_TARGET cpp-httplib)
   homeward_test(retention_test
