@@ -33,7 +33,7 @@ PACKAGES=(
   libfaiss-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libopencv-dev libsqlite3-dev sqlite3 libssl-dev
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 nginx openssl curl
   nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev
   python3-grpcio python3-protobuf

@@ -94,9 +94,11 @@ for _ in 1 2 3 4; do via nginx "$KEY_INVESTIGATOR" stats >/dev/null; done
 stats="$(curl -sf --cacert "$CA_CERT" -H "Authorization: Bearer $KEY_INVESTIGATOR" "$NGINX_HTTPS/v1/stats")" \
   || fail "GET /v1/stats through nginx"
 echo "$stats" | grep -q '"kinds"' || fail "stats through nginx: $stats"
-body="$(python3 -c 'import base64, json, sys; print(json.dumps({"image": base64.b64encode(open(sys.argv[1], "rb").read()).decode(), "topK": 5}))' "$DEMO/sample2.jpg")"
+python3 -c 'import base64, json, sys; print(json.dumps({"image": base64.b64encode(open(sys.argv[1], "rb").read()).decode(), "topK": 5}))' \
+  "$DEMO/sample2.jpg" >"$DIR/search.json"
 search="$(curl -sf --cacert "$CA_CERT" -H "Authorization: Bearer $KEY_INVESTIGATOR" \
-  -H 'Content-Type: application/json' -d "$body" "$NGINX_HTTPS/v1/search")" || fail "POST /v1/search through nginx"
+  -H 'Content-Type: application/json' --data-binary "@$DIR/search.json" "$NGINX_HTTPS/v1/search")" \
+  || fail "POST /v1/search through nginx"
 echo "$search" | has_case "$case_a" || fail "the search through nginx did not find case $case_a"
 s1="$(grep -c 'rpc method=' "$DIR/server1.log" || true)"
 s2="$(grep -c 'rpc method=' "$DIR/server2.log" || true)"
@@ -104,8 +106,8 @@ echo "calls served: server 1: $s1, server 2: $s2"
 [[ "$s1" -gt 0 && "$s2" -gt 0 ]] || fail "nginx did not spread the calls over both servers"
 
 echo "== 2. write through one server, read through the other"
-case_b="$(via 1 "$KEY_FAMILY" case create --kind missing --name 'Musa' --birth-date 2011-03-01 | json id)"
-face_b="$(via 1 "$KEY_FAMILY" photo add "$case_b" "$DEMO/sample2.jpg" --taken 2017-05-01 | json faces.0.faceId)"
+case_b="$(via 1 "$KEY_FAMILY" case create --kind missing --name 'Musa' --birth-date 2010-01-01 | json id)"
+face_b="$(via 1 "$KEY_FAMILY" photo add "$case_b" "$DEMO/sample2.jpg" --taken 2016-06-01 | json faces.0.faceId)"
 t="$(seconds_until found_via 2 "$face_a" "$case_b")" || fail "server 2 never found case $case_b stored through server 1"
 echo "a photo stored through server 1 is found through server 2 after ${t} s"
 within_2s "$t" || fail "visibility took $t s (more than 2 s)"
