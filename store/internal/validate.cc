@@ -262,4 +262,12 @@ absl::Status CheckIdCount(size_t n) {
       absl::StrCat(n, " ids in one lookup; the limit is ", kMaxIdsPerLookup));
 }
 
+absl::Status CheckRetention(int64_t now_ms, int64_t retention_ms) {
+  if (retention_ms <= 0 || now_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("retention_ms must be > 0 and now_ms >= 0; got ",
+                                                   retention_ms, " and ", now_ms));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace homeward::store::internal

@@ -57,6 +57,15 @@ void DeriveAge(const std::string& date_taken, const std::string& dob, int by_min
 // YYYY-MM-DD (UTC) of a Unix time in milliseconds.
 std::string DateOfMillis(int64_t ms);
 
+// Retention of SIGHTING cases (store/catalog.h), the same in every backend: the arguments'
+// check, and the SQL condition, on a case row `c`, that a lead of it still protects it (open,
+// confirmed for DNA or needing a better photo). Leads are probed by case_a and by case_b
+// separately, so each probe uses an index.
+absl::Status CheckRetention(int64_t now_ms, int64_t retention_ms);
+inline constexpr char kSightingProtectedSql[] =
+    "(EXISTS (SELECT 1 FROM leads l WHERE l.case_a = c.id AND l.status IN (1, 2, 4)) OR "
+    "EXISTS (SELECT 1 FROM leads l WHERE l.case_b = c.id AND l.status IN (1, 2, 4)))";
+
 }  // namespace homeward::store::internal
 
 #endif  // HOMEWARD_STORE_INTERNAL_VALIDATE_H_

@@ -15,23 +15,13 @@
 namespace homeward::store::internal {
 namespace {
 
-constexpr char kProtected[] =
-    "(EXISTS (SELECT 1 FROM leads l WHERE l.case_a = c.id AND l.status IN (1, 2, 4)) OR "
-    "EXISTS (SELECT 1 FROM leads l WHERE l.case_b = c.id AND l.status IN (1, 2, 4)))";
+// As store/sqlite/retention.cc's, with greatest() for SQLite's scalar max().
 constexpr char kClockStart[] =
     "greatest(c.created_ms, c.updated_ms, coalesce(c.lead_ended_ms, 0), "
     "coalesce((SELECT max(p.created_ms) FROM photos p WHERE p.case_id = c.id), 0), "
     "coalesce((SELECT max(l.updated_ms) FROM leads l WHERE l.case_a = c.id), 0), "
     "coalesce((SELECT max(l.updated_ms) FROM leads l WHERE l.case_b = c.id), 0))";
 constexpr int kSighting = static_cast<int>(CaseKind::kSighting);
-
-absl::Status CheckRetention(int64_t now_ms, int64_t retention_ms) {
-  if (retention_ms <= 0 || now_ms < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("retention_ms must be > 0 and now_ms >= 0; got ",
-                                                   retention_ms, " and ", now_ms));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -45,7 +35,7 @@ absl::StatusOr<std::vector<int64_t>> PostgresCatalog::ListExpiredSightings(int64
   HW_ASSIGN_OR_RETURN(
       pg::Result r,
       Query(absl::StrCat("SELECT c.id FROM cases c WHERE c.kind = ", kSighting, " AND NOT ",
-                         kProtected, " AND ", kClockStart, " < $1 ORDER BY c.id LIMIT $2"),
+                         kSightingProtectedSql, " AND ", kClockStart, " < $1 ORDER BY c.id LIMIT $2"),
             pg::Params().Int(now_ms - retention_ms).Int(limit)));
   std::vector<int64_t> ids;
   for (int i = 0; i < r.rows(); ++i) ids.push_back(r.Int(i, 0));
@@ -58,7 +48,7 @@ absl::StatusOr<std::vector<int64_t>> PostgresCatalog::ExpireSighting(int64_t id,
   HW_RETURN_IF_ERROR(CheckRetention(now_ms, retention_ms));
   auto still_expired = [&](pg::Connection& db) -> absl::Status {
     HW_ASSIGN_OR_RETURN(pg::Result r,
-                        db.Exec(absl::StrCat("SELECT c.kind, ", kProtected, "::int, ", kClockStart,
+                        db.Exec(absl::StrCat("SELECT c.kind, ", kSightingProtectedSql, "::int, ", kClockStart,
                                              " FROM cases c WHERE c.id = $1"),
                                 pg::Params().Int(id)));
     if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));

@@ -17,26 +17,14 @@
 namespace homeward::store::internal {
 namespace {
 
-// SQL on a case row `c`. Leads are looked up by case_a (the UNIQUE (case_a, case_b) index) and
-// by case_b (leads_by_case_b) separately, so each probe uses an index.
-constexpr char kProtected[] =
-    "(EXISTS (SELECT 1 FROM leads l WHERE l.case_a = c.id AND l.status IN (1, 2, 4)) OR "
-    "EXISTS (SELECT 1 FROM leads l WHERE l.case_b = c.id AND l.status IN (1, 2, 4)))";
-// The start of the retention clock: the case's last activity.
+// The start of the retention clock on a case row `c`: its last activity (PostgreSQL's twin
+// spells max() greatest()); what protects a sighting is kSightingProtectedSql (validate.h).
 constexpr char kClockStart[] =
     "max(c.created_ms, c.updated_ms, coalesce(c.lead_ended_ms, 0), "
     "coalesce((SELECT max(p.created_ms) FROM photos p WHERE p.case_id = c.id), 0), "
     "coalesce((SELECT max(l.updated_ms) FROM leads l WHERE l.case_a = c.id), 0), "
     "coalesce((SELECT max(l.updated_ms) FROM leads l WHERE l.case_b = c.id), 0))";
 constexpr int kSighting = static_cast<int>(CaseKind::kSighting);
-
-absl::Status CheckRetention(int64_t now_ms, int64_t retention_ms) {
-  if (retention_ms <= 0 || now_ms < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("retention_ms must be > 0 and now_ms >= 0; got ",
-                                                   retention_ms, " and ", now_ms));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -51,7 +39,7 @@ absl::StatusOr<std::vector<int64_t>> SqliteCatalog::ListExpiredSightings(int64_t
   HW_ASSIGN_OR_RETURN(
       Statement q,
       r.Cached(absl::StrCat("SELECT c.id FROM cases c WHERE c.kind = ", kSighting, " AND NOT ",
-                            kProtected, " AND ", kClockStart, " < ?1 ORDER BY c.id LIMIT ?2")));
+                            kSightingProtectedSql, " AND ", kClockStart, " < ?1 ORDER BY c.id LIMIT ?2")));
   q.Bind(1, now_ms - retention_ms).Bind(2, limit);
   std::vector<int64_t> ids;
   while (true) {
@@ -71,7 +59,7 @@ absl::StatusOr<std::vector<int64_t>> SqliteCatalog::ExpireSighting(int64_t id, i
   auto still_expired = [&](sqlite3* db) -> absl::Status {
     HW_ASSIGN_OR_RETURN(
         Statement q,
-        Statement::Prepare(db, absl::StrCat("SELECT c.kind, ", kProtected, ", ", kClockStart,
+        Statement::Prepare(db, absl::StrCat("SELECT c.kind, ", kSightingProtectedSql, ", ", kClockStart,
                                             " FROM cases c WHERE c.id = ?1")));
     HW_ASSIGN_OR_RETURN(bool row, q.Bind(1, id).Step());
     if (!row) return absl::NotFoundError(absl::StrCat("case ", id, " does not exist"));
