@@ -22,6 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/civil_date.h"
 #include "base/status_macros.h"
 #include "gallery/calibration.h"
@@ -256,6 +258,12 @@ class Gallery::Impl {
   }
   // A snapshot may only claim the changes the indexes hold.
   int64_t ClaimableSeq(int64_t seq) const { return following() ? std::min(seq, applied_seq) : seq; }
+  // Case edits through other servers (age, status): the newest updated_ms seen, and the cases
+  // seen at or after it minus kEditMargin with their updated_ms (reloaded once per edit).
+  // Guarded by write_mu.
+  static constexpr int64_t kEditMarginMs = 60000;  // writers' clocks may disagree this much
+  int64_t edits_seen_ms = 0;
+  std::map<int64_t, int64_t> edits_seen;  // case id -> updated_ms
   std::mutex follow_mu;
   std::condition_variable follow_cv;
   bool stop_following = false;  // guarded by follow_mu
@@ -433,6 +441,33 @@ class Gallery::Impl {
     return applied;
   }
 
+  // Reloads the age keys of the cases that other servers edited (their age or status may have
+  // changed; only adds and removals are in the change log). Returns how many cases.
+  absl::StatusOr<int64_t> FollowEdits() {
+    std::lock_guard<std::mutex> lock(write_mu);
+    HW_ASSIGN_OR_RETURN(auto updated,
+                        catalog->CasesUpdatedSince(edits_seen_ms - kEditMarginMs, 100000));
+    std::vector<int64_t> face_ids;
+    int64_t reloaded = 0;
+    for (const auto& [case_id, ms] : updated) {
+      edits_seen_ms = std::max(edits_seen_ms, ms);
+      auto [it, fresh] = edits_seen.emplace(case_id, ms);
+      if (!fresh && it->second == ms) continue;
+      it->second = ms;
+      HW_ASSIGN_OR_RETURN(std::vector<store::Photo> photos, catalog->ListPhotos(case_id));
+      for (const auto& p : photos) {
+        HW_ASSIGN_OR_RETURN(std::vector<store::Face> faces, catalog->ListFaces(p.id));
+        for (const auto& f : faces) face_ids.push_back(f.id);
+      }
+      ++reloaded;
+    }
+    for (auto it = edits_seen.begin(); it != edits_seen.end();) {
+      it = it->second < edits_seen_ms - kEditMarginMs ? edits_seen.erase(it) : std::next(it);
+    }
+    HW_RETURN_IF_ERROR(LoadAges(face_ids));
+    return reloaded;
+  }
+
   void FollowLoop() {
     std::unique_lock<std::mutex> lock(follow_mu);
     int failures = 0;
@@ -440,6 +475,7 @@ class Gallery::Impl {
                                [this] { return stop_following; })) {
       lock.unlock();
       absl::StatusOr<int64_t> n = FollowOnce();
+      if (n.ok()) n = FollowEdits();
       if (!n.ok() && failures++ % 100 == 0) {  // a catalog that is down: say so, not 10x/s
         std::fprintf(stderr, "homeward: following the change log failed (%s); retrying\n",
                      std::string(n.status().message()).c_str());
@@ -517,6 +553,7 @@ class Gallery::Impl {
     }
     HW_ASSIGN_OR_RETURN(int64_t latest, catalog->LastChangeSeq());
     applied_seq = latest;  // the replays below bring every index up to it (or further)
+    edits_seen_ms = absl::ToUnixMillis(absl::Now());  // LoadAllAges reads every case as it is
     bool behind = !rebuild.empty();
     for (CaseKind k : kKinds) {
       if (last[k] < latest) {
@@ -1392,7 +1429,11 @@ absl::StatusOr<std::vector<KindStats>> Gallery::StatsForOwner(const std::string&
   return out;
 }
 
-absl::StatusOr<int64_t> Gallery::FollowChanges() { return impl_->FollowOnce(); }
+absl::StatusOr<int64_t> Gallery::FollowChanges() {
+  HW_ASSIGN_OR_RETURN(const int64_t applied, impl_->FollowOnce());
+  HW_RETURN_IF_ERROR(impl_->FollowEdits().status());
+  return applied;
+}
 
 absl::StatusOr<Gallery::ChangeLogPosition> Gallery::ChangeLog() {
   std::lock_guard<std::mutex> lock(impl_->write_mu);

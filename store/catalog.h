@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -154,7 +155,12 @@ class Catalog {
   // smaller seq is visible too (a backend with concurrent writers must assign seqs in commit
   // order), so a reader that has seen seq S never later finds a new change below S.
   virtual absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit) = 0;
-  virtual absl::StatusOr<int64_t> LastChangeSeq() = 0;  // 0 when there has been no change
+  virtual absl::StatusOr<int64_t> LastChangeSeq() = 0;
+  // Cases created or changed at or after since_ms (their updated_ms, the writer's clock):
+  // up to `limit` (1..100000) (id, updated_ms) pairs, ascending updated_ms then id. A gallery
+  // following a shared catalog reloads those cases' age keys (edits through another server).
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> CasesUpdatedSince(
+      int64_t since_ms, int limit) = 0;  // 0 when there has been no change
 
   // Leads. UpsertLead records that faces x and y (of two different cases) match at
   // `distance`/`confidence` (finite, confidence in 0..1), keyed by their case pair. A face

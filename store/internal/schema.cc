@@ -193,6 +193,11 @@ ALTER TABLE cases ADD COLUMN lead_ended_ms INTEGER;
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
 )sql",
+    // 7 -> 8: cases by their last change, for servers following a shared catalog
+    // (CasesUpdatedSince).
+    R"sql(
+CREATE INDEX cases_by_updated ON cases(updated_ms);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

@@ -336,4 +336,18 @@ absl::StatusOr<int64_t> PostgresCatalog::LastChangeSeq() {
   return r.Int(0, 0);
 }
 
+absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> PostgresCatalog::CasesUpdatedSince(
+    int64_t since_ms, int limit) {
+  if (limit < 1 || limit > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be 1..100000; got ", limit));
+  }
+  HW_ASSIGN_OR_RETURN(pg::Result r,
+                      Query("SELECT id, updated_ms FROM cases WHERE updated_ms >= $1 ORDER BY "
+                            "updated_ms, id LIMIT $2",
+                            pg::Params().Int(since_ms).Int(limit)));
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.Int(i, 0), r.Int(i, 1));
+  return out;
+}
+
 }  // namespace homeward::store::internal

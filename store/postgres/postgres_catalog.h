@@ -41,7 +41,7 @@
 namespace homeward::store::internal {
 
 // The PostgreSQL schema version this build writes (store/postgres/schema.cc).
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 // Upgrades the database behind `conn` to `target` (<= kPostgresSchemaVersion) in one
 // transaction, under an advisory lock so that servers starting together upgrade once.
 // FAILED_PRECONDITION if the database's schema is newer than this build. Tests use a lower
@@ -91,6 +91,8 @@ class PostgresCatalog final : public Catalog {
       const std::vector<int64_t>& ids) override;
   absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit) override;
   absl::StatusOr<int64_t> LastChangeSeq() override;
+  absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> CasesUpdatedSince(int64_t since_ms,
+                                                                          int limit) override;
 
   // leads.cc
   absl::StatusOr<LeadUpsertResult> UpsertLead(int64_t face_x, int64_t face_y, double distance,

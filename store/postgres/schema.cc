@@ -191,6 +191,10 @@ ALTER TABLE cases ADD COLUMN lead_ended_ms bigint;
 CREATE TABLE counters (name text PRIMARY KEY, value bigint NOT NULL);
 INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
 )sql",
+    // 3 -> 4: cases by their last change (CasesUpdatedSince), as SQLite's 7 -> 8.
+    R"sql(
+CREATE INDEX cases_by_updated ON cases(updated_ms);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPostgresSchemaVersion);
 

@@ -405,4 +405,22 @@ absl::StatusOr<int64_t> SqliteCatalog::LastChangeSeq() {
   return row ? q.Int(0) : 0;
 }
 
+absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> SqliteCatalog::CasesUpdatedSince(
+    int64_t since_ms, int limit) {
+  if (limit < 1 || limit > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be 1..100000; got ", limit));
+  }
+  HW_ASSIGN_OR_RETURN(Reader r, AcquireReader());
+  HW_ASSIGN_OR_RETURN(Statement q, r.Cached("SELECT id, updated_ms FROM cases WHERE updated_ms "
+                                            ">= ?1 ORDER BY updated_ms, id LIMIT ?2"));
+  q.Bind(1, since_ms).Bind(2, limit);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  while (true) {
+    HW_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.emplace_back(q.Int(0), q.Int(1));
+  }
+  return out;
+}
+
 }  // namespace homeward::store::internal

@@ -78,6 +78,8 @@ class SqliteCatalog final : public Catalog {
       const std::vector<int64_t>& ids) override;
   absl::StatusOr<std::vector<Change>> ChangesAfter(int64_t after_seq, int limit) override;
   absl::StatusOr<int64_t> LastChangeSeq() override;
+  absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> CasesUpdatedSince(int64_t since_ms,
+                                                                          int limit) override;
 
   // leads.cc
   absl::StatusOr<LeadUpsertResult> UpsertLead(int64_t face_x, int64_t face_y, double distance,
