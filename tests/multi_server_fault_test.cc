@@ -135,18 +135,28 @@ class MultiServerFaultTest : public ::testing::Test {
     e->message = s.error_message();
   }
 
-  // Starts servers A (0) and B (1) on the catalog, each with a data dir of its own.
+  // Starts servers A (0) and B (1) on the catalog, each with a data dir of its own, at once
+  // (each loads the models for seconds).
   void StartServers() {
+    std::string errors[2];
+    bool ok[2] = {false, false};
+    std::thread starters[2];
     for (int i = 0; i < 2; ++i) {
       const std::string dir = absl::StrCat(dir_, "/server", i);
       fs::create_directories(dir);
       servers_[i] = std::make_unique<ServerProcess>(kBinary, dir);
-      ServerOptions options;
-      options.flags = {"--catalog", url_, "--follow-ms", std::to_string(kFollowMs),
-                       "--workers", "1"};
-      options.insecure_dev = true;
-      std::string error;
-      ASSERT_TRUE(servers_[i]->Start(options, &error)) << "server " << i << ": " << error;
+      starters[i] = std::thread([this, i, &errors, &ok] {
+        ServerOptions options;
+        options.flags = {"--catalog", url_, "--follow-ms", std::to_string(kFollowMs),
+                         "--workers", "1"};
+        options.insecure_dev = true;
+        ok[i] = servers_[i]->Start(options, &errors[i]);
+      });
+    }
+    for (int i = 0; i < 2; ++i) starters[i].join();
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(ok[i]) << "server "
+                         << "AB"[i] << ": " << errors[i];
       Connect(i);
     }
   }
@@ -310,8 +320,29 @@ TEST_F(MultiServerFaultTest, PostgresRestartUnderLoad) {
   ASSERT_TRUE(st.ok()) << st;
   const double t_started = Now();
 
-  // Recovery: an upload that began after PostgreSQL accepted connections again succeeded
-  // through each server.
+  // Recovery, probed: the first CreateCase through each server that succeeds after pg_ctl
+  // start returned (PostgreSQL accepts connections again).
+  double first_write_s[2] = {-1, -1};
+  while ((first_write_s[0] < 0 || first_write_s[1] < 0) && Now() - t_started < 30) {
+    for (int i = 0; i < 2; ++i) {
+      if (first_write_s[i] >= 0) continue;
+      pb::CreateCaseRequest create;
+      create.mutable_case_()->set_kind(pb::FOUND);
+      create.mutable_case_()->set_display_name("probe");
+      pb::Case created;
+      const grpc::Status s = Call(i, &Stub::CreateCase, create, &created);
+      if (s.ok()) {
+        first_write_s[i] = Now() - t_started;
+      } else {
+        std::lock_guard<std::mutex> l(mu);
+        Event e = Begin(i, "CreateCase (probe)");
+        End(s, &e);
+        events.push_back(e);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // And an upload through each server that began after that went through.
   while (!(uploads_ok_since(0, t_started) && uploads_ok_since(1, t_started)) &&
          Now() - t_started < 30) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -339,6 +370,7 @@ TEST_F(MultiServerFaultTest, PostgresRestartUnderLoad) {
         << "AB"[e.server] << " at " << e.begin_s << " s: " << e.message;
     EXPECT_TRUE(absl::StrContains(e.message, "PostgreSQL")) << e.op << " via "
                                                             << "AB"[e.server] << ": " << e.message;
+    EXPECT_EQ(e.message.find('\n'), std::string::npos) << "not one line: " << e.message;
     if (e.begin_s >= t_stopped && e.end_s <= t_start) ++failed_down;
     if (e.begin_s >= t_started) ++failed_after;
     last_failure_s[e.server] = std::max(last_failure_s[e.server], e.end_s);
@@ -346,10 +378,11 @@ TEST_F(MultiServerFaultTest, PostgresRestartUnderLoad) {
   std::printf(
       "PostgreSQL stopped at %.2f s (pg_ctl stop took %.2f s), started at %.2f s (pg_ctl start "
       "took %.2f s); %zu calls, %d OK, %d failed while down, %d failed after the restart; first "
-      "good upload after the restart: A %.2f s, B %.2f s; last failure A %.2f s, B %.2f s\n",
+      "write after the restart: A %.2f s, B %.2f s; first upload (of the load thread) after "
+      "it: A %.2f s, B %.2f s; last failure A %.2f s, B %.2f s\n",
       t_stop, t_stopped - t_stop, t_start, t_started - t_start, events.size(), ok_total,
-      failed_down, failed_after, recovered_s[0], recovered_s[1], last_failure_s[0],
-      last_failure_s[1]);
+      failed_down, failed_after, first_write_s[0], first_write_s[1], recovered_s[0], recovered_s[1],
+      last_failure_s[0], last_failure_s[1]);
   for (const Event& e : events) {
     if (e.code != grpc::StatusCode::OK && e.begin_s >= t_started) {
       std::printf("  after restart: %s via %c at %.2f s: %s\n", e.op.c_str(), "AB"[e.server],
@@ -358,8 +391,10 @@ TEST_F(MultiServerFaultTest, PostgresRestartUnderLoad) {
   }
   EXPECT_GT(failed_down, 0) << "no call ran while PostgreSQL was down";
   for (int i = 0; i < 2; ++i) {
-    EXPECT_GE(recovered_s[i], 0) << "AB"[i] << " never recovered";
-    EXPECT_LT(recovered_s[i], 5) << "AB"[i];
+    EXPECT_GE(first_write_s[i], 0) << "AB"[i] << " never recovered";
+    EXPECT_LT(first_write_s[i], 3) << "AB"[i];
+    EXPECT_GE(recovered_s[i], 0) << "AB"[i] << " took no upload after the restart";
+    EXPECT_LT(recovered_s[i], 10) << "AB"[i];
   }
   EXPECT_EQ(failed_after, 0) << "calls failed after PostgreSQL was back";
 
@@ -430,15 +465,16 @@ TEST_F(MultiServerFaultTest, SigkillOneServerWhileBothTakeUploads) {
 
   // SIGKILL A mid-stream, once it acknowledged a few uploads (its next call is in flight).
   const double t0 = Now();
-  while (acked_by[0] < 4 && Now() - t0 < 60) {
+  while (acked_by[0] < 3 && Now() - t0 < 60) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_GE(acked_by[0], 4);
+  ASSERT_GE(acked_by[0], 3);
   const double t_kill = Now();
   servers_[0]->Kill();
+  const double t_dead = Now();  // reaped
   const int b_at_kill = acked_by[1];
   // B keeps taking uploads while A is dead.
-  while (acked_by[1] < b_at_kill + 6 && Now() - t_kill < 60) {
+  while (acked_by[1] < b_at_kill + 5 && Now() - t_kill < 60) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   stop[0] = stop[1] = true;
@@ -451,8 +487,17 @@ TEST_F(MultiServerFaultTest, SigkillOneServerWhileBothTakeUploads) {
     EXPECT_EQ(e.code, grpc::StatusCode::OK)
         << e.op << " via B at " << e.begin_s << " s (kill at " << t_kill << " s): " << e.message;
   }
-  int a_failed = 0;
-  for (const Event& e : events[0]) a_failed += e.code != grpc::StatusCode::OK;
+  // A's calls after the kill failed UNAVAILABLE (the one in flight too); none succeeded.
+  int a_failed = 0, a_in_flight = 0;
+  for (const Event& e : events[0]) {
+    if (e.begin_s < t_kill && e.end_s > t_kill) ++a_in_flight;
+    if (e.begin_s > t_dead) {
+      EXPECT_NE(e.code, grpc::StatusCode::OK) << e.op << " via dead A";
+    }
+    if (e.code == grpc::StatusCode::OK) continue;
+    ++a_failed;
+    EXPECT_EQ(e.code, grpc::StatusCode::UNAVAILABLE) << e.op << " via A: " << e.message;
+  }
   int acked_a_before = 0, acked_b_during = 0;
   for (const Acked& k : acked) {
     if (k.server == 0) ++acked_a_before;
@@ -475,6 +520,7 @@ TEST_F(MultiServerFaultTest, SigkillOneServerWhileBothTakeUploads) {
     slowest_b = std::max(slowest_b, seen);
   }
 
+  const double t_checked_b = Now();
   // A restarts on its data dir and catches up: it finds the photos added while it was down.
   std::string error;
   const double t_restart = Now();
@@ -491,12 +537,17 @@ TEST_F(MultiServerFaultTest, SigkillOneServerWhileBothTakeUploads) {
   }
   std::printf(
       "SIGKILL of A at %.2f s after %d acked uploads via A; uploads stopped at %.2f s; %d of A's "
-      "calls failed after the kill; B: %zu calls, all checked OK, %d uploads acked while A was "
+      "calls in flight at the kill, %d failed; B: %zu calls, all checked OK, %d uploads acked "
+      "while A was "
       "down; acked %zu, in the catalog %d, found via B %d (slowest %.2f s); A restarted in %.2f s "
       "and found %d of the %d photos added while it was down\n",
-      t_kill, acked_a_before, t_stopped, a_failed, events[1].size(), acked_b_during, acked.size(),
-      in_catalog, found_b, slowest_b, restart_s, found_a, missed_by_a);
-  EXPECT_GE(acked_b_during, 6);
+      t_kill, acked_a_before, t_stopped, a_in_flight, a_failed, events[1].size(), acked_b_during,
+      acked.size(), in_catalog, found_b, slowest_b, restart_s, found_a, missed_by_a);
+  std::printf(
+      "phases: servers up and uploads until %.2f s, searches via B %.2f s, restart and "
+      "searches via A %.2f s\n",
+      t_stopped, t_checked_b - t_stopped, Now() - t_checked_b);
+  EXPECT_GE(acked_b_during, 5);
   EXPECT_EQ(servers_[0]->Stop(), 0);
   EXPECT_EQ(servers_[1]->Stop(), 0);
 }
