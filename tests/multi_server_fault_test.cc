@@ -25,12 +25,14 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
 #include "tests/postgres_server.h"
@@ -389,6 +391,24 @@ TEST_F(MultiServerFaultTest, PostgresRestartUnderLoad) {
                   e.begin_s, e.message.c_str());
     }
   }
+  std::set<std::string> shown;  // what a client saw, one line per RPC
+  for (const Event& e : events) {
+    if (e.code != grpc::StatusCode::OK && shown.insert(e.op).second) {
+      std::printf("  %s: %s\n", e.op.c_str(), e.message.c_str());
+    }
+  }
+  // What the operator sees in the server's log.
+  bool said_failed = false, said_again = false;
+  for (absl::string_view line : absl::StrSplit(servers_[0]->Log(), '\n')) {
+    const bool failed = absl::StrContains(line, "following the change log failed");
+    const bool again = absl::StrContains(line, "following the change log again");
+    if ((failed && !said_failed) || (again && !said_again)) {
+      std::printf("  A's log: %s\n", std::string(line).c_str());
+    }
+    said_failed = said_failed || failed;
+    said_again = said_again || again;
+  }
+  EXPECT_TRUE(said_failed && said_again) << servers_[0]->Log();
   EXPECT_GT(failed_down, 0) << "no call ran while PostgreSQL was down";
   for (int i = 0; i < 2; ++i) {
     EXPECT_GE(first_write_s[i], 0) << "AB"[i] << " never recovered";
