@@ -480,7 +480,11 @@ class Gallery::Impl {
         std::fprintf(stderr, "homeward: following the change log failed (%s); retrying\n",
                      std::string(n.status().message()).c_str());
       }
-      if (n.ok()) failures = 0;
+      if (n.ok() && failures > 0) {  // the operator saw it fail: say that it is over
+        std::fprintf(stderr, "homeward: following the change log again (after %d failed tries)\n",
+                     failures);
+        failures = 0;
+      }
       lock.lock();
     }
   }

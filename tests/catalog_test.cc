@@ -1100,6 +1100,7 @@ TEST_F(PostgresCatalogTest, LostConnectionIsUnavailableAndRecoversByItself) {
     auto got = catalog_->GetCase(*id);
     EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
     EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("PostgreSQL"));
+    EXPECT_EQ(got.status().message().find('\n'), absl::string_view::npos) << got.status();
     auto added = catalog_->AddCase(MissingChild("while down"));
     EXPECT_EQ(added.status().code(), absl::StatusCode::kUnavailable) << added.status();
   }
@@ -1110,6 +1111,42 @@ TEST_F(PostgresCatalogTest, LostConnectionIsUnavailableAndRecoversByItself) {
   auto after = catalog_->AddCase(MissingChild("after"));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(catalog_->CountByKind()->at(CaseKind::kMissing).cases, 2);
+}
+
+// PostgreSQL restarted while the pool holds several idle connections and no call comes
+// meanwhile (a quick restart between two calls): every pooled connection is dead, yet the first
+// calls afterwards succeed; the catalog does not hand the dead ones out one failed call at a
+// time.
+TEST_F(PostgresCatalogTest, IdleConnectionsThatDiedInARestartFailNoCall) {
+  OpenCatalog();
+  auto id = catalog_->AddCase(MissingChild("before"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(catalog_->AddPhoto(PhotoOf(*id), "bytes", {RandomFace(&rng_)}).ok());
+  // Four scans at once, each holding its connection for a while: four connections, all back
+  // in the pool afterwards.
+  std::vector<std::thread> scans;
+  for (int i = 0; i < 4; ++i) {
+    scans.emplace_back([this] {
+      auto seq = catalog_->ForEachFace([](const store::FaceRecord&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        return absl::OkStatus();
+      });
+      EXPECT_TRUE(seq.ok()) << seq.status();
+    });
+  }
+  for (auto& t : scans) t.join();
+  auto server = testing::PostgresServer::Shared();
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Stop().ok());
+  ASSERT_TRUE((*server)->Start().ok());
+  for (int i = 0; i < 3; ++i) {
+    auto got = catalog_->GetCase(*id);
+    EXPECT_TRUE(got.ok()) << "read " << i << ": " << got.status();
+    auto added = catalog_->AddCase(MissingChild("after"));
+    EXPECT_TRUE(added.ok()) << "write " << i << ": " << added.status();
+    auto changes = catalog_->ChangesAfter(0, 10);
+    EXPECT_TRUE(changes.ok()) << "query " << i << ": " << changes.status();
+  }
 }
 
 // Two catalogs on one database (as two servers would be): concurrent writes through both get

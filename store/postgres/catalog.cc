@@ -43,8 +43,18 @@ absl::StatusOr<std::unique_ptr<pg::Connection>> PostgresCatalog::Acquire() {
   return conn;
 }
 
+void PostgresCatalog::DropIdle() {
+  std::vector<std::unique_ptr<pg::Connection>> dropped;  // closed after the lock is released
+  absl::MutexLock l(&pool_mu_);
+  dropped.swap(idle_);
+}
+
 void PostgresCatalog::Release(std::unique_ptr<pg::Connection> conn) {
-  if (conn == nullptr || !conn->healthy()) return;
+  if (conn == nullptr) return;
+  if (!conn->healthy()) {
+    DropIdle();
+    return;
+  }
   if (conn->in_transaction()) {
     if (!conn->Script("ROLLBACK").ok()) return;
   }
@@ -58,12 +68,15 @@ absl::Status PostgresCatalog::Transact(const char* begin, const Body& body,
                                        const char* before_commit) {
   std::unique_ptr<pg::Connection> conn;
   // A pooled connection may have died while idle (PostgreSQL restarted): that shows at BEGIN,
-  // before anything of this call was sent, so one retry on a fresh connection is safe.
+  // before anything of this call was sent, so one retry on a fresh connection is safe (the
+  // other idle ones died with it: dropped, so the retry connects anew).
   for (int attempt = 0;; ++attempt) {
     HW_ASSIGN_OR_RETURN(conn, Acquire());
     const absl::Status s = conn->Script(begin);
     if (s.ok()) break;
     if (!pg::IsConnectionLoss(s) || attempt > 0) return s;
+    conn.reset();
+    DropIdle();
   }
   absl::Status s = body(*conn);
   if (s.ok() && before_commit != nullptr) s = conn->Script(before_commit);
@@ -97,6 +110,7 @@ absl::StatusOr<pg::Result> PostgresCatalog::Query(absl::string_view sql, const p
     Release(std::move(conn));
     // A read is safe to repeat on a new connection when a pooled one had died.
     if (r.ok() || !pg::IsConnectionLoss(r.status()) || attempt > 0) return r;
+    DropIdle();
   }
 }
 

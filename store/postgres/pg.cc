@@ -18,9 +18,17 @@ namespace {
 
 constexpr char kLossPayload[] = "homeward/postgresql-connection-lost";
 
+// libpq's message on one line: its line breaks and tabs ("server closed the connection
+// unexpectedly\n\tThis probably means ...", one line per address tried) become single spaces.
 std::string Trimmed(const char* s) {
   if (s == nullptr) return "";
-  return std::string(absl::StripAsciiWhitespace(s));
+  std::string out;
+  for (char c : absl::StripAsciiWhitespace(s)) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
+  }
+  return out;
 }
 
 absl::Status ConnectionLost(absl::string_view what, absl::string_view detail) {
@@ -172,13 +180,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return absl::ResourceExhaustedError("PostgreSQL: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
-    // libpq's message may span lines (one per address tried); keep it to one.
-    std::string why;
-    for (char c : Trimmed(PQerrorMessage(conn))) {
-      if (c == '\n' || c == '\t' || c == '\r') c = ' ';
-      if (c == ' ' && !why.empty() && why.back() == ' ') continue;
-      why += c;
-    }
+    const std::string why = Trimmed(PQerrorMessage(conn));
     PQfinish(conn);
     const bool refused_login = absl::StrContains(why, "authentication failed") ||
                                absl::StrContains(why, "does not exist") ||

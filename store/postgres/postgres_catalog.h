@@ -137,8 +137,11 @@ class PostgresCatalog final : public Catalog {
   absl::StatusOr<pg::Result> Query(absl::string_view sql, const pg::Params& params = pg::Params());
 
   // A pooled connection for one call; returned to the pool unless lost or mid-transaction.
+  // A lost one empties the pool: its idle connections went down with the same server.
   absl::StatusOr<std::unique_ptr<pg::Connection>> Acquire();
   void Release(std::unique_ptr<pg::Connection> conn);
+  // Closes every idle connection (after a lost one: PostgreSQL restarted or went away).
+  void DropIdle();
   absl::Status Transact(const char* begin, const Body& body, const char* before_commit);
 
   absl::StatusOr<int64_t> ScanFaces(bool with_descriptor,
