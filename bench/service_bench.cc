@@ -10,6 +10,9 @@
 //             dates, places, statuses); prints the insert rate (and AddPhoto's, one photo per
 //             transaction, on --single photos) and the bytes on disk per face.
 //   catalog-open  Catalog::Open time with and without the orphan-file sweep.
+//   move-up   store::MoveUp (what homeward-move-up runs before its search check) of --data-dir
+//             into the EMPTY PostgreSQL database --catalog: faces, photos, seconds, faces/s and
+//             the database size after (the data dir itself is not changed).
 //   open      One gallery restart in this process: Gallery::Open time and RSS after minus
 //             before (models + catalog + indexes), then single-client search-by-face-id
 //             latency p50/p99 for raw Faiss (the gallery's own snapshot read with
@@ -24,6 +27,7 @@
 //   service_bench populate --data-dir D --faces 1000000 [--faces-per-photo 10]
 //                          [--batch 2000] [--single 200] [--seed-file F]
 //   service_bench catalog-open --data-dir D
+//   service_bench move-up --data-dir D --catalog postgresql://USER@HOST:PORT/EMPTY_DB
 //   service_bench open --data-dir D [--factory IVF1024,Flat] [--nprobe 16] [--rebuild]
 //                      [--queries 1000] [--no-grpc] [--calibration models/age_calibration_v1.json]
 #include <grpcpp/grpcpp.h>
@@ -61,6 +65,7 @@
 #include "server/server.h"
 #include "server/service.h"
 #include "store/catalog.h"
+#include "store/move_up.h"
 
 namespace {
 
@@ -156,7 +161,7 @@ std::vector<int> ParseInts(const std::string& s) {
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: service_bench sighting|populate|catalog-open|open [flags]\n");
+    std::fprintf(stderr, "usage: service_bench sighting|populate|catalog-open|move-up|open [flags]\n");
     std::exit(2);
   }
   f.command = argv[1];
@@ -447,6 +452,32 @@ int PopulateCommand(const Flags& f) {
   return 0;
 }
 
+int MoveUpCommand(const Flags& f) {
+  if (f.data_dir.empty() || f.catalog.empty()) {
+    Die("flags", absl::InvalidArgumentError("--data-dir and --catalog (an empty database)"));
+  }
+  homeward::store::MoveUpOptions options;
+  options.progress = [](absl::string_view line) {
+    std::printf("  %.*s\n", static_cast<int>(line.size()), line.data());
+    std::fflush(stdout);
+  };
+  auto report = homeward::store::MoveUp(f.data_dir, f.catalog, options);
+  if (!report.ok()) Die("MoveUp", report.status());
+  int64_t faces = 0, photos = 0;
+  for (const auto& t : report->tables) {
+    if (t.name == "faces") faces = t.target_rows;
+    if (t.name == "photos") photos = t.target_rows;
+  }
+  std::printf("\n| faces | photos | photo files (MB) | seconds | faces/s | PostgreSQL database | per face |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| %lld | %lld | %lld (%.1f) | %.1f | %.0f | %.0f MB | %.0f B |\n",
+              static_cast<long long>(faces), static_cast<long long>(photos),
+              static_cast<long long>(report->photo_files), report->photo_bytes / 1e6,
+              report->copy_seconds, faces / report->copy_seconds, report->database_bytes / 1e6,
+              faces > 0 ? static_cast<double>(report->database_bytes) / faces : 0.0);
+  return 0;
+}
+
 int CatalogOpenCommand(const Flags& f) {
   // Open serves at once; the orphan sweep runs on its own thread (the second column: until it
   // has finished).
@@ -710,6 +741,7 @@ int main(int argc, char** argv) {
   if (f.command == "sighting") return Sighting(f);
   if (f.command == "populate") return PopulateCommand(f);
   if (f.command == "catalog-open") return CatalogOpenCommand(f);
+  if (f.command == "move-up") return MoveUpCommand(f);
   if (f.command == "open") return OpenCommand(f);
   std::fprintf(stderr, "unknown command %s\n", f.command.c_str());
   return 2;

@@ -266,4 +266,59 @@ absl::Status Connection::Script(const char* sql) {
   return s;
 }
 
+// ---- COPY ------------------------------------------------------------------------------------
+
+absl::Status Connection::CopyBegin(const std::string& copy_sql) {
+  Result r(PQexec(conn_, copy_sql.c_str()));
+  if (PQresultStatus(r.raw()) != PGRES_COPY_IN) {
+    return Error(conn_, r.raw(), copy_sql.substr(0, std::min<size_t>(copy_sql.size(), 40)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Connection::CopyRows(absl::string_view rows) {
+  if (rows.empty()) return absl::OkStatus();
+  if (PQputCopyData(conn_, rows.data(), static_cast<int>(rows.size())) != 1) {
+    return Error(conn_, nullptr, "COPY data");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Connection::CopyEnd(const char* abort_reason) {
+  if (PQputCopyEnd(conn_, abort_reason) != 1) return Error(conn_, nullptr, "COPY end");
+  absl::Status s = absl::OkStatus();
+  // The COPY's own result, then nothing (libpq's protocol for ending COPY IN).
+  while (PGresult* res = PQgetResult(conn_)) {
+    Result r(res);
+    if (s.ok() && PQresultStatus(res) != PGRES_COMMAND_OK) s = Error(conn_, res, "COPY");
+  }
+  return s;
+}
+
+void CopyText(absl::string_view v, std::string* out) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out->append("\\\\"); break;
+      case '\t': out->append("\\t"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      default: out->push_back(c);
+    }
+  }
+}
+
+void CopyBytea(absl::string_view v, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t start = out->size();
+  out->resize(start + 3 + 2 * v.size());
+  char* p = out->data() + start;
+  *p++ = '\\';  // COPY's escape for the backslash of bytea's "\x"
+  *p++ = '\\';
+  *p++ = 'x';
+  for (unsigned char c : v) {
+    *p++ = kHex[c >> 4];
+    *p++ = kHex[c & 15];
+  }
+}
+
 }  // namespace homeward::store::internal::pg

@@ -83,6 +83,15 @@ class Connection {
   // SQL text without parameters; may hold several statements (DDL, BEGIN, COMMIT).
   absl::Status Script(const char* sql);
 
+  // Bulk load: `copy_sql` is a COPY ... FROM STDIN statement; CopyRows sends rows in COPY's
+  // text format (tab-separated, \N for NULL, one line per row; see CopyText/CopyBytea), and
+  // CopyEnd finishes the COPY (a row PostgreSQL refuses is reported there), or with
+  // `abort_reason` makes it fail (the transaction is then aborted). Between CopyBegin and
+  // CopyEnd nothing else may be sent on the connection.
+  absl::Status CopyBegin(const std::string& copy_sql);
+  absl::Status CopyRows(absl::string_view rows);
+  absl::Status CopyEnd(const char* abort_reason = nullptr);
+
   // False once the connection is lost; such a connection is not reused.
   bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
   // True between BEGIN and COMMIT/ROLLBACK (also in a failed transaction).
@@ -94,6 +103,11 @@ class Connection {
   PGconn* const conn_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };
+
+// Appends a value in COPY's text format: text with backslash, tab, newline and carriage
+// return escaped; bytea as \\x and hex digits.
+void CopyText(absl::string_view v, std::string* out);
+void CopyBytea(absl::string_view v, std::string* out);
 
 // True if `status` came from a lost connection (one worth retrying on a new connection when
 // nothing of the transaction had been sent yet).
