@@ -50,6 +50,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -198,14 +199,29 @@ double CpuSeconds(pid_t pid) {
   return (std::stod(v[11]) + std::stod(v[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// The first `n` .jpg files under `folder`, in path order.
-std::vector<std::string> FirstPhotos(const std::string& folder, int n) {
+// The first `n` .jpg files under `folder`, in path order. With a `homeward embed --json` file
+// (`seed_file`, one line per detected face with "path" and "faces"), only photos it lists with
+// exactly one face: every AddPhoto then stores one face (LFW has photos where the detector finds
+// none or several).
+std::vector<std::string> FirstPhotos(const std::string& folder, int n,
+                                     const std::string& seed_file = "") {
+  std::set<std::string> single;
+  {
+    std::ifstream in(seed_file);
+    for (std::string line; std::getline(in, line);) {
+      const size_t at = line.find("\"path\":\"");
+      if (at == std::string::npos || line.find("\"faces\":1,") == std::string::npos) continue;
+      const size_t b = at + 8;
+      single.insert(line.substr(b, line.find('"', b) - b));
+    }
+  }
   std::vector<std::string> paths;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const std::string ext = it->path().extension().string();
-    if (it->is_regular_file(ec) && (ext == ".jpg" || ext == ".jpeg")) {
+    if (it->is_regular_file(ec) && (ext == ".jpg" || ext == ".jpeg") &&
+        (single.empty() || single.count(it->path().string()))) {
       paths.push_back(it->path().string());
     }
   }
@@ -489,7 +505,9 @@ IngestResult RunIngest(const Flags& f, const std::string& name, std::vector<Serv
 }
 
 void Ingest(const Flags& f) {
-  const std::vector<std::string> photos = FirstPhotos(f.folder, f.photos);
+  const bool by_seeds = fs::exists(f.seed_file);
+  const std::vector<std::string> photos =
+      FirstPhotos(f.folder, f.photos, by_seeds ? f.seed_file : "");
   if (static_cast<int>(photos.size()) < f.photos) Die("too few .jpg under " + f.folder);
   // Configurations: {name, servers, catalog}.
   enum Config { kSqlite, kPg1, kPg2 };
