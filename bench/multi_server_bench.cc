@@ -541,10 +541,11 @@ void Ingest(const Flags& f) {
     }
   }
   std::printf(
-      "\ningest: AddPhoto of %zu distinct real photos (first .jpg files of %s), %d "
+      "\ningest: AddPhoto of %zu distinct real photos (first .jpg files of %s%s), %d "
       "clients (split across the servers), %d round(s), configurations in alternating "
       "order\n\n",
-      photos.size(), f.folder.c_str(), f.clients, f.reps);
+      photos.size(), f.folder.c_str(), by_seeds ? " with one face in the seed file" : "", f.clients,
+      f.reps);
   std::printf(
       "| configuration | photos/s (each round) | photos/s mean | vs 1 server SQLite | "
       "AddPhoto p50 ms | p99 ms | server CPU s per photo | errors |\n"
