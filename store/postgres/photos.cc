@@ -73,12 +73,13 @@ absl::Status InsertPhotoRows(pg::Connection& db, const Photo& meta, const std::s
       .Int(meta.height)
       .Text(sha)
       .Text(FileNameForHash(sha))
-      .Int(now);
+      .Int(now)
+      .Bool(meta.age_from_face && meta.age_estimated);
   HW_ASSIGN_OR_RETURN(
       pg::Result photo,
       db.Exec("INSERT INTO photos (case_id, date_taken, age_min, age_max, age_estimated, "
-              "source, width, height, sha256, file_name, created_ms) VALUES ($1, $2, $3, $4, "
-              "$5, $6, $7, $8, $9, $10, $11) RETURNING id",
+              "source, width, height, sha256, file_name, created_ms, age_from_face) VALUES ($1, $2, "
+              "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
               p));
   result->photo_id = photo.Int(0, 0);
   for (const Face& face : faces) {
