@@ -198,9 +198,10 @@ absl::StatusOr<Catalog::PhotoWithBytes> PostgresCatalog::GetPhoto(int64_t id) {
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
   PhotoWithBytes out;
   out.photo = PgReadPhoto(r, 0);
-  if (r.IsNull(0, 12))
+  constexpr int kBytesColumn = 13;  // after kPgPhotoColumns
+  if (r.IsNull(0, kBytesColumn))
     return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes are missing"));
-  if (!r.Bytes(0, 12, &out.bytes) || Sha256Hex(out.bytes) != out.photo.sha256) {
+  if (!r.Bytes(0, kBytesColumn, &out.bytes) || Sha256Hex(out.bytes) != out.photo.sha256) {
     return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes do not match its hash"));
   }
   return out;
