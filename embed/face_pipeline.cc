@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,7 @@ constexpr int kDescriptorBatch = 16;
 struct Worker {
   dlib::frontal_face_detector detector;
   anet_type net;
+  std::unique_ptr<AgeModel> age;  // null without an age model
 };
 
 // Library exceptions stop here (dlib throws dlib::error and std::exceptions).
@@ -189,6 +191,42 @@ struct FacePipeline::Impl {
     return f;
   }
 
+  // The loose, aligned crop of the face that the age network sees.
+  dlib::matrix<dlib::rgb_pixel> AgeChip(const cv::Mat& rgb, const dlib::full_object_detection& shape) {
+    dlib::matrix<dlib::rgb_pixel> chip;
+    if (options.age_crop_aligned) {
+      dlib::cv_image<dlib::rgb_pixel> img(rgb);
+      dlib::extract_image_chip(
+          img, dlib::get_face_chip_details(shape, kAgeInputSize, options.age_crop_padding), chip);
+      return chip;
+    }
+    // A square of (1 + 2 x padding) x the face box around its centre, black beyond the photo.
+    const dlib::rectangle r = shape.get_rect();
+    const double side = (1 + 2 * options.age_crop_padding) * std::max(r.width(), r.height());
+    const int s = std::max(8, static_cast<int>(std::lround(side)));
+    const int x0 = static_cast<int>(std::lround((r.left() + r.right()) / 2.0 - s / 2.0));
+    const int y0 = static_cast<int>(std::lround((r.top() + r.bottom()) / 2.0 - s / 2.0));
+    cv::Mat square(s, s, CV_8UC3, cv::Scalar(0, 0, 0));
+    const cv::Rect inside = cv::Rect(x0, y0, s, s) & cv::Rect(0, 0, rgb.cols, rgb.rows);
+    if (inside.area() > 0) rgb(inside).copyTo(square(inside - cv::Point(x0, y0)));
+    chip.set_size(kAgeInputSize, kAgeInputSize);
+    cv::Mat out(kAgeInputSize, kAgeInputSize, CV_8UC3, &chip(0, 0));
+    cv::resize(square, out, out.size(), 0, 0, s > kAgeInputSize ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return chip;
+  }
+
+  AgeEstimate EstimateAge(Worker& w, const cv::Mat& rgb, const dlib::full_object_detection& shape) {
+    if (w.age == nullptr) return {};
+    dlib::matrix<dlib::rgb_pixel> chip = AgeChip(rgb, shape);
+    const auto* p = reinterpret_cast<const uint8_t*>(&chip(0, 0));
+    auto out = w.age->Run(std::vector<uint8_t>(p, p + size_t{kAgeInputSize} * kAgeInputSize * 3));
+    if (!out.ok()) {
+      std::fprintf(stderr, "homeward: age estimate failed: %s\n", std::string(out.status().message()).c_str());
+      return {};
+    }
+    return CorrectAge(out->expected_years);
+  }
+
   // Detects, aligns and crops every face of `rgb`.
   std::vector<Detected> DetectAndAlign(Worker& w, const cv::Mat& rgb, double* scale_out) {
     const double pixels = static_cast<double>(rgb.cols) * rgb.rows;
@@ -257,6 +295,7 @@ struct FacePipeline::Impl {
         }
         face.quality = Assess(options.quality, face.box.width, Sharpness(f.chip), YawDegrees(f.shape, rgb.cols));
         face.descriptor = descriptors[i];
+        face.age = EstimateAge(w, rgb, f.shape);
         result.faces.push_back(std::move(face));
       }
       if (result.faces.empty()) {
@@ -303,6 +342,13 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
     return absl::InvalidArgumentError(absl::StrCat("cannot read recognition model '",
                                                    options.recognition_model_path, "': ", e.what()));
   }
+  std::unique_ptr<AgeModel> age_prototype;
+  if (!options.age_model_path.empty()) {
+    if (!(options.age_crop_padding >= 0 && options.age_crop_padding <= 2)) {
+      return absl::InvalidArgumentError("age_crop_padding must be in 0..2");
+    }
+    HW_ASSIGN_OR_RETURN(age_prototype, AgeModel::Load(options.age_model_path, options.age_input));
+  }
   // Parallelism comes from the workers; OpenBLAS threads would compete with them.
   openblas_set_num_threads(1);
   int n = options.workers > 0 ? options.workers
@@ -312,6 +358,13 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
     auto w = std::make_unique<Worker>();
     w->detector = detector;
     w->net = prototype;
+    if (age_prototype != nullptr) {
+      if (i + 1 < n) {
+        HW_ASSIGN_OR_RETURN(w->age, age_prototype->Clone());
+      } else {
+        w->age = std::move(age_prototype);
+      }
+    }
     impl->idle.push_back(w.get());
     impl->workers.push_back(std::move(w));
   }
@@ -397,6 +450,26 @@ absl::StatusOr<std::vector<Chip>> FacePipeline::FaceChips(std::string_view image
     return chips;
   });
 }
+
+absl::StatusOr<std::vector<Chip>> FacePipeline::AgeChips(std::string_view image_bytes) const {
+  HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(image_bytes, impl_->options.limits));
+  Impl::Lease w(*impl_);
+  return Guarded("age chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
+    double scale;
+    std::vector<Chip> chips;
+    for (const auto& f : impl_->DetectAndAlign(*w, rgb, &scale)) {
+      dlib::matrix<dlib::rgb_pixel> m = impl_->AgeChip(rgb, f.shape);
+      Chip c;
+      c.size = kAgeInputSize;
+      const auto* p = reinterpret_cast<const uint8_t*>(&m(0, 0));
+      c.rgb.assign(p, p + size_t{kAgeInputSize} * kAgeInputSize * 3);
+      chips.push_back(std::move(c));
+    }
+    return chips;
+  });
+}
+
+bool FacePipeline::estimates_age() const { return impl_->workers.back()->age != nullptr; }
 
 const PipelineOptions& FacePipeline::options() const { return impl_->options; }
 const std::string& FacePipeline::model_id() const { return impl_->model_id; }

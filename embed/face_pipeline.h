@@ -2,7 +2,7 @@
 // aligned 150x150 chips -> 128-d descriptors, with quality signals a volunteer can act on.
 //
 // Owns: the loaded models (HOG detector, 68-point shape predictor, dlib's face-recognition
-// ResNet) and a pool of workers, each with its own detector and network copy cloned from
+// ResNet, optionally the faceres-deep age network of embed/age_estimator.h) and a pool of workers, each with its own detector and network copy cloned from
 // one loaded prototype (dlib's operator() is not const); the shape predictor is shared.
 //
 // THREAD SAFETY: every const method may be called from any number of threads at once;
@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "embed/age_estimator.h"
 
 namespace homeward::embed {
 
@@ -62,6 +63,13 @@ struct PipelineOptions {
   // Measured on LFW's DevTest: 99.00% with it, 98.80% without (docs/ACCURACY.md); costs one
   // more network pass per face.
   bool mirror_augment = true;
+  // The age network (ONNX, embed/age_estimator.h); empty: Face::age stays unknown.
+  std::string age_model_path;
+  // The crop it sees: a square of (1 + 2 x padding) x the face box (default), or dlib's aligned
+  // chip with that padding (age_crop_aligned).
+  double age_crop_padding = kAgeCropPadding;
+  bool age_crop_aligned = false;
+  AgeInput age_input = AgeInput::kCaffeBgr;
 };
 
 struct Box {
@@ -86,6 +94,7 @@ struct Face {
   std::vector<Point> landmarks;  // 68 points, iBUG 300-W order
   FaceQuality quality;
   Descriptor descriptor{};
+  AgeEstimate age;               // known only when the pipeline has an age model
 };
 
 struct PhotoFaces {
@@ -143,6 +152,12 @@ class FacePipeline {
 
   // The aligned 150x150 chip of each face found in the photo (same order as Process).
   absl::StatusOr<std::vector<Chip>> FaceChips(std::string_view image_bytes) const;
+
+  // The 224x224 crops the age network sees, one per face found (same order as Process).
+  absl::StatusOr<std::vector<Chip>> AgeChips(std::string_view image_bytes) const;
+
+  // True when an age model was loaded (PipelineOptions::age_model_path).
+  bool estimates_age() const;
 
   const PipelineOptions& options() const;
   // Identifies the recognition model (file name + size), stored with every descriptor.

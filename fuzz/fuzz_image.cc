@@ -6,12 +6,15 @@
 //
 // Outcomes checked: errors are INVALID_ARGUMENT or RESOURCE_EXHAUSTED only; a decoded image
 // has the probed size (after EXIF rotation, which may swap the sides); Process agrees with
-// the decoder and every face has 68 landmarks, a finite descriptor and a reason iff unusable.
+// the decoder and every face has 68 landmarks, a finite descriptor, a reason iff unusable, and
+// (with the age model installed) an age estimate inside its band.
 //
 // Without the models (scripts/setup.sh models) the target decodes only.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +56,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // paths are the same.
   o.max_upsample = 1.0;
   o.mirror_augment = false;
+  // The age network runs on every face when its model is installed (docs/AGE.md).
+  std::error_code ec;
+  if (std::filesystem::exists(homeward::fuzz::AgeModelPath(), ec)) {
+    o.age_model_path = homeward::fuzz::AgeModelPath();
+  } else {
+    std::fprintf(stderr, "fuzz_image: age model absent: faces get no age estimate\n");
+  }
   auto p = embed::FacePipeline::Create(o);
   if (!p.ok()) Fail("FacePipeline::Create: " + p.status().ToString());
   pipeline = p->release();
@@ -103,6 +113,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (f.quality.usable != f.quality.reason.empty()) {
       Fail("quality.reason must be set exactly when the face is not usable");
+    }
+    if (pipeline->estimates_age() != f.age.known) Fail("a face without its age estimate");
+    if (f.age.known && !(std::isfinite(f.age.years) && f.age.min_years >= 0 &&
+                         f.age.min_years <= f.age.years && f.age.years <= f.age.max_years &&
+                         f.age.max_years < 200)) {
+      Fail(absl::StrCat("age estimate out of range: ", f.age.min_years, " <= ", f.age.years,
+                        " <= ", f.age.max_years));
     }
   }
   return 0;

@@ -42,6 +42,11 @@ std::string LandmarkModelPath() {
   return EnvOr("HOMEWARD_LANDMARK_MODEL", "/usr/share/dlib/shape_predictor_68_face_landmarks.dat");
 }
 
+std::string AgeModelPath() {
+  return EnvOr("HOMEWARD_AGE_MODEL",
+               std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx");
+}
+
 std::string DemoDir() {
   return EnvOr("HOMEWARD_DEMO_DIR",
                std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo");

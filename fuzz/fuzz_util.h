@@ -19,6 +19,7 @@ inline constexpr int kSkipExitCode = 77;
 std::string SourceDir();
 std::string RecognitionModelPath();  // $HOMEWARD_RECOGNITION_MODEL or models/faceapi_...dat
 std::string LandmarkModelPath();     // $HOMEWARD_LANDMARK_MODEL or Debian's libdlib-data file
+std::string AgeModelPath();          // $HOMEWARD_AGE_MODEL or models/faceres-deep_3.0.4.onnx
 std::string DemoDir();               // $HOMEWARD_DEMO_DIR or face-api's demo/ under models/
 bool ModelsPresent();
 

@@ -30,6 +30,7 @@ namespace homeward::gallery {
 struct AgeEvidence {
   double age_min = -1, age_max = -1;  // years at photo; -1 = unknown
   bool age_estimated = false;         // someone guessed it (a volunteer, an age model)
+  bool age_from_face = false;         // the age model guessed it (implies age_estimated)
   bool age_exact = false;             // computed from an exact birth date (no whole-year slack)
   std::string photo_date;             // YYYY-MM-DD or ""
   std::string date_of_birth;          // the case's, YYYY-MM-DD or ""

@@ -114,7 +114,13 @@ void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* 
                                "grow, so a true match can score low: look further down the list.",
                                gap.min, gap.max)});
   }
-  if (gap.estimated) {
+  if (gap.from_face) {
+    out->push_back({"ESTIMATED_AGE",
+                    "At least one age was estimated from the face by the age model (a sighting "
+                    "sent without an age; its band held the true age for about 9 in 10 children "
+                    "in our test, docs/AGE.md), so the age gap is approximate: ask the volunteer "
+                    "or confirm the child's age from documents when following this up."});
+  } else if (gap.estimated) {
     out->push_back({"ESTIMATED_AGE",
                     "At least one age is an estimate, so the age gap is approximate: confirm the "
                     "child's age from documents when following this up."});
@@ -126,6 +132,7 @@ AgeInfo AgeOf(const store::FaceAttributes& a) {
   age.min = a.age_min;
   age.max = a.age_max;
   age.estimated = a.age_estimated && age.known();
+  age.from_face = a.age_from_face && age.estimated;
   return age;
 }
 
@@ -135,6 +142,12 @@ AgeEvidence EvidenceOf(const store::FaceAttributes& a) {
   e.age_min = a.age_min;
   e.age_max = a.age_max;
   e.age_estimated = a.age_estimated;
+  e.age_from_face = a.age_from_face;
+  if (a.age_from_face && (!a.date_of_birth.empty() || a.birth_year_min > 0)) {
+    // The age model's guess gives way to what an investigator entered on the case.
+    e.age_min = e.age_max = -1;
+    e.age_estimated = e.age_from_face = false;
+  }
   e.age_exact = a.age_from_birth_date;
   e.photo_date = a.date_taken;
   e.date_of_birth = a.date_of_birth;
@@ -153,6 +166,7 @@ AgeEvidence EvidenceOf(const AgeInfo& age, const std::string& date, const std::s
   e.age_min = age.min;
   e.age_max = age.max;
   e.age_estimated = age.estimated;
+  e.age_from_face = age.from_face;
   e.photo_date = date;
   double unused = 0;
   if (!DaysOf(date, &unused)) {
@@ -173,7 +187,33 @@ AgeGap GapOf(const AgeEvidence& a, const AgeEvidence& b) {
   g.max = hi;
   g.younger_age = younger;
   g.estimated = a.age_estimated || b.age_estimated;
+  g.from_face = a.age_from_face || b.age_from_face;
   return g;
+}
+
+// The age model's band for one face, as an estimated age.
+AgeInfo FaceAge(const embed::AgeEstimate& e) {
+  AgeInfo age;
+  if (!e.known) return age;
+  age.min = e.min_years;
+  age.max = e.max_years;
+  age.estimated = age.from_face = true;
+  return age;
+}
+
+// A street photo's age from its usable faces' estimates: the one face's band, or the span of
+// all their bands when several children are in the photo (the photo holds one age for all its
+// faces). Unknown when the pipeline has no age model or no usable face was read.
+AgeInfo FaceAgeOf(const embed::PhotoFaces& analysed) {
+  AgeInfo age;
+  for (const embed::Face& f : analysed.faces) {
+    if (!f.quality.usable || !f.age.known) continue;
+    const AgeInfo one = FaceAge(f.age);
+    age.min = age.known() ? std::min(age.min, one.min) : one.min;
+    age.max = age.known() ? std::max(age.max, one.max) : one.max;
+    age.estimated = age.from_face = true;
+  }
+  return age;
 }
 
 std::string TodayUtc() { return DateOfDays(static_cast<int64_t>(std::time(nullptr)) / 86400); }
@@ -665,6 +705,7 @@ class Gallery::Impl {
       meta.age_min = input.age.min;
       meta.age_max = input.age.max;
       meta.age_estimated = input.age.estimated;
+      meta.age_from_face = input.age.from_face && input.age.estimated;
     }
     meta.source = input.source;
     meta.width = analysed.width;
@@ -1194,6 +1235,8 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   photo.taken_on = input.seen_on;
   photo.age = input.estimated_age;
   photo.age.estimated = input.estimated_age.known();
+  photo.age.from_face = false;
+  if (!photo.age.known()) photo.age = FaceAgeOf(analysed);
   photo.source = "volunteer";
   store::AuditEntry audit;
   if (input.audit != nullptr) {
@@ -1215,11 +1258,14 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   if (!stored.duplicate) impl_->CrossMatch(c, photo.age, stored.faces);
   out.case_id = c.id;
   out.photo_id = stored.photo_id;
-  query.query_age = photo.age;
-  const AgeEvidence qe = EvidenceOf(photo.age, input.seen_on, impl_->Today());
+  out.age = photo.age;
   for (PhotoFace& f : stored.faces) {
     QueryResult r;
     if (f.face_id > 0) {
+      // A face's own estimate when the photo's age came from its faces (several children in
+      // one street photo each get their own), else the volunteer's age.
+      query.query_age = photo.age.from_face && f.face.age.known ? FaceAge(f.face.age) : photo.age;
+      const AgeEvidence qe = EvidenceOf(query.query_age, input.seen_on, impl_->Today());
       HW_ASSIGN_OR_RETURN(r, impl_->SearchDescriptor(f.face.descriptor, query, qe, &f.face));
     }
     r.query = std::move(f);

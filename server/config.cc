@@ -23,6 +23,11 @@ std::string DefaultRecognitionModel() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceapi_1.7.15_resnet.dat";
 }
 
+std::string DefaultAgeModel() {
+  if (const char* env = std::getenv("HOMEWARD_AGE_MODEL"); env && *env) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx";
+}
+
 std::string DefaultCalibration() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/age_calibration_v1.json";
 }
@@ -160,6 +165,7 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
       {"recognition-model", str(&c.recognition_model)},
       {"landmark-model", str(&c.landmark_model)},
       {"calibration", str(&c.calibration)},
+      {"age-model", str(&c.age_model)},
       {"workers", integer(&c.workers)},
       {"index-factory", str(&c.index_factory)},
       {"ivf-nprobe", integer(&c.ivf_nprobe)},
@@ -220,6 +226,9 @@ CommandLine ParseCommandLine(int argc, char** argv) {
   app.add_option("--recognition-model", c.recognition_model,
                  "dlib face-recognition network (default $HOMEWARD_RECOGNITION_MODEL or " +
                      DefaultRecognitionModel() + ")");
+  app.add_option("--age-model", c.age_model,
+                 "age from the face for sightings sent without an age, ONNX (default "
+                 "$HOMEWARD_AGE_MODEL or " + DefaultAgeModel() + "; \"none\": no estimate)");
   app.add_option("--landmark-model", c.landmark_model, "dlib 68-point shape predictor")
       ->capture_default_str();
   app.add_option("--calibration", c.calibration,

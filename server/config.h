@@ -28,6 +28,9 @@ struct ServerConfig {
   std::string recognition_model;  // default: $HOMEWARD_RECOGNITION_MODEL or models/...
   std::string landmark_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
   std::string calibration;  // age calibration JSON; "" = DefaultCalibration(); "none" = off
+  // Age from the face for sightings sent without an age (ONNX, docs/AGE.md); "" =
+  // DefaultAgeModel(); "none" = off. A missing file is logged at start-up and means no estimate.
+  std::string age_model;
   int workers = 0;  // pipeline workers; 0 = one per hardware thread
   std::string index_factory = "IDMap2,Flat";
   int ivf_nprobe = 16;       // IVF lists probed per search (IVF1024,Flat: 16 found every
@@ -89,6 +92,8 @@ std::string DefaultRecognitionModel();
 
 // The age calibration file to use when none was configured (models/age_calibration_v1.json).
 std::string DefaultCalibration();
+// $HOMEWARD_AGE_MODEL, else models/faceres-deep_3.0.4.onnx (scripts/setup.sh models).
+std::string DefaultAgeModel();
 
 }  // namespace homeward::server
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -68,6 +69,21 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
   go.pipeline.landmark_model_path = config.landmark_model;
   if (config.calibration != "none") {
     go.calibration_path = config.calibration.empty() ? DefaultCalibration() : config.calibration;
+  }
+  if (config.age_model != "none") {
+    const std::string age_model = config.age_model.empty() ? DefaultAgeModel() : config.age_model;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(age_model, ec)) {
+      go.pipeline.age_model_path = age_model;
+      spdlog::info("age model {}: sightings sent without an age get an age estimated from the face",
+                   age_model);
+    } else {
+      spdlog::warn("age model {} not found: sightings sent without an age get no age estimate "
+                   "(scripts/setup.sh models converts it)", age_model);
+    }
+  } else {
+    spdlog::info("age model off (--age-model none): sightings sent without an age get no age "
+                 "estimate");
   }
   go.pipeline.workers = config.workers;
   go.pipeline.limits.max_bytes = config.max_request_bytes;

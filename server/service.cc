@@ -595,6 +595,7 @@ grpc::ServerUnaryReactor* HomewardService::SubmitSighting(grpc::CallbackServerCo
     if (out.photo_id > 0) resp->set_photo_id(absl::StrCat(out.photo_id));
     AddResults(caller, out.results, resp->mutable_results());
     resp->set_no_face_reason(out.no_face_reason);
+    internal::ToProtoAge(out.age, resp->mutable_age());
     AddDnaCaveat(resp->mutable_caveats());
     return absl::OkStatus();
   });

@@ -27,11 +27,11 @@ namespace {
 using internal::Statement;
 namespace pg = internal::pg;
 
-// The column lists below are those of SQLite schema 8 and PostgreSQL schema 4. A migration on
+// The column lists below are those of SQLite schema 9 and PostgreSQL schema 5. A migration on
 // either side must be mirrored here (a source column this code does not know is refused at
 // run time, and the round-trip test compares every column).
-static_assert(internal::kSchemaVersion == 8, "review store/move_up.cc's tables for the new schema");
-static_assert(internal::kPostgresSchemaVersion == 4,
+static_assert(internal::kSchemaVersion == 9, "review store/move_up.cc's tables for the new schema");
+static_assert(internal::kPostgresSchemaVersion == 5,
               "review store/move_up.cc's tables for the new schema");
 
 enum class Type { kInt, kReal, kText, kBool, kBytes };
@@ -84,6 +84,7 @@ const std::vector<TableSpec>& Tables() {
         {"age_min", Type::kReal},
         {"age_max", Type::kReal},
         {"age_estimated", Type::kBool},
+        {"age_from_face", Type::kBool},
         {"source", Type::kText},
         {"sha256", Type::kText},
         {"file_name", Type::kText},
@@ -180,7 +181,7 @@ const std::set<std::string>& NotCopiedAsRows() {
   return *names;
 }
 
-// Every table of the PostgreSQL catalog (schema 4): what an empty target may hold.
+// Every table of the PostgreSQL catalog (schema 5): what an empty target may hold.
 const std::set<std::string>& PostgresTables() {
   static const auto* names =
       new std::set<std::string>{"schema_version",   "cases",        "photo_bytes",

@@ -38,6 +38,7 @@ struct Photo {
   std::string date_taken;
   double age_min = -1, age_max = -1;  // age at photo in years; -1 = unknown; min == max if exact
   bool age_estimated = false;
+  bool age_from_face = false;  // the estimate came from the face (embed/age_estimator.h)
   std::string source;         // e.g. "family", "police", "volunteer"
   int width = 0, height = 0;  // pixels, as reported by the caller
   std::string sha256;         // set by the catalog: hex of the file bytes
@@ -70,6 +71,7 @@ struct FaceAttributes {
   // What the age above rests on (gallery/age.h projects it to another photo's date).
   bool age_estimated = false;        // the photo's age was a guess
   bool age_from_birth_date = false;  // derived from the case's exact date of birth
+  bool age_from_face = false;        // the photo's age was estimated from the face
   std::string date_of_birth;         // the case's, or ""
   int birth_year_min = 0, birth_year_max = 0;
   std::string case_date;  // the case's event date, else its registration date

@@ -1,3 +1,4 @@
 homeward_test(embed_test
   SOURCES embed_test_util.cc face_pipeline_test.cc model_converter_test.cc image_decode_test.cc
-  LIBS homeward_embed ${OpenCV_LIBS} nlohmann_json::nlohmann_json)
+          age_estimator_test.cc
+  LIBS homeward_embed homeward_sha256 ${OpenCV_LIBS} nlohmann_json::nlohmann_json)

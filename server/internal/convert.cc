@@ -243,6 +243,7 @@ void ToProtoAge(const gallery::AgeInfo& age, pb::Age* out) {
   out->set_min_years(static_cast<float>(age.min));
   out->set_max_years(static_cast<float>(age.max));
   out->set_estimated(age.estimated);
+  out->set_from_face(age.from_face && age.estimated);
 }
 
 void ToProtoAgeGap(const gallery::AgeGap& gap, pb::AgeGap* out) {

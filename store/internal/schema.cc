@@ -198,6 +198,11 @@ INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
     R"sql(
 CREATE INDEX cases_by_updated ON cases(updated_ms);
 )sql",
+    // 8 -> 9: photos.age_from_face, the photo's age was estimated from the face by the age
+    // model (a sighting submitted without an age; docs/AGE.md).
+    R"sql(
+ALTER TABLE photos ADD COLUMN age_from_face INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 

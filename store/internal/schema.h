@@ -16,7 +16,7 @@
 
 namespace homeward::store::internal {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 // Brings the database to kSchemaVersion in one IMMEDIATE transaction (a fresh file runs every
 // migration). FAILED_PRECONDITION if the file is newer than this code.

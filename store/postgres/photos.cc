@@ -73,12 +73,13 @@ absl::Status InsertPhotoRows(pg::Connection& db, const Photo& meta, const std::s
       .Int(meta.height)
       .Text(sha)
       .Text(FileNameForHash(sha))
-      .Int(now);
+      .Int(now)
+      .Bool(meta.age_from_face && meta.age_estimated);
   HW_ASSIGN_OR_RETURN(
       pg::Result photo,
       db.Exec("INSERT INTO photos (case_id, date_taken, age_min, age_max, age_estimated, "
-              "source, width, height, sha256, file_name, created_ms) VALUES ($1, $2, $3, $4, "
-              "$5, $6, $7, $8, $9, $10, $11) RETURNING id",
+              "source, width, height, sha256, file_name, created_ms, age_from_face) VALUES ($1, $2, "
+              "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
               p));
   result->photo_id = photo.Int(0, 0);
   for (const Face& face : faces) {
@@ -197,9 +198,10 @@ absl::StatusOr<Catalog::PhotoWithBytes> PostgresCatalog::GetPhoto(int64_t id) {
   if (r.rows() == 0) return absl::NotFoundError(absl::StrCat("photo ", id, " does not exist"));
   PhotoWithBytes out;
   out.photo = PgReadPhoto(r, 0);
-  if (r.IsNull(0, 12))
+  constexpr int kBytesColumn = 13;  // after kPgPhotoColumns
+  if (r.IsNull(0, kBytesColumn))
     return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes are missing"));
-  if (!r.Bytes(0, 12, &out.bytes) || Sha256Hex(out.bytes) != out.photo.sha256) {
+  if (!r.Bytes(0, kBytesColumn, &out.bytes) || Sha256Hex(out.bytes) != out.photo.sha256) {
     return absl::DataLossError(absl::StrCat("photo ", id, "'s bytes do not match its hash"));
   }
   return out;

@@ -41,7 +41,7 @@
 namespace homeward::store::internal {
 
 // The PostgreSQL schema version this build writes (store/postgres/schema.cc).
-inline constexpr int kPostgresSchemaVersion = 4;
+inline constexpr int kPostgresSchemaVersion = 5;
 // Upgrades the database behind `conn` to `target` (<= kPostgresSchemaVersion) in one
 // transaction, under an advisory lock so that servers starting together upgrade once.
 // FAILED_PRECONDITION if the database's schema is newer than this build. Tests use a lower

@@ -66,6 +66,7 @@ Photo PgReadPhoto(const pg::Result& r, int row) {
   p.sha256 = r.Text(row, 9);
   p.file_name = r.Text(row, 10);
   p.created_ms = r.Int(row, 11);
+  p.age_from_face = r.Bool(row, 12);
   return p;
 }
 
@@ -101,7 +102,7 @@ std::string PgAttributesSelect(bool with_descriptor) {
       "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, ",
       with_descriptor ? "f.descriptor" : "NULL",
       ", f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw, p.age_estimated, c.event_date, "
-      "c.created_ms FROM faces f JOIN photos p ON p.id = f.photo_id "
+      "c.created_ms, p.age_from_face FROM faces f JOIN photos p ON p.id = f.photo_id "
       "JOIN cases c ON c.id = p.case_id ");
 }
 
@@ -125,6 +126,7 @@ FaceAttributes PgReadAttributes(const pg::Result& r, int row) {
   a.width_px = static_cast<float>(r.Real(row, 19));
   a.yaw_deg = static_cast<float>(r.Real(row, 20));
   a.age_estimated = a.age_min >= 0 && r.Bool(row, 21);
+  a.age_from_face = a.age_estimated && r.Bool(row, 24);
   a.date_of_birth = r.Text(row, 11);
   a.birth_year_min = static_cast<int>(r.Int(row, 12));
   a.birth_year_max = static_cast<int>(r.Int(row, 13));

@@ -21,7 +21,7 @@ inline constexpr char kPgCaseColumns[] =
     "place, notes, reporter_contact, owner_key_id, status, created_ms, updated_ms";
 inline constexpr char kPgPhotoColumns[] =
     "id, case_id, date_taken, age_min, age_max, age_estimated, source, width, height, sha256, "
-    "file_name, created_ms";
+    "file_name, created_ms, age_from_face";
 inline constexpr char kPgFaceColumns[] =
     "id, photo_id, box_x, box_y, box_w, box_h, landmarks, width_px, sharpness, yaw, usable, "
     "detector_score, descriptor, model_id";

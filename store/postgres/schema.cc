@@ -195,6 +195,10 @@ INSERT INTO counters (name, value) VALUES ('expired_sightings', 0);
     R"sql(
 CREATE INDEX cases_by_updated ON cases(updated_ms);
 )sql",
+    // 4 -> 5: photos.age_from_face, as SQLite's 8 -> 9.
+    R"sql(
+ALTER TABLE photos ADD COLUMN age_from_face boolean NOT NULL DEFAULT false;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kPostgresSchemaVersion);
 

@@ -74,7 +74,8 @@ class PhotoRowWriter {
             db,
             "INSERT INTO photos (case_id, date_taken, age_min, age_max, "
             "age_estimated, source, width, height, sha256, file_name, created_ms, "
-            "id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " HW_NEXT_ID_SQL("photos") ")"));
+            "age_from_face, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " HW_NEXT_ID_SQL(
+                "photos") ")"));
     HW_ASSIGN_OR_RETURN(
         Statement f,
         Statement::Prepare(
@@ -107,7 +108,8 @@ class PhotoRowWriter {
         .Bind(8, meta.height)
         .BindText(9, sha)
         .BindText(10, file_name)
-        .Bind(11, NowMs());
+        .Bind(11, NowMs())
+        .Bind(12, meta.age_from_face && meta.age_estimated ? 1 : 0);
     HW_RETURN_IF_ERROR(photo_.Run());
     result->photo_id = sqlite3_last_insert_rowid(db_);
     for (const Face& face : faces) {

@@ -60,6 +60,7 @@ Photo ReadPhoto(const Statement& q) {
   p.sha256 = q.Text(9);
   p.file_name = q.Text(10);
   p.created_ms = q.Int(11);
+  p.age_from_face = q.Int(12) != 0;
   return p;
 }
 
@@ -97,7 +98,7 @@ std::string AttributesSelect(bool with_descriptor) {
       "p.date_taken, c.place, f.usable, c.date_of_birth, c.birth_year_min, c.birth_year_max, ",
       with_descriptor ? "f.descriptor" : "NULL",
       ", f.box_x, f.box_y, f.box_w, f.box_h, f.width_px, f.yaw, p.age_estimated, c.event_date, "
-      "c.created_ms FROM faces f JOIN photos p ON p.id = f.photo_id "
+      "c.created_ms, p.age_from_face FROM faces f JOIN photos p ON p.id = f.photo_id "
       "JOIN cases c ON c.id = p.case_id ");
 }
 
@@ -121,6 +122,7 @@ FaceAttributes ReadAttributes(const Statement& q) {
   a.width_px = static_cast<float>(q.Real(19));
   a.yaw_deg = static_cast<float>(q.Real(20));
   a.age_estimated = a.age_min >= 0 && q.Int(21) != 0;
+  a.age_from_face = a.age_estimated && q.Int(24) != 0;
   a.date_of_birth = q.Text(11);
   a.birth_year_min = static_cast<int>(q.Int(12));
   a.birth_year_max = static_cast<int>(q.Int(13));

@@ -25,7 +25,7 @@ inline constexpr char kCaseColumns[] =
 
 inline constexpr char kPhotoColumns[] =
     "id, case_id, date_taken, age_min, age_max, age_estimated, source, width, height, sha256, "
-    "file_name, created_ms";
+    "file_name, created_ms, age_from_face";
 
 inline constexpr char kFaceColumns[] =
     "id, photo_id, box_x, box_y, box_w, box_h, landmarks, width_px, sharpness, yaw, usable, "

@@ -1,0 +1,193 @@
+// A sighting sent without an age gets the age the face shows (embed/age_estimator.h), stored
+// as an estimated range marked as from the face, and age-consistent search uses it; a
+// volunteer's range wins over it, and so do the birth years an investigator enters later.
+// Real fgnet-dev photos through the real pipeline; skipped without ../shared/data or the models.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "gallery/gallery.h"
+#include "tests/embed_test_util.h"
+
+namespace homeward::gallery {
+namespace {
+
+namespace fs = std::filesystem;
+using ::homeward::testing::ReadFileOrDie;
+using store::CaseKind;
+
+std::string AgeModelPath() {
+  const char* env = std::getenv("HOMEWARD_AGE_MODEL");
+  return env ? env : std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx";
+}
+
+class AgeEstimateGalleryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fg_ = ::homeward::testing::SharedDataDir() + "/fgnet-dev/images/";
+    if (!fs::exists(fg_)) GTEST_SKIP() << fg_ << " absent";
+    if (!::homeward::testing::ModelsInstalled() || !fs::exists(AgeModelPath())) {
+      GTEST_SKIP() << "models absent: run scripts/setup.sh models";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("hw_agegallery_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    Open(AgeModelPath());
+  }
+  void TearDown() override {
+    gallery_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void Open(const std::string& age_model) {
+    gallery_.reset();
+    GalleryOptions o;
+    o.data_dir = dir_.string();
+    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+    o.pipeline.age_model_path = age_model;
+    o.pipeline.workers = 1;
+    auto g = Gallery::Open(o);
+    ASSERT_TRUE(g.ok()) << g.status();
+    gallery_ = std::move(*g);
+  }
+  // A MISSING case born on `dob` with fgnet-dev photo `file`, taken five years later (the
+  // photos used are of the child at 5).
+  int64_t Missing(const std::string& name, const std::string& dob, const std::string& file) {
+    store::Case c;
+    c.kind = CaseKind::kMissing;
+    c.display_name = name;
+    c.date_of_birth = dob;
+    auto id = gallery_->catalog().AddCase(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    PhotoInput in;
+    in.case_id = *id;
+    in.bytes = ReadFileOrDie(fg_ + file);
+    in.taken_on = std::to_string(std::stoi(dob.substr(0, 4)) + 5) + dob.substr(4);
+    auto r = gallery_->AddPhoto(in);
+    EXPECT_TRUE(r.ok()) << r.status();
+    last_face_ = r.ok() && !r->faces.empty() ? r->faces[0].face_id : 0;
+    return *id;
+  }
+  SightingOutcome Sight(const std::string& file, AgeInfo age = {}) {
+    SightingInput s;
+    s.bytes = ReadFileOrDie(fg_ + file);
+    s.seen_on = "2026-06-01";
+    s.estimated_age = age;
+    s.include_age_inconsistent = false;
+    auto r = gallery_->SubmitSighting(s);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : SightingOutcome{};
+  }
+  static bool Found(const SightingOutcome& r, int64_t case_id) {
+    for (const auto& q : r.results)
+      for (const auto& c : q.candidates)
+        if (c.face.case_id == case_id) return true;
+    return false;
+  }
+  static int LeftOut(const SightingOutcome& r) {
+    int n = 0;
+    for (const auto& q : r.results)
+      for (const auto& l : q.age_left_out) n += l.count;
+    return n;
+  }
+
+  std::string fg_;
+  int64_t last_face_ = 0;  // the face of Missing()'s photo
+  fs::path dir_;
+  std::unique_ptr<Gallery> gallery_;
+};
+
+// Subject 002 of fgnet-dev at 7 (the sighting) and at 5 (the family's photo).
+constexpr char kSighting[] = "002A07.JPG";
+constexpr char kFamilyPhoto[] = "002A05.JPG";
+
+TEST_F(AgeEstimateGalleryTest, SightingWithoutAgeIsAgedFromTheFaceAndSearchedByIt) {
+  // The same child's photo in two MISSING cases: one whose child would be 7-8 at the sighting,
+  // one whose child would be 46.
+  const int64_t young = Missing("Young", "2019-01-01", kFamilyPhoto);
+  const int64_t old = Missing("Old", "1980-01-01", kFamilyPhoto);
+  SightingOutcome r = Sight(kSighting);
+  ASSERT_GT(r.photo_id, 0);
+  ASSERT_TRUE(r.age.known());
+  EXPECT_TRUE(r.age.estimated);
+  EXPECT_TRUE(r.age.from_face);
+  EXPECT_LE(r.age.min, 7);
+  EXPECT_GE(r.age.max, 7);
+  EXPECT_LT(r.age.max, 30);
+  // Stored with the photo, marked as from the face.
+  auto photo = gallery_->catalog().GetPhotoInfo(r.photo_id);
+  ASSERT_TRUE(photo.ok()) << photo.status();
+  EXPECT_TRUE(photo->age_estimated);
+  EXPECT_TRUE(photo->age_from_face);
+  EXPECT_DOUBLE_EQ(photo->age_min, r.age.min);
+  // Age-consistent search: the 46-year-old is left out, the child is found with the caveat
+  // that says the face gave the age.
+  EXPECT_TRUE(Found(r, young));
+  EXPECT_FALSE(Found(r, old));
+  EXPECT_GE(LeftOut(r), 1);
+  bool caveat = false;
+  std::string codes;
+  for (const auto& q : r.results)
+    for (const auto& c : q.candidates)
+      for (const auto& cv : c.caveats) {
+        codes += cv.code + " ";
+        caveat |=
+            cv.code == "ESTIMATED_AGE" && cv.message.find("from the face") != std::string::npos;
+      }
+  EXPECT_TRUE(caveat) << codes;
+}
+
+TEST_F(AgeEstimateGalleryTest, VolunteersRangeWins) {
+  const int64_t old = Missing("Old", "1980-01-01", kFamilyPhoto);
+  SightingOutcome r = Sight(kSighting, {44, 48, true});
+  ASSERT_TRUE(r.age.known());
+  EXPECT_FALSE(r.age.from_face);
+  EXPECT_DOUBLE_EQ(r.age.min, 44);
+  EXPECT_TRUE(Found(r, old));
+  auto photo = gallery_->catalog().GetPhotoInfo(r.photo_id);
+  ASSERT_TRUE(photo.ok());
+  EXPECT_FALSE(photo->age_from_face);
+}
+
+TEST_F(AgeEstimateGalleryTest, InvestigatorsBirthYearsReplaceTheFaceAge) {
+  SightingOutcome r = Sight(kSighting);
+  ASSERT_TRUE(r.age.from_face);
+  // The investigator learns the sighted child was born in 1980-1981.
+  auto c = gallery_->catalog().GetCase(r.case_id);
+  ASSERT_TRUE(c.ok());
+  c->birth_year_min = 1980;
+  c->birth_year_max = 1981;
+  ASSERT_TRUE(gallery_->UpdateCase(*c).ok());
+  // A MISSING child born in 1980 now matches the sighting; a child born in 2019 does not.
+  Missing("Old", "1980-06-01", kFamilyPhoto);
+  const int64_t old_face = last_face_;
+  Missing("Young", "2019-01-01", kFamilyPhoto);
+  const int64_t young_face = last_face_;
+  SearchQuery q;
+  q.kinds = {CaseKind::kSighting};
+  auto found_old = gallery_->SearchFace(old_face, q);
+  auto found_young = gallery_->SearchFace(young_face, q);
+  ASSERT_TRUE(found_old.ok()) << found_old.status();
+  ASSERT_TRUE(found_young.ok()) << found_young.status();
+  auto has_sighting = [&](const QueryResult& o) {
+    for (const auto& cand : o.candidates)
+      if (cand.face.case_id == r.case_id) return true;
+    return false;
+  };
+  EXPECT_TRUE(has_sighting(*found_old));
+  EXPECT_FALSE(has_sighting(*found_young));
+}
+
+TEST_F(AgeEstimateGalleryTest, WithoutTheAgeModelNothingIsEstimated) {
+  Open("");
+  SightingOutcome r = Sight(kSighting);
+  ASSERT_GT(r.photo_id, 0);
+  EXPECT_FALSE(r.age.known());
+  auto photo = gallery_->catalog().GetPhotoInfo(r.photo_id);
+  ASSERT_TRUE(photo.ok());
+  EXPECT_FALSE(photo->age_from_face);
+  EXPECT_LT(photo->age_min, 0);
+}
+
+}  // namespace
+}  // namespace homeward::gallery
