@@ -91,8 +91,8 @@ struct AgeGap {
   bool known = false;
   double min = 0, max = 0;   // smallest / largest possible gap in years
   bool estimated = false;    // one of the ages was estimated
-  bool from_face = false;    // ... by the age model, from the face
   double younger_age = -1;   // the younger face's (lower) age
+  bool from_face = false;    // an estimated age came from the face (the age model)
 };
 
 struct Caveat {
