@@ -170,6 +170,12 @@ int RunSighting(const SightingOptions& opt, const GlobalOptions& global) {
         } else {
           std::cout << "sighting case " << reply.case_id() << ", photo " << reply.photo_id()
                     << "\n";
+          if (reply.age().known() && reply.age().from_face()) {
+            std::cout << absl::StrFormat(
+                "age estimated from the face: %.0f-%.0f years (ESTIMATED_AGE: the face gave it; "
+                "a volunteer's or investigator's age replaces it)\n",
+                reply.age().min_years(), reply.age().max_years());
+          }
         }
         PrintResults(reply.results(), reply.no_face_reason());
         PrintCaveats(reply.caveats(), "");

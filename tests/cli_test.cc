@@ -227,6 +227,26 @@ class CliTest : public ::testing::Test {
   static inline pid_t server_pid_ = -1;
 };
 
+TEST_F(CliTest, SightingWithoutAnAgePrintsTheAgeTheFaceGave) {
+  Json sighting = CliJson({"sighting", "submit", OneFacePhoto().string(), "--place", "Market"});
+  ASSERT_TRUE(sighting["caseId"].is_string()) << sighting.dump();
+  if (!sighting.contains("age") || !sighting["age"].value("fromFace", false)) {
+    GTEST_SKIP() << "the server runs without the age model (scripts/setup.sh models)";
+  }
+  // The text output names the band and says where it came from. (A second photo of the same
+  // bytes makes a second sighting case: sightings are not deduplicated across cases.)
+  RunResult text = RunProcess({kCliBin, "--server", *address_, "sighting", "submit",
+                               OneFacePhoto().string(), "--place", "Market"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, ::testing::HasSubstr("age estimated from the face: "));
+  EXPECT_THAT(text.out, ::testing::HasSubstr("ESTIMATED_AGE"));
+  // A volunteer's range wins: no estimate is printed.
+  RunResult given = RunProcess({kCliBin, "--server", *address_, "sighting", "submit",
+                                OneFacePhoto().string(), "--age", "8-10"});
+  ASSERT_EQ(given.exit_code, 0) << given.err;
+  EXPECT_THAT(given.out, ::testing::Not(::testing::HasSubstr("age estimated from the face")));
+}
+
 TEST_F(CliTest, SightingOfMissingChildListsTheCase) {
   const std::string id = CreateCase("missing", UniqueName("Ana"));
   Json photo = CliJson({"photo", "add", id, OneFacePhoto().string(), "--age", "8"});
