@@ -47,6 +47,19 @@ class GalleryTest : public ::testing::Test {
     ASSERT_TRUE(g.ok()) << g.status();
     gallery_ = std::move(*g);
   }
+  // A gallery in dir_/name on a catalog shared with others (one server of several), following
+  // their changes every 200 ms; null (and a test failure) when it cannot open.
+  std::unique_ptr<Gallery> OpenFollower(const std::shared_ptr<store::Catalog>& catalog,
+                                        const std::string& name) {
+    GalleryOptions o;
+    o.data_dir = (dir_ / name).string();
+    o.shared_catalog = catalog;
+    o.follow_ms = 200;
+    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
+    auto g = Gallery::Open(o);
+    EXPECT_TRUE(g.ok()) << g.status();
+    return g.ok() ? std::move(*g) : nullptr;
+  }
   int64_t NewCase(CaseKind kind, const std::string& name, store::Sex sex = store::Sex::kUnknown) {
     store::Case c;
     c.kind = kind;
@@ -333,17 +346,7 @@ TEST_F(GalleryTest, FollowersSeeEachOthersPhotosAndDeletionsWithinTwoSeconds) {
   auto shared = store::Catalog::Open((dir_ / "catalog").string());
   ASSERT_TRUE(shared.ok()) << shared.status();
   std::shared_ptr<store::Catalog> catalog = std::move(*shared);
-  auto open = [&](const std::string& name) {
-    GalleryOptions o;
-    o.data_dir = (dir_ / name).string();
-    o.shared_catalog = catalog;
-    o.follow_ms = 200;
-    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
-    auto g = Gallery::Open(o);
-    EXPECT_TRUE(g.ok()) << g.status();
-    return g.ok() ? std::move(*g) : nullptr;
-  };
-  std::unique_ptr<Gallery> a = open("a"), b = open("b");
+  std::unique_ptr<Gallery> a = OpenFollower(catalog, "a"), b = OpenFollower(catalog, "b");
   ASSERT_TRUE(a && b);
   auto add = [&](Gallery* g, CaseKind kind, const std::string& name, const std::string& bytes) {
     store::Case c;
@@ -422,7 +425,7 @@ TEST_F(GalleryTest, FollowersSeeEachOthersPhotosAndDeletionsWithinTwoSeconds) {
   b.reset();
   const auto [later, later_face] = add(a.get(), CaseKind::kMissing, "later", Demo(2));
   ASSERT_GT(later_face, 0);
-  b = open("b");
+  b = OpenFollower(catalog, "b");
   ASSERT_TRUE(b);
   EXPECT_TRUE(finds(b.get(), found_face, later));
   EXPECT_EQ(indexed(b.get(), CaseKind::kMissing), 1);
@@ -438,17 +441,7 @@ TEST_F(GalleryTest, FollowersSeeAnotherServersCaseEditsWithinTwoSeconds) {
   auto shared = store::Catalog::Open((dir_ / "catalog").string());
   ASSERT_TRUE(shared.ok()) << shared.status();
   std::shared_ptr<store::Catalog> catalog = std::move(*shared);
-  auto open = [&](const std::string& name) {
-    GalleryOptions o;
-    o.data_dir = (dir_ / name).string();
-    o.shared_catalog = catalog;
-    o.follow_ms = 200;
-    o.pipeline.recognition_model_path = ::homeward::testing::RecognitionModelPath();
-    auto g = Gallery::Open(o);
-    EXPECT_TRUE(g.ok()) << g.status();
-    return g.ok() ? std::move(*g) : nullptr;
-  };
-  std::unique_ptr<Gallery> a = open("a"), b = open("b");
+  std::unique_ptr<Gallery> a = OpenFollower(catalog, "a"), b = OpenFollower(catalog, "b");
   ASSERT_TRUE(a && b);
   auto add = [&](Gallery* g, CaseKind kind, const std::string& dob, const std::string& bytes) {
     store::Case c;
