@@ -23,7 +23,15 @@ struct EmbedOptions {
   std::string landmark_model;
   int workers = 0;
   bool no_mirror = false;
+  std::string detector = "cnn";
+  std::string face_detector_model;
+  std::string age_model;  // empty: no age estimate
 };
+
+std::string DefaultFaceDetectorModel() {
+  if (const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL")) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx";
+}
 
 std::string DefaultRecognitionModel() {
   if (const char* env = std::getenv("HOMEWARD_RECOGNITION_MODEL")) return env;
@@ -56,8 +64,13 @@ nlohmann::json FaceJson(const std::string& path, size_t index, size_t count,
   j["quality"] = {{"face_width_px", f.quality.face_width_px},
                   {"sharpness", f.quality.sharpness},
                   {"yaw_degrees", f.quality.yaw_degrees},
+                  {"non_frontal", f.quality.non_frontal},
                   {"usable", f.quality.usable},
                   {"reason", f.quality.reason}};
+  if (f.age.known) {
+    j["age"] = {{"years", f.age.years}, {"min_years", f.age.min_years},
+                {"max_years", f.age.max_years}};
+  }
   j["descriptor"] = std::vector<float>(f.descriptor.begin(), f.descriptor.end());
   return j;
 }
@@ -68,6 +81,14 @@ int RunEmbed(const EmbedOptions& opt, const GlobalOptions& global) {
   if (!opt.landmark_model.empty()) po.landmark_model_path = opt.landmark_model;
   po.workers = opt.workers;
   po.mirror_augment = !opt.no_mirror;
+  auto detector = embed::ParseDetectorKind(opt.detector);
+  if (!detector.ok()) {
+    std::cerr << "homeward embed: " << detector.status().message() << "\n";
+    return 2;
+  }
+  po.detector = *detector;
+  po.face_detector_model_path = opt.face_detector_model;
+  po.age_model_path = opt.age_model;
   auto pipeline = embed::FacePipeline::Create(po);
   if (!pipeline.ok()) {
     std::cerr << "homeward embed: " << pipeline.status().message() << "\n";
@@ -116,10 +137,15 @@ int RunEmbed(const EmbedOptions& opt, const GlobalOptions& global) {
         if (global.json) {
           std::cout << FaceJson(path, k, r.faces.size(), f).dump() << "\n";
         } else {
+          const std::string age =
+              f.age.known ? absl::StrFormat("  age from the face %.0f-%.0f", f.age.min_years,
+                                            f.age.max_years)
+                          : "";
           std::cout << absl::StrFormat(
-              "%s: face %d of %d  box %dx%d+%d+%d  score %.2f  %s\n", path, k, r.faces.size(),
-              f.box.width, f.box.height, f.box.x, f.box.y, f.detector_score,
-              f.quality.usable ? "usable" : "NOT usable: " + f.quality.reason);
+              "%s: face %d of %d  box %dx%d+%d+%d  score %.2f%s  %s%s\n", path, k, r.faces.size(),
+              f.box.width, f.box.height, f.box.x, f.box.y, f.detector_score, age,
+              f.quality.usable ? "usable" : "NOT usable: " + f.quality.reason,
+              f.quality.non_frontal ? " (NON_FRONTAL: kept as evidence)" : "");
         }
       }
     }
@@ -139,6 +165,14 @@ Runner RegisterEmbed(CLI::App& app, const GlobalOptions& global) {
   sub->add_option("--recognition-model", opt->recognition_model,
                   "dlib face-recognition network (.dat)")->capture_default_str();
   sub->add_option("--landmark-model", opt->landmark_model, "dlib 68-point shape predictor");
+  sub->add_option("--detector", opt->detector,
+                  "face detector: cnn (FaceBoxes: turned and small faces, faster) or hog (dlib)")
+      ->capture_default_str();
+  opt->face_detector_model = DefaultFaceDetectorModel();
+  sub->add_option("--face-detector-model", opt->face_detector_model,
+                  "FaceBoxes ONNX for --detector cnn")->capture_default_str();
+  sub->add_option("--age-model", opt->age_model,
+                  "estimate each face's age with this ONNX (models/faceres-deep_3.0.4.onnx)");
   sub->add_option("--workers", opt->workers, "worker threads (0 = one per core)");
   sub->add_flag("--no-mirror", opt->no_mirror,
                 "skip averaging each descriptor with its mirror image's (faster, less accurate)");

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "embed/cnn_face_detector.h"
 #include "embed/internal/decode.h"
 #include "embed/internal/resnet.h"
 
@@ -36,6 +37,7 @@ constexpr int kDescriptorBatch = 16;
 
 struct Worker {
   dlib::frontal_face_detector detector;
+  std::unique_ptr<CnnFaceDetector> cnn;  // null unless the CNN detector is chosen
   anet_type net;
   std::unique_ptr<AgeModel> age;  // null without an age model
 };
@@ -102,11 +104,23 @@ FaceQuality Assess(const QualityPolicy& policy, int width_px, double sharpness, 
     q.reason = absl::StrFormat("face turned away (about %.0f degrees): photograph from the front",
                                std::abs(yaw));
   }
+  q.non_frontal = std::abs(yaw) > policy.max_abs_yaw_degrees;
   q.usable = q.reason.empty();
   return q;
 }
 
 }  // namespace
+
+absl::StatusOr<DetectorKind> ParseDetectorKind(std::string_view name) {
+  if (name == "hog") return DetectorKind::kHog;
+  if (name == "cnn") return DetectorKind::kCnn;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown face detector '", std::string(name), "': choose cnn (FaceBoxes) or hog (dlib)"));
+}
+
+const char* DetectorKindName(DetectorKind kind) {
+  return kind == DetectorKind::kCnn ? "cnn" : "hog";
+}
 
 double DescriptorDistance(const Descriptor& a, const Descriptor& b) {
   double sum = 0;
@@ -227,22 +241,52 @@ struct FacePipeline::Impl {
     return CorrectAge(out->expected_years);
   }
 
-  // Detects, aligns and crops every face of `rgb`.
-  std::vector<Detected> DetectAndAlign(Worker& w, const cv::Mat& rgb, double* scale_out) {
+  // The scale the detector sees the photo at (its small-face policy).
+  double DetectScale(const cv::Mat& rgb) const {
     const double pixels = static_cast<double>(rgb.cols) * rgb.rows;
-    const double scale = std::min(
-        options.max_upsample, std::sqrt(static_cast<double>(options.detect_pixel_budget) / pixels));
+    if (options.detector == DetectorKind::kCnn) {
+      return std::min(options.cnn_max_upsample,
+                      std::sqrt(static_cast<double>(options.cnn_pixel_budget) / pixels));
+    }
+    return std::min(options.max_upsample,
+                    std::sqrt(static_cast<double>(options.detect_pixel_budget) / pixels));
+  }
+
+  // A CNN box (photo coordinates) in the HOG geometry the landmark predictor expects.
+  dlib::rectangle MapCnnBox(const CnnDetection& d, double scale) const {
+    const BoxMap& m = options.cnn_box_map;
+    const double w = (d.right - d.left) / scale, h = (d.bottom - d.top) / scale;
+    const double side = std::sqrt(std::max(w * h, 1.0));
+    const double cx = (d.left + d.right) / 2 / scale + m.dx * side;
+    const double cy = (d.top + d.bottom) / 2 / scale + m.dy * side;
+    const double mw = m.sw * side, mh = m.sh * side;
+    return dlib::rectangle(std::lround(cx - mw / 2), std::lround(cy - mh / 2),
+                           std::lround(cx + mw / 2) - 1, std::lround(cy + mh / 2) - 1);
+  }
+
+  // Detects, aligns and crops every face of `rgb`.
+  absl::StatusOr<std::vector<Detected>> DetectAndAlign(Worker& w, const cv::Mat& rgb,
+                                                       double* scale_out) {
+    const double scale = DetectScale(rgb);
     *scale_out = scale;
     cv::Mat scan = rgb;
     if (std::abs(scale - 1.0) > 1e-3) {
       cv::resize(rgb, scan, cv::Size(), scale, scale, scale > 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
+    }
+    std::vector<Detected> out;
+    if (options.detector == DetectorKind::kCnn) {
+      if (scan.cols < 8 || scan.rows < 8) return out;
+      CnnDetectorOptions o;
+      o.score_threshold = options.cnn_score_threshold;
+      HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, w.cnn->Detect(scan, o));
+      for (const auto& d : dets) out.push_back(Align(rgb, MapCnnBox(d, scale), d.score));
+      return out;
     }
     std::vector<dlib::rect_detection> dets;
     if (scan.cols >= 20 && scan.rows >= 20) {
       dlib::cv_image<dlib::rgb_pixel> scan_img(scan);
       w.detector(scan_img, dets, options.detector_threshold);
     }
-    std::vector<Detected> out;
     for (const auto& d : dets) {
       dlib::rectangle rect(std::lround(d.rect.left() / scale), std::lround(d.rect.top() / scale),
                            std::lround(d.rect.right() / scale), std::lround(d.rect.bottom() / scale));
@@ -274,9 +318,10 @@ struct FacePipeline::Impl {
       result.width = rgb.cols;
       result.height = rgb.rows;
       result.format = info.format;
+      result.detector = options.detector;
       std::vector<Detected> found;
       if (box == nullptr) {
-        found = DetectAndAlign(w, rgb, &result.detect_scale);
+        HW_ASSIGN_OR_RETURN(found, DetectAndAlign(w, rgb, &result.detect_scale));
       } else {
         found.push_back(Align(rgb, ToRect(*box), 0.0));
       }
@@ -298,7 +343,12 @@ struct FacePipeline::Impl {
         face.age = EstimateAge(w, rgb, f.shape);
         result.faces.push_back(std::move(face));
       }
-      if (result.faces.empty()) {
+      if (result.faces.empty() && options.detector == DetectorKind::kCnn) {
+        const int min_face = static_cast<int>(std::ceil(20.0 / result.detect_scale));
+        result.no_face_reason = absl::StrCat(
+            "no face found (faces narrower than about ", min_face,
+            " px, hidden or seen from behind are not detected in this photo)");
+      } else if (result.faces.empty()) {
         const int min_face = static_cast<int>(std::ceil(80.0 / result.detect_scale));
         result.no_face_reason = absl::StrCat(
             "no face found (faces narrower than about ", min_face,
@@ -323,6 +373,11 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
   }
   if (options.max_upsample <= 0 || options.detect_pixel_budget <= 0) {
     return absl::InvalidArgumentError("max_upsample and detect_pixel_budget must be positive");
+  }
+  if (options.cnn_max_upsample <= 0 || options.cnn_pixel_budget <= 0 ||
+      !(options.cnn_score_threshold > 0 && options.cnn_score_threshold < 1)) {
+    return absl::InvalidArgumentError(
+        "cnn_max_upsample and cnn_pixel_budget must be positive, cnn_score_threshold in (0,1)");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -349,6 +404,10 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
     }
     HW_ASSIGN_OR_RETURN(age_prototype, AgeModel::Load(options.age_model_path, options.age_input));
   }
+  std::unique_ptr<CnnFaceDetector> cnn_prototype;
+  if (options.detector == DetectorKind::kCnn) {
+    HW_ASSIGN_OR_RETURN(cnn_prototype, CnnFaceDetector::Load(options.face_detector_model_path));
+  }
   // Parallelism comes from the workers; OpenBLAS threads would compete with them.
   openblas_set_num_threads(1);
   int n = options.workers > 0 ? options.workers
@@ -358,6 +417,13 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
     auto w = std::make_unique<Worker>();
     w->detector = detector;
     w->net = prototype;
+    if (cnn_prototype != nullptr) {
+      if (i + 1 < n) {
+        HW_ASSIGN_OR_RETURN(w->cnn, cnn_prototype->Clone());
+      } else {
+        w->cnn = std::move(cnn_prototype);
+      }
+    }
     if (age_prototype != nullptr) {
       if (i + 1 < n) {
         HW_ASSIGN_OR_RETURN(w->age, age_prototype->Clone());
@@ -440,7 +506,8 @@ absl::StatusOr<std::vector<Chip>> FacePipeline::FaceChips(std::string_view image
   return Guarded("face chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
     double scale;
     std::vector<Chip> chips;
-    for (const auto& f : impl_->DetectAndAlign(*w, rgb, &scale)) {
+    HW_ASSIGN_OR_RETURN(auto found, impl_->DetectAndAlign(*w, rgb, &scale));
+    for (const auto& f : found) {
       Chip c;
       c.size = kChipSize;
       c.rgb.assign(reinterpret_cast<const uint8_t*>(&f.chip(0, 0)),
@@ -457,7 +524,8 @@ absl::StatusOr<std::vector<Chip>> FacePipeline::AgeChips(std::string_view image_
   return Guarded("age chips", [&]() -> absl::StatusOr<std::vector<Chip>> {
     double scale;
     std::vector<Chip> chips;
-    for (const auto& f : impl_->DetectAndAlign(*w, rgb, &scale)) {
+    HW_ASSIGN_OR_RETURN(auto found, impl_->DetectAndAlign(*w, rgb, &scale));
+    for (const auto& f : found) {
       dlib::matrix<dlib::rgb_pixel> m = impl_->AgeChip(rgb, f.shape);
       Chip c;
       c.size = kAgeInputSize;

