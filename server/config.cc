@@ -28,6 +28,11 @@ std::string DefaultAgeModel() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx";
 }
 
+std::string DefaultFaceDetectorModel() {
+  if (const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL"); env && *env) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx";
+}
+
 std::string DefaultCalibration() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/age_calibration_v1.json";
 }
@@ -73,6 +78,10 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--catalog must be a postgresql://USER@HOST:PORT/DB URL (leave it out for the SQLite "
         "catalog in --data-dir)");
+  }
+  if (!c.detector.empty() && c.detector != "cnn" && c.detector != "hog") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--detector \"", c.detector, "\": choose cnn (FaceBoxes) or hog (dlib)"));
   }
   if (c.workers < 0 || c.workers > 256) {
     return absl::InvalidArgumentError("--workers must be 0 (auto) .. 256");
@@ -166,6 +175,8 @@ absl::Status ApplyJsonConfig(const std::string& path, CLI::App& app, ServerConfi
       {"landmark-model", str(&c.landmark_model)},
       {"calibration", str(&c.calibration)},
       {"age-model", str(&c.age_model)},
+      {"detector", str(&c.detector)},
+      {"face-detector-model", str(&c.face_detector_model)},
       {"workers", integer(&c.workers)},
       {"index-factory", str(&c.index_factory)},
       {"ivf-nprobe", integer(&c.ivf_nprobe)},
@@ -229,6 +240,12 @@ CommandLine ParseCommandLine(int argc, char** argv) {
   app.add_option("--age-model", c.age_model,
                  "age from the face for sightings sent without an age, ONNX (default "
                  "$HOMEWARD_AGE_MODEL or " + DefaultAgeModel() + "; \"none\": no estimate)");
+  app.add_option("--detector", c.detector,
+                 "face detector: cnn (FaceBoxes: turned and small faces, faster) or hog (dlib); "
+                 "default cnn when its model is present, else hog");
+  app.add_option("--face-detector-model", c.face_detector_model,
+                 "FaceBoxes ONNX for --detector cnn (default $HOMEWARD_FACE_DETECTOR_MODEL or " +
+                     DefaultFaceDetectorModel() + ")");
   app.add_option("--landmark-model", c.landmark_model, "dlib 68-point shape predictor")
       ->capture_default_str();
   app.add_option("--calibration", c.calibration,

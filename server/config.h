@@ -31,6 +31,10 @@ struct ServerConfig {
   // Age from the face for sightings sent without an age (ONNX, docs/AGE.md); "" =
   // DefaultAgeModel(); "none" = off. A missing file is logged at start-up and means no estimate.
   std::string age_model;
+  // The face detector: "cnn" (FaceBoxes, docs/ACCURACY.md "Face detectors") or "hog" (dlib);
+  // "" = cnn when its model file is present, else hog with a warning at start-up.
+  std::string detector;
+  std::string face_detector_model;  // "" = DefaultFaceDetectorModel()
   int workers = 0;  // pipeline workers; 0 = one per hardware thread
   std::string index_factory = "IDMap2,Flat";
   int ivf_nprobe = 16;       // IVF lists probed per search (IVF1024,Flat: 16 found every
@@ -94,6 +98,8 @@ std::string DefaultRecognitionModel();
 std::string DefaultCalibration();
 // $HOMEWARD_AGE_MODEL, else models/faceres-deep_3.0.4.onnx (scripts/setup.sh models).
 std::string DefaultAgeModel();
+// $HOMEWARD_FACE_DETECTOR_MODEL, else models/faceboxes_3.0.4.onnx (scripts/setup.sh models).
+std::string DefaultFaceDetectorModel();
 
 }  // namespace homeward::server
 

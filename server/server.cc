@@ -85,6 +85,24 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
     spdlog::info("age model off (--age-model none): sightings sent without an age get no age "
                  "estimate");
   }
+  {
+    const std::string model =
+        config.face_detector_model.empty() ? DefaultFaceDetectorModel() : config.face_detector_model;
+    std::error_code ec;
+    const bool present = std::filesystem::is_regular_file(model, ec);
+    if (config.detector == "hog" || (config.detector.empty() && !present)) {
+      go.pipeline.detector = embed::DetectorKind::kHog;
+      if (!present && config.detector.empty()) {
+        spdlog::warn("face detector model {} not found: using dlib's HOG detector, which misses "
+                     "turned faces and is slower (scripts/setup.sh models converts it)", model);
+      }
+      spdlog::info("face detector: hog (dlib)");
+    } else {
+      go.pipeline.detector = embed::DetectorKind::kCnn;
+      go.pipeline.face_detector_model_path = model;
+      spdlog::info("face detector: cnn ({})", model);
+    }
+  }
   go.pipeline.workers = config.workers;
   go.pipeline.limits.max_bytes = config.max_request_bytes;
   go.index.factory = config.index_factory;
