@@ -1,0 +1,191 @@
+// FaceBoxes converted to ONNX (scripts/faceboxes_to_onnx.py) and run by OpenCV's DNN module,
+// with the padding, anchors, decoding and NMS of embed/cnn_face_detector.cc, reproduces what
+// TF.js computes with the original graph model (tests/data/faceboxes_reference.json, made by
+// scripts/tfjs_reference/faceboxes_reference.mjs): every anchor's box and score on a synthetic
+// pattern and a real face crop, and the final detections after NMS.
+#include "embed/cnn_face_detector.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "base/sha256.h"
+#include "tests/embed_test_util.h"
+
+namespace homeward::embed {
+namespace {
+
+using ::homeward::base::Sha256Hex;
+using ::homeward::testing::DemoDir;
+using ::homeward::testing::ReadFileOrDie;
+using ::homeward::testing::SharedDataDir;
+
+std::string DetectorModelPath() {
+  const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL");
+  return env ? env : std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx";
+}
+
+const nlohmann::json& Reference(const std::string& input) {
+  static const nlohmann::json* all = new nlohmann::json(nlohmann::json::parse(
+      ReadFileOrDie(std::string(HOMEWARD_SOURCE_DIR) + "/tests/data/faceboxes_reference.json")));
+  for (const auto& r : (*all)["inputs"]) {
+    if (r["input"] == input) return r;
+  }
+  ADD_FAILURE() << "no reference for " << input;
+  static const nlohmann::json* empty = new nlohmann::json();
+  return *empty;
+}
+
+std::vector<float> Floats(const nlohmann::json& tensor) {
+  return tensor["data"].get<std::vector<float>>();  // {"shape": [...], "data": [...]}
+}
+
+std::string Sha(const cv::Mat& rgb) {
+  return Sha256Hex(std::string(reinterpret_cast<const char*>(rgb.data), rgb.total() * 3));
+}
+
+// The recipes of tests/data/faceboxes_reference.json's input_recipes.
+cv::Mat Synthetic() {
+  cv::Mat m(256, 256, CV_8UC3);
+  for (int y = 0; y < 256; ++y)
+    for (int x = 0; x < 256; ++x)
+      for (int c = 0; c < 3; ++c)
+        m.ptr<uint8_t>(y)[3 * x + c] = (x * 7 + y * 13 + c * 50 + (x * y) % 31) % 256;
+  return m;
+}
+cv::Mat Sample1FaceCrop() {
+  cv::Mat bgr = cv::imread(DemoDir() + "/sample1.jpg"), rgb, out;
+  if (bgr.empty()) return {};
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::resize(rgb(cv::Rect(264, 204, 512, 512)), out, cv::Size(256, 256), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
+class CnnFaceDetectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(DetectorModelPath())) {
+      GTEST_SKIP() << DetectorModelPath() << " absent: run scripts/setup.sh models";
+    }
+    auto d = CnnFaceDetector::Load(DetectorModelPath());
+    ASSERT_TRUE(d.ok()) << d.status();
+    detector_ = std::move(*d);
+  }
+
+  // Every anchor's box and score agree with TF.js's.
+  void ExpectAnchorsMatch(const cv::Mat& rgb, const std::string& name) {
+    const nlohmann::json& ref = Reference(name);
+    ASSERT_EQ(Sha(rgb), ref["rgb_sha256"]) << name << ": the input differs from the reference's";
+    auto got = detector_->RunAnchors(rgb);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const std::vector<float> boxes = Floats(ref["per_anchor"]["postprocessing/clip_by_value_1"]);
+    const std::vector<float> scores = Floats(ref["per_anchor"]["postprocessing/strided_slice_2"]);
+    ASSERT_EQ(got->scores.size(), scores.size()) << name;
+    ASSERT_EQ(ref["anchor_count"].get<size_t>(), scores.size());
+    double worst_box = 0, worst_score = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      worst_score = std::max(worst_score, std::abs(double{got->scores[i]} - scores[i]));
+      for (int k = 0; k < 4; ++k) {
+        worst_box = std::max(worst_box, std::abs(double{got->boxes[i][k]} - boxes[4 * i + k]));
+      }
+    }
+    // The reference is rounded to 6 significant digits.
+    EXPECT_LT(worst_box, 2e-5) << name;
+    EXPECT_LT(worst_score, 2e-5) << name;
+  }
+
+  // The detections after NMS, at the graph's own threshold, are TF.js's, in order.
+  void ExpectDetectionsMatch(const cv::Mat& rgb, const std::string& name, size_t compare) {
+    const nlohmann::json& ref = Reference(name);
+    ASSERT_EQ(Sha(rgb), ref["rgb_sha256"]) << name << ": the input differs from the reference's";
+    CnnDetectorOptions o;
+    o.score_threshold = 0.05f;
+    auto got = detector_->Detect(rgb, o);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const auto& dets = ref["detections"];
+    ASSERT_GE(got->size(), std::min(compare, dets.size())) << name;
+    for (size_t i = 0; i < std::min(compare, dets.size()); ++i) {
+      const auto& d = dets[i];
+      const CnnDetection& g = (*got)[i];
+      EXPECT_NEAR(g.score, d["score"].get<double>(), 2e-5) << name << " #" << i;
+      EXPECT_NEAR(g.top / rgb.rows, d["box"][0].get<double>(), 2e-5) << name << " #" << i;
+      EXPECT_NEAR(g.left / rgb.cols, d["box"][1].get<double>(), 2e-5) << name << " #" << i;
+      EXPECT_NEAR(g.bottom / rgb.rows, d["box"][2].get<double>(), 2e-5) << name << " #" << i;
+      EXPECT_NEAR(g.right / rgb.cols, d["box"][3].get<double>(), 2e-5) << name << " #" << i;
+    }
+  }
+
+  std::unique_ptr<CnnFaceDetector> detector_;
+};
+
+TEST_F(CnnFaceDetectorTest, EveryAnchorMatchesTfjsOnASyntheticPattern) {
+  ExpectAnchorsMatch(Synthetic(), "synthetic");
+}
+
+TEST_F(CnnFaceDetectorTest, EveryAnchorMatchesTfjsOnARealFace) {
+  cv::Mat crop = Sample1FaceCrop();
+  if (crop.empty()) GTEST_SKIP() << "demo photos absent: run scripts/setup.sh models";
+  ExpectAnchorsMatch(crop, "sample1_face_256x256.rgb");
+}
+
+TEST_F(CnnFaceDetectorTest, DetectionsAfterNmsMatchTfjs) {
+  ExpectDetectionsMatch(Synthetic(), "synthetic", 87);
+  cv::Mat crop = Sample1FaceCrop();
+  if (crop.empty()) GTEST_SKIP() << "demo photos absent";
+  ExpectDetectionsMatch(crop, "sample1_face_256x256.rgb", 155);
+  // The face is the one confident detection.
+  CnnDetectorOptions o;
+  auto faces = detector_->Detect(crop, o);
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(faces->size(), 1u);
+  EXPECT_GT((*faces)[0].score, 0.95f);
+}
+
+TEST_F(CnnFaceDetectorTest, FindsTheTurnedToddlerThatHogMisses) {
+  const std::string path = SharedDataDir() + "/faces-small/Vrooli_unsplash/person-child.jpg";
+  cv::Mat bgr = cv::imread(path);
+  if (bgr.empty()) GTEST_SKIP() << path << " absent";
+  cv::Mat rgb, small;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::resize(rgb, small, cv::Size(680, 1024), 0, 0, cv::INTER_AREA);
+  // The top detections (the face first) are TF.js's.
+  ExpectDetectionsMatch(small, "person-child_680x1024.rgb", 20);
+}
+
+TEST_F(CnnFaceDetectorTest, RejectsImagesItCannotRead) {
+  CnnDetectorOptions o;
+  EXPECT_EQ(detector_->Detect(cv::Mat(), o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(detector_->Detect(cv::Mat(4, 4, CV_8UC3), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(detector_->Detect(cv::Mat(64, 64, CV_8UC1), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Odd sizes pad to 128 and still run.
+  auto r = detector_->Detect(cv::Mat(9, 1000, CV_8UC3, cv::Scalar(30, 60, 90)), o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->empty());
+}
+
+TEST_F(CnnFaceDetectorTest, LoadRefusesMissingAndForeignFiles) {
+  EXPECT_EQ(CnnFaceDetector::Load("/nonexistent/faceboxes.onnx").status().code(),
+            absl::StatusCode::kNotFound);
+  const std::string age = std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx";
+  if (std::filesystem::exists(age)) {
+    auto d = CnnFaceDetector::Load(age);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+  }
+  const std::string junk = ::testing::TempDir() + "/junk.onnx";
+  {
+    std::FILE* f = std::fopen(junk.c_str(), "wb");
+    std::fputs("not an onnx file", f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(CnnFaceDetector::Load(junk).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace homeward::embed
