@@ -331,14 +331,19 @@ struct FacePipeline::Impl {
       for (size_t i = 0; i < found.size(); ++i) {
         const Detected& f = found[i];
         Face face;
-        face.box = {static_cast<int>(f.rect.left()), static_cast<int>(f.rect.top()),
-                    static_cast<int>(f.rect.width()), static_cast<int>(f.rect.height())};
+        // The box inside the photo (a mapped CNN box of a face at the edge can reach past it;
+        // the landmarks were placed with the whole box).
+        const dlib::rectangle inside =
+            f.rect.intersect(dlib::rectangle(0, 0, rgb.cols - 1, rgb.rows - 1));
+        face.box = {static_cast<int>(inside.left()), static_cast<int>(inside.top()),
+                    static_cast<int>(inside.width()), static_cast<int>(inside.height())};
         face.detector_score = f.score;
         for (unsigned k = 0; k < f.shape.num_parts(); ++k) {
           face.landmarks.push_back(
               {static_cast<float>(f.shape.part(k).x()), static_cast<float>(f.shape.part(k).y())});
         }
-        face.quality = Assess(options.quality, face.box.width, Sharpness(f.chip), YawDegrees(f.shape, rgb.cols));
+        face.quality = Assess(options.quality, static_cast<int>(f.rect.width()), Sharpness(f.chip),
+                              YawDegrees(f.shape, rgb.cols));
         face.descriptor = descriptors[i];
         face.age = EstimateAge(w, rgb, f.shape);
         result.faces.push_back(std::move(face));
