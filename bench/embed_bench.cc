@@ -1,18 +1,32 @@
 // embed_bench: accuracy and speed of the face pipeline, each next to raw dlib doing the
 // same work in the same run.
 //
-//   embed_bench lfw    [--data DIR]              LFW development-view accuracy, with and without mirror
+//   embed_bench lfw    [--detector hog|cnn|both] [--mirror on|off|both]
+//                                                LFW development-view accuracy
 //   embed_bench speed  [--demo DIR]              descriptors/s, detection ms, photos/s vs raw dlib
-//   embed_bench detect [--data DIR] [--demo DIR] faces found with and without the small-face policy
+//   embed_bench detect [--detector hog|cnn|both] [--montage DIR]
+//                                                faces in the demo photos and faces-small: with and
+//                                                without the scale policy, or HOG next to the CNN
+//   embed_bench fgnet  [--detector hog|cnn|both] fgnet-dev photos without a face
+//   embed_bench fit-box-map [--fit-only]         fits kFaceBoxesToHog on LFW DevTrain; landmark and
+//                                                descriptor agreement HOG vs CNN on DevTest
+//   embed_bench cnn-sweep [--upsample 1,2]       the CNN's no-face / extra-face counts by score
+//                                                threshold and upsampling limit
 //
-// Models: $HOMEWARD_RECOGNITION_MODEL (default models/faceapi_1.7.15_resnet.dat).
+// Common flags: --data DIR (default $HOMEWARD_SHARED_DATA, else ../shared/data), --demo DIR,
+// --workers N (default 2).
+// Models: $HOMEWARD_RECOGNITION_MODEL (default models/faceapi_1.7.15_resnet.dat),
+// $HOMEWARD_FACE_DETECTOR_MODEL (default models/faceboxes_3.0.4.onnx).
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <sstream>
 #include <thread>
 
@@ -23,7 +37,10 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "embed/cnn_face_detector.h"
 #include "embed/face_pipeline.h"
+#include "embed/internal/decode.h"
 #include "embed/internal/resnet.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);
@@ -104,8 +121,337 @@ std::vector<Pair> ReadPairs(const std::string& path) {
   return pairs;
 }
 
+// ------------------------------------------------------------------------ CNN detector
+// Shared by fit-box-map, cnn-sweep, detect and fgnet: the raw FaceBoxes detector at the
+// pipeline's CNN scale, boxes in photo coordinates.
+using homeward::embed::Box;
+using homeward::embed::BoxMap;
+using homeward::embed::CnnDetection;
+using homeward::embed::CnnFaceDetector;
+using homeward::embed::DetectorKind;
+using homeward::embed::Face;
+
+std::string CnnModelPath() {
+  if (const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL")) return env;
+  return std::string(HOMEWARD_SOURCE_DIR) + "/models/faceboxes_3.0.4.onnx";
+}
+
+std::string SharedData(int argc, char** argv) {
+  if (const char* env = std::getenv("HOMEWARD_SHARED_DATA"))
+    return Flag(argc, argv, "--data", env);
+  return Flag(argc, argv, "--data", std::string(HOMEWARD_SOURCE_DIR) + "/../shared/data");
+}
+
+int Workers(int argc, char** argv) {
+  return std::max(1, std::atoi(Flag(argc, argv, "--workers", "2").c_str()));
+}
+
+// "hog", "cnn" or "both" (default `def`).
+std::vector<DetectorKind> Detectors(int argc, char** argv, const std::string& def) {
+  const std::string d = Flag(argc, argv, "--detector", def);
+  if (d == "both") return {DetectorKind::kHog, DetectorKind::kCnn};
+  auto k = homeward::embed::ParseDetectorKind(d);
+  if (!k.ok()) {
+    std::fprintf(stderr, "--detector: %s (or both)\n", std::string(k.status().message()).c_str());
+    std::exit(2);
+  }
+  return {*k};
+}
+
+PipelineOptions DetectorOptions(DetectorKind kind) {
+  PipelineOptions o;
+  o.detector = kind;
+  o.face_detector_model_path = CnnModelPath();
+  return o;
+}
+
+struct RectD {
+  double l = 0, t = 0, r = 0, b = 0;
+  double w() const { return r - l; }
+  double h() const { return b - t; }
+  double cx() const { return (l + r) / 2; }
+  double cy() const { return (t + b) / 2; }
+};
+
+RectD FromBox(const Box& b) { return {double(b.x), double(b.y), double(b.x + b.width), double(b.y + b.height)}; }
+
+double IoU(const RectD& a, const RectD& b) {
+  const double iw = std::max(0.0, std::min(a.r, b.r) - std::max(a.l, b.l));
+  const double ih = std::max(0.0, std::min(a.b, b.b) - std::max(a.t, b.t));
+  const double inter = iw * ih;
+  const double uni = a.w() * a.h() + b.w() * b.h() - inter;
+  return uni > 0 ? inter / uni : 0;
+}
+
+struct CnnBox {
+  RectD rect;  // photo coordinates
+  float score;
+};
+
+// Raw FaceBoxes on photos at the pipeline's CNN scale, one detector per thread.
+class RawCnn {
+ public:
+  RawCnn(int workers, double max_upsample, int64_t pixel_budget)
+      : max_upsample_(max_upsample), pixel_budget_(pixel_budget) {
+    auto d = CnnFaceDetector::Load(CnnModelPath());
+    if (!d.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(d.status().message()).c_str());
+      std::exit(1);
+    }
+    detectors_.push_back(std::move(*d));
+    while (static_cast<int>(detectors_.size()) < workers) detectors_.push_back(*detectors_[0]->Clone());
+  }
+  double Scale(int w, int h) const {
+    return std::min(max_upsample_, std::sqrt(double(pixel_budget_) / (double(w) * h)));
+  }
+  // Faces of every photo with score >= threshold, best first; photo size in *sizes.
+  std::vector<std::vector<CnnBox>> Run(const std::vector<std::string>& photos, float threshold,
+                                       std::vector<cv::Size>* sizes = nullptr) {
+    std::vector<std::vector<CnnBox>> out(photos.size());
+    if (sizes) sizes->assign(photos.size(), {});
+    std::atomic<size_t> next{0};
+    auto run = [&](CnnFaceDetector& det) {
+      for (size_t i; (i = next.fetch_add(1)) < photos.size();) {
+        auto rgb = homeward::embed::internal::DecodeRgb(photos[i], {});
+        if (!rgb.ok()) continue;
+        if (sizes) (*sizes)[i] = rgb->size();
+        const double s = Scale(rgb->cols, rgb->rows);
+        cv::Mat scan = *rgb;
+        if (std::abs(s - 1.0) > 1e-3)
+          cv::resize(*rgb, scan, cv::Size(), s, s, s > 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
+        homeward::embed::CnnDetectorOptions o;
+        o.score_threshold = threshold;
+        auto dets = det.Detect(scan, o);
+        if (!dets.ok()) continue;
+        for (const CnnDetection& d : *dets)
+          out[i].push_back({{d.left / s, d.top / s, d.right / s, d.bottom / s}, d.score});
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < detectors_.size(); ++t) threads.emplace_back(run, std::ref(*detectors_[t]));
+    run(*detectors_[0]);
+    for (auto& t : threads) t.join();
+    return out;
+  }
+
+ private:
+  double max_upsample_;
+  int64_t pixel_budget_;
+  std::vector<std::unique_ptr<CnnFaceDetector>> detectors_;
+};
+
+// Runs `pipeline` over files in chunks; a failed photo is reported and left empty.
+std::vector<PhotoFaces> ProcessFiles(const FacePipeline& pipeline, const std::vector<std::string>& files) {
+  std::vector<PhotoFaces> out(files.size());
+  const size_t chunk = 64;
+  for (size_t s = 0; s < files.size(); s += chunk) {
+    std::vector<std::string> bytes;
+    for (size_t i = s; i < std::min(files.size(), s + chunk); ++i) bytes.push_back(ReadFile(files[i]));
+    std::vector<std::string_view> views(bytes.begin(), bytes.end());
+    auto results = pipeline.ProcessMany(views);
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        out[s + i] = std::move(*results[i]);
+      } else {
+        std::fprintf(stderr, "%s: %s\n", files[s + i].c_str(), std::string(results[i].status().message()).c_str());
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> UniqueImages(const std::vector<Pair>& pairs, const std::string& dir) {
+  std::vector<std::string> images;
+  for (const Pair& p : pairs) images.push_back(dir + "/" + p.a), images.push_back(dir + "/" + p.b);
+  std::sort(images.begin(), images.end());
+  images.erase(std::unique(images.begin(), images.end()), images.end());
+  return images;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double rank = std::ceil(p * v.size()) - 1;  // nearest-rank
+  const size_t k = rank <= 0 ? 0 : std::min(v.size() - 1, static_cast<size_t>(rank));
+  return v[k];
+}
+double Mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / v.size();
+}
+
+// ------------------------------------------------------------------------- fit-box-map
+// Fits kFaceBoxesToHog on pairsDevTrain's images, then measures on pairsDevTest's how the
+// landmarks (and descriptors) placed from the mapped CNN box agree with those from HOG's box.
+int FitBoxMap(int argc, char** argv) {
+  const std::string data = SharedData(argc, argv) + "/lfw-view1";
+  const int workers = Workers(argc, argv);
+  std::vector<std::string> train = UniqueImages(ReadPairs(data + "/pairsDevTrain.txt"), data);
+  std::vector<std::string> test = UniqueImages(ReadPairs(data + "/pairsDevTest.txt"), data);
+  if (train.empty() || test.empty()) {
+    std::fprintf(stderr, "no LFW pairs under %s\n", data.c_str());
+    return 1;
+  }
+  const PipelineOptions defaults;
+  std::printf("Box map fit: %zu DevTrain images; HOG = FacePipeline(kHog) boxes, CNN = raw FaceBoxes "
+              "(score >= %.2f, scale min(%.1f, sqrt(%lld/pixels))), matched by IoU > 0.3\n",
+              train.size(), defaults.cnn_score_threshold, defaults.cnn_max_upsample,
+              static_cast<long long>(defaults.cnn_pixel_budget));
+  struct Sample {
+    double ccx, ccy, s, hcx, hcy, hw, hh;
+    RectD hog, cnn;
+  };
+  std::vector<Sample> samples;
+  int hog_faces = 0, cnn_faces = 0, edge = 0;
+  {
+    PipelineOptions o = DetectorOptions(DetectorKind::kHog);
+    o.workers = workers;
+    o.mirror_augment = false;  // only the boxes are used
+    auto hog = MakePipeline(o);
+    std::vector<PhotoFaces> hog_result = ProcessFiles(*hog, train);
+    std::vector<std::string> bytes;
+    for (const auto& f : train) bytes.push_back(ReadFile(f));
+    RawCnn cnn(workers, defaults.cnn_max_upsample, defaults.cnn_pixel_budget);
+    auto cnn_result = cnn.Run(bytes, defaults.cnn_score_threshold);
+    for (size_t i = 0; i < train.size(); ++i) {
+      const PhotoFaces& p = hog_result[i];
+      cnn_faces += cnn_result[i].size();
+      std::vector<bool> used(cnn_result[i].size(), false);
+      for (const Face& f : p.faces) {
+        ++hog_faces;
+        // A box clipped to the photo is not HOG's geometry: left out.
+        if (f.box.x <= 0 || f.box.y <= 0 || f.box.x + f.box.width >= p.width ||
+            f.box.y + f.box.height >= p.height) {
+          ++edge;
+          continue;
+        }
+        const RectD h = FromBox(f.box);
+        int best = -1;
+        double best_iou = 0.3;
+        for (size_t k = 0; k < cnn_result[i].size(); ++k) {
+          const double iou = IoU(h, cnn_result[i][k].rect);
+          if (!used[k] && iou > best_iou) best_iou = iou, best = static_cast<int>(k);
+        }
+        if (best < 0) continue;
+        used[best] = true;
+        const RectD& c = cnn_result[i][best].rect;
+        samples.push_back({c.cx(), c.cy(), std::sqrt(c.w() * c.h()), h.cx(), h.cy(), h.w(), h.h(), h, c});
+      }
+    }
+  }
+  if (samples.empty()) {
+    std::fprintf(stderr, "no face found by both detectors\n");
+    return 1;
+  }
+  // Least squares in units of s (each face weighs the same): the means of the ratios.
+  BoxMap fit{0, 0, 0, 0};
+  double cnn_aspect = 0;
+  for (const Sample& x : samples) {
+    fit.dx += (x.hcx - x.ccx) / x.s;
+    fit.dy += (x.hcy - x.ccy) / x.s;
+    fit.sw += x.hw / x.s;
+    fit.sh += x.hh / x.s;
+    cnn_aspect += x.cnn.h() / x.cnn.w();
+  }
+  const double n = samples.size();
+  fit.dx /= n, fit.dy /= n, fit.sw /= n, fit.sh /= n;
+  cnn_aspect /= n;
+  std::vector<double> rdx, rdy, rsw, rsh, iou_raw, iou_mapped;
+  auto map_box = [](const BoxMap& m, const Sample& x) {
+    const double cx = x.ccx + m.dx * x.s, cy = x.ccy + m.dy * x.s;
+    return RectD{cx - m.sw * x.s / 2, cy - m.sh * x.s / 2, cx + m.sw * x.s / 2, cy + m.sh * x.s / 2};
+  };
+  for (const Sample& x : samples) {
+    rdx.push_back((x.hcx - x.ccx) / x.s - fit.dx);
+    rdy.push_back((x.hcy - x.ccy) / x.s - fit.dy);
+    rsw.push_back(x.hw / x.s - fit.sw);
+    rsh.push_back(x.hh / x.s - fit.sh);
+    iou_raw.push_back(IoU(x.hog, x.cnn));
+    iou_mapped.push_back(IoU(x.hog, map_box(fit, x)));
+  }
+  auto rms = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x * x;
+    return std::sqrt(s / v.size());
+  };
+  auto p95abs = [](std::vector<double> v) {
+    for (double& x : v) x = std::abs(x);
+    return Percentile(v, 0.95);
+  };
+  std::printf("HOG faces %d (%d touching the photo's edge, left out), CNN faces %d, matched %zu\n",
+              hog_faces, edge, cnn_faces, samples.size());
+  std::printf("CNN box aspect h/w: mean %.3f\n\n", cnn_aspect);
+  std::printf("| parameter | fitted | residual rms (x s) | residual p95 abs (x s) |\n|---|---|---|---|\n");
+  std::printf("| dx | %+.4f | %.4f | %.4f |\n", fit.dx, rms(rdx), p95abs(rdx));
+  std::printf("| dy | %+.4f | %.4f | %.4f |\n", fit.dy, rms(rdy), p95abs(rdy));
+  std::printf("| sw | %.4f | %.4f | %.4f |\n", fit.sw, rms(rsw), p95abs(rsw));
+  std::printf("| sh | %.4f | %.4f | %.4f |\n", fit.sh, rms(rsh), p95abs(rsh));
+  std::printf("\nIoU with the HOG box (DevTrain): raw CNN box median %.3f, mapped median %.3f (p5 %.3f)\n",
+              Percentile(iou_raw, 0.5), Percentile(iou_mapped, 0.5), Percentile(iou_mapped, 0.05));
+  std::printf("inline constexpr BoxMap kFaceBoxesToHog = {%.4f, %.4f, %.4f, %.4f};\n\n", fit.dx, fit.dy,
+              fit.sw, fit.sh);
+  std::fflush(stdout);
+  if (HasFlag(argc, argv, "--fit-only")) return 0;
+
+  // Landmark agreement on DevTest (not used for the fit), pipelines with their defaults.
+  std::printf("Landmark agreement on %zu DevTest images: HOG-box landmarks vs CNN-box landmarks of the "
+              "same face (CNN face whose box centre is nearest the HOG box's, within half its width)\n\n",
+              test.size());
+  std::vector<PhotoFaces> hog_result;
+  {
+    PipelineOptions o = DetectorOptions(DetectorKind::kHog);
+    o.workers = workers;
+    hog_result = ProcessFiles(*MakePipeline(o), test);
+  }
+  std::printf("| CNN box map | faces (both) | point error / IOD: mean | p95 | face mean error p95 | "
+              "eye-corner (36,45) error mean | descriptor distance HOG vs CNN: median | p95 |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  const std::vector<std::pair<std::string, BoxMap>> maps = {
+      {"identity {0, 0, 1, 1}", BoxMap{}},
+      {absl::StrFormat("fitted {%.3f, %.3f, %.3f, %.3f}", fit.dx, fit.dy, fit.sw, fit.sh), fit}};
+  for (const auto& [name, map] : maps) {
+    PipelineOptions o = DetectorOptions(DetectorKind::kCnn);
+    o.workers = workers;
+    o.cnn_box_map = map;
+    std::vector<PhotoFaces> cnn_result = ProcessFiles(*MakePipeline(o), test);
+    std::vector<double> point_err, face_err, eye_err, desc_dist;
+    for (size_t i = 0; i < test.size(); ++i) {
+      for (const Face& h : hog_result[i].faces) {
+        const RectD hr = FromBox(h.box);
+        const Face* best = nullptr;
+        double best_d = 0.5 * hr.w();
+        for (const Face& c : cnn_result[i].faces) {
+          const RectD cr = FromBox(c.box);
+          const double d = std::hypot(cr.cx() - hr.cx(), cr.cy() - hr.cy());
+          if (d < best_d) best_d = d, best = &c;
+        }
+        if (best == nullptr || h.landmarks.size() != 68 || best->landmarks.size() != 68) continue;
+        const double iod = std::hypot(h.landmarks[36].x - h.landmarks[45].x, h.landmarks[36].y - h.landmarks[45].y);
+        if (iod < 1) continue;
+        double sum = 0;
+        for (int k = 0; k < 68; ++k) {
+          const double e = std::hypot(h.landmarks[k].x - best->landmarks[k].x,
+                                      h.landmarks[k].y - best->landmarks[k].y) / iod;
+          point_err.push_back(e);
+          if (k == 36 || k == 45) eye_err.push_back(e);
+          sum += e;
+        }
+        face_err.push_back(sum / 68);
+        desc_dist.push_back(homeward::embed::DescriptorDistance(h.descriptor, best->descriptor));
+      }
+    }
+    std::printf("| %s | %zu | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |\n", name.c_str(), face_err.size(),
+                Mean(point_err), Percentile(point_err, 0.95), Percentile(face_err, 0.95), Mean(eye_err),
+                Percentile(desc_dist, 0.5), Percentile(desc_dist, 0.95));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------- lfw
 int Lfw(int argc, char** argv) {
-  const std::string data = Flag(argc, argv, "--data", std::string(HOMEWARD_SOURCE_DIR) + "/../shared/data") + "/lfw-view1";
+  const std::string data = SharedData(argc, argv) + "/lfw-view1";
   std::vector<Pair> train = ReadPairs(data + "/pairsDevTrain.txt");
   std::vector<Pair> test = ReadPairs(data + "/pairsDevTest.txt");
   if (train.empty() || test.empty()) {
@@ -120,10 +466,16 @@ int Lfw(int argc, char** argv) {
 
   std::printf("LFW development view: %zu train pairs, %zu test pairs, %zu images\n\n", train.size(),
               test.size(), images.size());
-  std::printf("| augmentation | face choice | no face (fallback box) | threshold (DevTrain) | DevTrain acc | DevTest acc |\n");
-  std::printf("|---|---|---|---|---|---|\n");
-  for (bool mirror : {false, true}) {
-    PipelineOptions o;
+  const std::string mirror_flag = Flag(argc, argv, "--mirror", "both");
+  std::vector<bool> mirrors;
+  if (mirror_flag != "on") mirrors.push_back(false);
+  if (mirror_flag != "off") mirrors.push_back(true);
+  std::printf("| detector | augmentation | face choice | no face (fallback box) | threshold (DevTrain) | DevTrain acc | DevTest acc |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (DetectorKind kind : Detectors(argc, argv, "hog"))
+  for (bool mirror : mirrors) {
+    PipelineOptions o = DetectorOptions(kind);
+    o.workers = Workers(argc, argv);
     o.mirror_augment = mirror;
     auto pipeline = MakePipeline(o);  // mirror: the default
     // Per image: descriptor of the detected face nearest the centre, and of the largest one.
@@ -179,12 +531,15 @@ int Lfw(int argc, char** argv) {
         double acc = accuracy(train, t);
         if (acc > best_acc) best_acc = acc, best_t = t;
       }
-      std::printf("| %s | %s | %d of %zu | %.4f | %.2f%% | %.2f%% |\n", mirror ? "mirror" : "none",
+      std::printf("| %s | %s | %s | %d of %zu | %.4f | %.2f%% | %.2f%% |\n",
+                  homeward::embed::DetectorKindName(kind), mirror ? "mirror" : "none",
                   choice == 0 ? "nearest centre" : "largest", no_face, images.size(), best_t,
                   100 * best_acc, 100 * accuracy(test, best_t));
     }
-    std::fprintf(stderr, "(%s: %.1f s for %zu images, %d workers)\n", mirror ? "mirror" : "plain",
-                 secs, images.size(), pipeline->workers());
+    std::fprintf(stderr, "(%s, %s: %.1f s for %zu images, %d workers)\n",
+                 homeward::embed::DetectorKindName(kind), mirror ? "mirror" : "plain", secs,
+                 images.size(), pipeline->workers());
+    std::fflush(stdout);
   }
   return 0;
 }
@@ -344,8 +699,9 @@ int Speed(int argc, char** argv) {
 }
 
 // ------------------------------------------------------------------------------- detect
-int Detect(int argc, char** argv) {
-  const std::string data = Flag(argc, argv, "--data", std::string(HOMEWARD_SOURCE_DIR) + "/../shared/data");
+// The demo photos and faces-small, sorted by path.
+std::vector<std::string> DetectPhotos(int argc, char** argv) {
+  const std::string data = SharedData(argc, argv);
   const std::string demo = Flag(argc, argv, "--demo", std::string(HOMEWARD_SOURCE_DIR) + "/models/cache/face-api-1.7.15/demo");
   std::vector<std::string> files;
   for (int i = 1; i <= 6; ++i) files.push_back(demo + "/sample" + std::to_string(i) + ".jpg");
@@ -356,12 +712,74 @@ int Detect(int argc, char** argv) {
     }
   }
   std::sort(files.begin(), files.end());
-  PipelineOptions policy;
-  PipelineOptions none;
-  none.max_upsample = 1.0;
-  none.detect_pixel_budget = int64_t{1} << 40;  // never scale
+  return files;
+}
+
+// The photo with every face's box drawn (HOG green, CNN red, score above), at most 1600 px wide.
+void WriteMontage(const std::string& dir, const std::string& file,
+                  const std::vector<std::pair<DetectorKind, PhotoFaces>>& results) {
+  auto rgb = homeward::embed::internal::DecodeRgb(ReadFile(file), {});
+  if (!rgb.ok()) return;
+  cv::Mat bgr;
+  cv::cvtColor(*rgb, bgr, cv::COLOR_RGB2BGR);
+  const int thick = std::max(2, bgr.cols / 500);
+  for (const auto& [kind, r] : results) {
+    const bool cnn = kind == DetectorKind::kCnn;
+    const cv::Scalar colour = cnn ? cv::Scalar(0, 0, 255) : cv::Scalar(0, 200, 0);
+    for (const Face& f : r.faces) {
+      cv::rectangle(bgr, cv::Rect(f.box.x, f.box.y, f.box.width, f.box.height), colour, thick);
+      const std::string label = absl::StrFormat("%s %.2f", cnn ? "cnn" : "hog", f.detector_score);
+      cv::putText(bgr, label, cv::Point(f.box.x, std::max(12, f.box.y - 4 - (cnn ? 0 : 14 * thick / 2))),
+                  cv::FONT_HERSHEY_SIMPLEX, 0.4 * thick, colour, std::max(1, thick / 2));
+    }
+  }
+  if (bgr.cols > 1600) cv::resize(bgr, bgr, cv::Size(), 1600.0 / bgr.cols, 1600.0 / bgr.cols, cv::INTER_AREA);
+  fs::create_directories(dir);
+  cv::imwrite(dir + "/" + fs::path(file).stem().string() + ".jpg", bgr, {cv::IMWRITE_JPEG_QUALITY, 85});
+}
+
+int Detect(int argc, char** argv) {
+  std::vector<std::string> files = DetectPhotos(argc, argv);
+  const std::vector<DetectorKind> kinds = Detectors(argc, argv, "hog");
+  const std::string montage = Flag(argc, argv, "--montage", "");
+  if (kinds.size() == 2) {
+    // Side by side, each with its own scale policy.
+    auto hog = MakePipeline(DetectorOptions(DetectorKind::kHog));
+    auto cnn = MakePipeline(DetectorOptions(DetectorKind::kCnn));
+    std::printf("| photo | size | HOG scale | HOG faces | ms | CNN scale | CNN faces | ms | CNN scores |\n"
+                "|---|---|---|---|---|---|---|---|---|\n");
+    int total_hog = 0, total_cnn = 0;
+    for (const auto& f : files) {
+      std::string bytes = ReadFile(f);
+      auto t0 = Clock::now();
+      auto a = hog->Process(bytes);
+      auto t1 = Clock::now();
+      auto b = cnn->Process(bytes);
+      auto t2 = Clock::now();
+      if (!a.ok() || !b.ok()) {
+        std::printf("| %s | error: %s | | | | | | | |\n", fs::path(f).filename().c_str(),
+                    std::string((a.ok() ? b : a).status().message()).c_str());
+        continue;
+      }
+      std::string scores;
+      for (const Face& face : b->faces) scores += absl::StrFormat("%s%.2f", scores.empty() ? "" : " ", face.detector_score);
+      total_hog += a->faces.size();
+      total_cnn += b->faces.size();
+      std::printf("| %s | %dx%d | %.2f | %zu | %.0f | %.2f | %zu | %.0f | %s |\n", fs::path(f).filename().c_str(),
+                  a->width, a->height, a->detect_scale, a->faces.size(), 1000 * Seconds(t0, t1),
+                  b->detect_scale, b->faces.size(), 1000 * Seconds(t1, t2), scores.c_str());
+      if (!montage.empty()) WriteMontage(montage, f, {{DetectorKind::kHog, *a}, {DetectorKind::kCnn, *b}});
+    }
+    std::printf("\n%zu photos: HOG %d faces, CNN %d faces\n", files.size(), total_hog, total_cnn);
+    return 0;
+  }
+  PipelineOptions policy = DetectorOptions(kinds[0]);
+  PipelineOptions none = policy;
+  none.max_upsample = none.cnn_max_upsample = 1.0;
+  none.detect_pixel_budget = none.cnn_pixel_budget = int64_t{1} << 40;  // never scale
   auto with = MakePipeline(policy);
   auto without = MakePipeline(none);
+  std::printf("%s detector\n\n", homeward::embed::DetectorKindName(kinds[0]));
   std::printf("| photo | size | policy scale | faces (policy) | ms | faces (no rescale) | ms | usable (policy) |\n|---|---|---|---|---|---|---|---|\n");
   for (const auto& f : files) {
     std::string bytes = ReadFile(f);
@@ -380,6 +798,128 @@ int Detect(int argc, char** argv) {
     std::printf("| %s | %dx%d | %.2f | %zu | %.0f | %zu | %.0f | %d |\n", fs::path(f).filename().c_str(),
                 a->width, a->height, a->detect_scale, a->faces.size(), 1000 * Seconds(t0, t1),
                 b->faces.size(), 1000 * Seconds(t1, t2), usable);
+    if (!montage.empty()) WriteMontage(montage, f, {{kinds[0], *a}});
+  }
+  return 0;
+}
+
+// -------------------------------------------------------------------------------- fgnet
+// Photos of fgnet-dev with no face (and with more than one) for each detector.
+int Fgnet(int argc, char** argv) {
+  const std::string dir = SharedData(argc, argv) + "/fgnet-dev/images";
+  std::vector<std::string> files;
+  if (fs::exists(dir))
+    for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::fprintf(stderr, "no photos under %s\n", dir.c_str());
+    return 1;
+  }
+  std::printf("| detector | photos | no face | more than one face | photos with no face |\n|---|---|---|---|---|\n");
+  for (DetectorKind kind : Detectors(argc, argv, "both")) {
+    PipelineOptions o = DetectorOptions(kind);
+    o.workers = Workers(argc, argv);
+    o.mirror_augment = false;  // only detection is counted
+    std::vector<PhotoFaces> r = ProcessFiles(*MakePipeline(o), files);
+    int none = 0, many = 0;
+    std::string list;
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (r[i].faces.empty()) ++none, list += (list.empty() ? "" : " ") + fs::path(files[i]).filename().string();
+      many += r[i].faces.size() > 1;
+    }
+    std::printf("| %s | %zu | %d (%.1f%%) | %d | %s |\n", homeward::embed::DetectorKindName(kind), files.size(),
+                none, 100.0 * none / files.size(), many, list.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- cnn-sweep
+// The raw CNN at every score threshold and upsampling limit: photos without a face and with
+// more than one on LFW (all 4,992 development images) and fgnet-dev, faces in the demo photos
+// and faces-small. The detector runs once at the lowest threshold: greedy NMS keeps a box
+// only against higher-scoring ones, so its result filtered by a higher threshold equals
+// running at that threshold.
+int CnnSweep(int argc, char** argv) {
+  const std::string shared = SharedData(argc, argv);
+  const int workers = Workers(argc, argv);
+  const std::string lfw = shared + "/lfw-view1";
+  std::vector<Pair> pairs = ReadPairs(lfw + "/pairsDevTrain.txt");
+  std::vector<Pair> test = ReadPairs(lfw + "/pairsDevTest.txt");
+  pairs.insert(pairs.end(), test.begin(), test.end());
+  std::vector<std::string> lfw_files = UniqueImages(pairs, lfw), fgnet_files;
+  const std::string fgnet = shared + "/fgnet-dev/images";
+  if (fs::exists(fgnet))
+    for (const auto& e : fs::directory_iterator(fgnet)) fgnet_files.push_back(e.path().string());
+  std::sort(fgnet_files.begin(), fgnet_files.end());
+  std::vector<std::string> small_files = DetectPhotos(argc, argv);
+  auto read_all = [](const std::vector<std::string>& files) {
+    std::vector<std::string> bytes;
+    for (const auto& f : files) bytes.push_back(ReadFile(f));
+    return bytes;
+  };
+  const std::vector<std::string> lfw_bytes = read_all(lfw_files), fgnet_bytes = read_all(fgnet_files),
+                                 small_bytes = read_all(small_files);
+  const std::vector<float> thresholds = {0.3f, 0.4f, 0.5f, 0.6f, 0.7f};
+  std::vector<double> upsamples;
+  for (absl::string_view u : absl::StrSplit(Flag(argc, argv, "--upsample", "1,2"), ','))
+    upsamples.push_back(std::atof(std::string(u).c_str()));
+  const PipelineOptions defaults;
+
+  // HOG (the pipeline's policy) for reference on the small set.
+  std::vector<size_t> hog_faces;
+  {
+    PipelineOptions o = DetectorOptions(DetectorKind::kHog);
+    o.workers = workers;
+    o.mirror_augment = false;
+    for (const PhotoFaces& p : ProcessFiles(*MakePipeline(o), small_files)) hog_faces.push_back(p.faces.size());
+  }
+  std::printf("CNN pixel budget %lld; LFW %zu images, fgnet-dev %zu, demo + faces-small %zu photos\n\n",
+              static_cast<long long>(defaults.cnn_pixel_budget), lfw_files.size(), fgnet_files.size(),
+              small_files.size());
+  std::printf("| max upsample | threshold | LFW no face | LFW > 1 face | fgnet no face | fgnet > 1 face | demo + faces-small faces (HOG: %zu) |\n"
+              "|---|---|---|---|---|---|---|\n",
+              std::accumulate(hog_faces.begin(), hog_faces.end(), size_t{0}));
+  std::map<double, std::vector<std::vector<CnnBox>>> small_by_upsample;
+  for (double up : upsamples) {
+    RawCnn cnn(workers, up, defaults.cnn_pixel_budget);
+    auto t0 = Clock::now();
+    auto lfw_r = cnn.Run(lfw_bytes, thresholds.front());
+    const double lfw_secs = Seconds(t0, Clock::now());
+    auto fgnet_r = cnn.Run(fgnet_bytes, thresholds.front());
+    auto small_r = cnn.Run(small_bytes, thresholds.front());
+    auto count = [](const std::vector<CnnBox>& v, float t) {
+      return std::count_if(v.begin(), v.end(), [t](const CnnBox& b) { return b.score >= t; });
+    };
+    for (float t : thresholds) {
+      int lfw_none = 0, lfw_many = 0, fg_none = 0, fg_many = 0, small = 0;
+      for (const auto& v : lfw_r) lfw_none += count(v, t) == 0, lfw_many += count(v, t) > 1;
+      for (const auto& v : fgnet_r) fg_none += count(v, t) == 0, fg_many += count(v, t) > 1;
+      for (const auto& v : small_r) small += count(v, t);
+      std::printf("| %.1f | %.1f | %d | %d | %d (%.1f%%) | %d | %d |\n", up, t, lfw_none, lfw_many, fg_none,
+                  100.0 * fg_none / std::max<size_t>(1, fgnet_files.size()), fg_many, small);
+    }
+    std::fprintf(stderr, "(max upsample %.1f: LFW %.1f s, %d threads)\n", up, lfw_secs, workers);
+    std::fflush(stdout);
+    small_by_upsample[up] = std::move(small_r);
+  }
+  // Per photo, at the pipeline's max upsample.
+  const double up = small_by_upsample.count(defaults.cnn_max_upsample) ? defaults.cnn_max_upsample
+                                                                       : small_by_upsample.begin()->first;
+  const auto& small_r = small_by_upsample[up];
+  std::printf("\nPer photo (CNN max upsample %.1f): faces at each threshold, and every score >= %.1f\n\n"
+              "| photo | HOG | 0.3 | 0.4 | 0.5 | 0.6 | 0.7 | scores |\n|---|---|---|---|---|---|---|---|\n",
+              up, thresholds.front());
+  for (size_t i = 0; i < small_files.size(); ++i) {
+    std::string row = absl::StrFormat("| %s | %zu |", fs::path(small_files[i]).filename().string(), hog_faces[i]);
+    for (float t : thresholds) {
+      row += absl::StrFormat(" %d |", static_cast<int>(std::count_if(
+                                          small_r[i].begin(), small_r[i].end(),
+                                          [t](const CnnBox& b) { return b.score >= t; })));
+    }
+    std::string scores;
+    for (const CnnBox& b : small_r[i]) scores += absl::StrFormat("%s%.2f", scores.empty() ? "" : " ", b.score);
+    std::printf("%s %s |\n", row.c_str(), scores.c_str());
   }
   return 0;
 }
@@ -391,6 +931,10 @@ int main(int argc, char** argv) {
   if (cmd == "lfw") return Lfw(argc, argv);
   if (cmd == "speed") return Speed(argc, argv);
   if (cmd == "detect") return Detect(argc, argv);
-  std::fprintf(stderr, "usage: embed_bench lfw|speed|detect [--data DIR] [--demo DIR] [--folder DIR]\n");
+  if (cmd == "fit-box-map") return FitBoxMap(argc, argv);
+  if (cmd == "cnn-sweep") return CnnSweep(argc, argv);
+  if (cmd == "fgnet") return Fgnet(argc, argv);
+  std::fprintf(stderr, "usage: embed_bench lfw|speed|detect|fgnet|fit-box-map|cnn-sweep [--data DIR] [--demo DIR] "
+                       "[--folder DIR] [--detector hog|cnn|both] [--workers N]\n");
   return 2;
 }
