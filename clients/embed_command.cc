@@ -26,6 +26,8 @@ struct EmbedOptions {
   std::string detector = "cnn";
   std::string face_detector_model;
   std::string age_model;  // empty: no age estimate
+  double cnn_max_upsample = embed::PipelineOptions().cnn_max_upsample;
+  int64_t cnn_pixel_budget = embed::PipelineOptions().cnn_pixel_budget;
 };
 
 std::string DefaultFaceDetectorModel() {
@@ -88,6 +90,8 @@ int RunEmbed(const EmbedOptions& opt, const GlobalOptions& global) {
   }
   po.detector = *detector;
   po.face_detector_model_path = opt.face_detector_model;
+  po.cnn_max_upsample = opt.cnn_max_upsample;
+  po.cnn_pixel_budget = opt.cnn_pixel_budget;
   po.age_model_path = opt.age_model;
   auto pipeline = embed::FacePipeline::Create(po);
   if (!pipeline.ok()) {
@@ -171,6 +175,10 @@ Runner RegisterEmbed(CLI::App& app, const GlobalOptions& global) {
   opt->face_detector_model = DefaultFaceDetectorModel();
   sub->add_option("--face-detector-model", opt->face_detector_model,
                   "FaceBoxes ONNX for --detector cnn")->capture_default_str();
+  sub->add_option("--cnn-max-upsample", opt->cnn_max_upsample,
+                  "largest scale-up of a small photo before the CNN")->capture_default_str();
+  sub->add_option("--cnn-pixel-budget", opt->cnn_pixel_budget,
+                  "pixels the CNN sees (photos are scaled toward this)")->capture_default_str();
   sub->add_option("--age-model", opt->age_model,
                   "estimate each face's age with this ONNX (models/faceres-deep_3.0.4.onnx)");
   sub->add_option("--workers", opt->workers, "worker threads (0 = one per core)");
