@@ -37,6 +37,7 @@ using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::MakeTempDirOrDie;
+using homeward::testing::OneFaceSample2;
 using homeward::testing::ReadFileOrDie;
 using homeward::testing::ReadWholeFile;
 using homeward::testing::ServerOptions;
@@ -47,9 +48,10 @@ constexpr int64_t kMaxRequestBytes = 2 << 20;
 
 std::string MakeTempDir() { return MakeTempDirOrDie("hw_server_"); }
 
-// sample2.jpg (one face), cropped by 8% on each side and re-encoded: other bytes, same child.
+// The one-face sample2 photo (tests/embed_test_util.h), cropped by 8% on each side and
+// re-encoded: other bytes, same child.
 std::string ReencodedSample2() {
-  cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  cv::Mat img = DecodeBgr(OneFaceSample2());
   int dx = img.cols * 8 / 100, dy = img.rows * 8 / 100;
   cv::Mat crop = img(cv::Rect(dx, dy, img.cols - 2 * dx, img.rows - 2 * dy)).clone();
   return EncodeJpeg(crop, 85);
@@ -98,7 +100,7 @@ class ServerTest : public ::testing::Test {
     return (stub_->*method)(&ctx, req, resp);
   }
 
-  // A MISSING case owned by `who` with sample2.jpg as its photo; returns {case id, face id}.
+  // A MISSING case owned by `who` with the one-face sample2 photo; returns {case id, face id}.
   static std::pair<std::string, std::string> MissingCaseWithPhoto(const std::string& who,
                                                                   std::string* photo_id = nullptr) {
     pb::CreateCaseRequest create;
@@ -112,7 +114,7 @@ class ServerTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error_message();
     pb::AddPhotoRequest add;
     add.set_case_id(created.id());
-    add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+    add.set_image(OneFaceSample2());
     add.set_taken_on("2023-06-01");
     pb::AddPhotoResponse added;
     s = Call(&pb::Homeward::Stub::AddPhoto, who, add, &added);
@@ -245,7 +247,7 @@ TEST_F(ServerTest, FullFlowFindsTheMissingChildAndForgetsItAfterDelete) {
   pb::GetPhotoResponse photo;
   s = Call(&Stub::GetPhoto, "inv", photo_req, &photo);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(photo.image(), ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  EXPECT_EQ(photo.image(), OneFaceSample2());
   EXPECT_EQ(photo.content_type(), "image/jpeg");
 
   pb::DeleteCaseRequest del;
@@ -305,10 +307,10 @@ TEST_F(ServerTest, AgeConsistentSearchLeavesOutTheAdultStranger) {
   const std::string child = create("Child registered at 3", "2007-02-01");
   add(child, ReencodedSample2(), "2010-03-01");
   const std::string adult = create("Adult stranger", "1970-01-01");
-  add(adult, ReadFileOrDie(DemoDir() + "/sample2.jpg"), "2005-06-01");
+  add(adult, OneFaceSample2(), "2005-06-01");
 
   pb::SearchRequest req;
-  req.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  req.set_image(OneFaceSample2());
   req.add_kinds(pb::MISSING);
   req.set_top_k(5);
   pb::SearchResponse photo_only;
@@ -366,7 +368,7 @@ TEST_F(ServerTest, CandidatesAreCasesNotFaces) {
   pb::Case created;
   ASSERT_TRUE(Call(&Stub::CreateCase, "inv", create, &created).ok());
   std::string nearest_photo;
-  for (const std::string& image : {ReencodedSample2(), ReadFileOrDie(DemoDir() + "/sample2.jpg")}) {
+  for (const std::string& image : {ReencodedSample2(), OneFaceSample2()}) {
     pb::AddPhotoRequest add;
     add.set_case_id(created.id());
     add.set_image(image);
@@ -375,7 +377,7 @@ TEST_F(ServerTest, CandidatesAreCasesNotFaces) {
     nearest_photo = added.photo_id();  // the second one is the query's own bytes
   }
   pb::SearchRequest req;
-  req.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  req.set_image(OneFaceSample2());
   pb::SearchResponse found;
   ASSERT_TRUE(Call(&Stub::Search, "inv", req, &found).ok());
   ASSERT_EQ(found.results(0).candidates_size(), 1);
@@ -525,7 +527,7 @@ TEST_F(ServerTest, EachRoleIsRefusedWhereItMustBe) {
 
   pb::AddPhotoRequest add;
   add.set_case_id(case_id);
-  add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  add.set_image(OneFaceSample2());
   pb::AddPhotoResponse added;
   EXPECT_EQ(Call(&Stub::AddPhoto, "vol", add, &added).error_code(), denied);
   EXPECT_EQ(Call(&Stub::AddPhoto, "fam2", add, &added).error_code(), denied);
@@ -695,7 +697,7 @@ TEST(ServerRestart, VolunteerCandidateGrantsSurviveARestart) {
     ASSERT_TRUE(call("fam", &Stub::CreateCase, create, &created).ok());
     pb::AddPhotoRequest add;
     add.set_case_id(created.id());
-    add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+    add.set_image(OneFaceSample2());
     pb::AddPhotoResponse added;
     ASSERT_TRUE(call("fam", &Stub::AddPhoto, add, &added).ok());
     ASSERT_EQ(added.faces_size(), 1);
