@@ -4,7 +4,7 @@
 //
 // Photos: N distinct JPEGs made deterministically from LFW (center crop around the one face,
 // small brightness / flip variation), written to the work directory (never the repository),
-// each checked to hold exactly one face with the face pipeline's detector (FaceChips).
+// each checked to hold exactly one face with the server's default detector (FaceChips).
 //
 // Kill modes, chosen at random per kill:
 //   power    SIGKILL server and import at the same moment (a machine crash); restart.
@@ -541,6 +541,14 @@ int Main(int argc, char** argv) {
   homeward::embed::PipelineOptions po;
   po.recognition_model_path = model;
   po.workers = 2;
+  // The server's detector (its default: the CNN when its model is installed, else HOG), so a
+  // photo checked to hold one face holds one face for the server too.
+  const std::string face_detector =
+      std::string(HOMEWARD_SOURCE_DIR) + "/models/faceboxes_3.0.4.onnx";
+  if (fs::exists(face_detector)) {
+    po.detector = homeward::embed::DetectorKind::kCnn;
+    po.face_detector_model_path = face_detector;
+  }
   if (!fs::exists(model) || !fs::exists(po.landmark_model_path) || !fs::is_directory(opt.lfw)) {
     std::printf("SKIPPED: needs %s, %s and %s\n", model.c_str(), po.landmark_model_path.c_str(),
                 opt.lfw.c_str());

@@ -29,6 +29,9 @@ void PrintDetectedFaces(const v1::AddPhotoResponse& r) {
     if (!f.quality().usable() && !f.quality().reason().empty()) {
       state += " (" + f.quality().reason() + ")";
     }
+    if (f.quality().non_frontal()) {
+      state += f.stored() ? "  NON_FRONTAL: kept as evidence" : "  NON_FRONTAL";
+    }
     std::cout << absl::StrFormat("  face %d  box %dx%d+%d+%d  score %.2f  %s\n", f.index(),
                                  b.width(), b.height(), b.x(), b.y(), f.detector_score(), state);
   }

@@ -68,6 +68,9 @@ void PrintResults(const google::protobuf::RepeatedPtrField<v1::QueryResult>& res
     if (!q.quality().usable() && !q.quality().reason().empty()) {
       std::cout << "  (" << q.quality().reason() << ")";
     }
+    if (q.quality().non_frontal()) {
+      std::cout << (q.stored() ? "  NON_FRONTAL: kept as evidence" : "  NON_FRONTAL");
+    }
     std::cout << "\n";
     if (!r.message().empty()) std::cout << "  " << r.message() << "\n";
     for (const v1::AgeLeftOut& l : r.age_left_out()) {

@@ -47,6 +47,11 @@ std::string AgeModelPath() {
                std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceres-deep_3.0.4.onnx");
 }
 
+std::string FaceDetectorModelPath() {
+  return EnvOr("HOMEWARD_FACE_DETECTOR_MODEL",
+               std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx");
+}
+
 std::string DemoDir() {
   return EnvOr("HOMEWARD_DEMO_DIR",
                std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo");

@@ -20,6 +20,8 @@ std::string SourceDir();
 std::string RecognitionModelPath();  // $HOMEWARD_RECOGNITION_MODEL or models/faceapi_...dat
 std::string LandmarkModelPath();     // $HOMEWARD_LANDMARK_MODEL or Debian's libdlib-data file
 std::string AgeModelPath();          // $HOMEWARD_AGE_MODEL or models/faceres-deep_3.0.4.onnx
+// $HOMEWARD_FACE_DETECTOR_MODEL or models/faceboxes_3.0.4.onnx (the server's default detector)
+std::string FaceDetectorModelPath();
 std::string DemoDir();               // $HOMEWARD_DEMO_DIR or face-api's demo/ under models/
 bool ModelsPresent();
 

@@ -78,6 +78,15 @@ void FaceCaveats(const char* which, bool usable, double width_px, double yaw,
   }
 }
 
+// Whether a SIGHTING keeps a face: every usable one, and one whose only problem is the turn
+// (wide and sharp enough, turned beyond the policy's yaw). A turned face is still evidence a
+// reviewer can look at: it is stored, searched and cross-matched, and every result for or
+// against it carries LOW_QUALITY_FACE and NON_FRONTAL. Too small or too blurry faces are not.
+bool KeptAsEvidence(const embed::FaceQuality& q, const embed::QualityPolicy& policy) {
+  return q.usable || (q.non_frontal && q.face_width_px >= policy.min_face_width_px &&
+                      q.sharpness >= policy.min_sharpness);
+}
+
 // `cal` (may be null) supplies the measured numbers the caveats cite.
 void AgeCaveats(const AgeGap& gap, const Calibration* cal, std::vector<Caveat>* out) {
   if (!gap.known) {
@@ -677,7 +686,7 @@ class Gallery::Impl {
     const int n = static_cast<int>(analysed.faces.size());
     if (c.kind == CaseKind::kSighting) {
       for (int i = 0; i < n; ++i)
-        if (analysed.faces[i].quality.usable) keep.push_back(i);
+        if (KeptAsEvidence(analysed.faces[i].quality, pipeline->options().quality)) keep.push_back(i);
     } else if (input.face_box.has_value()) {
       keep.push_back(0);  // analysed with the box: exactly one face
     } else if (input.face_index.has_value()) {
@@ -1030,6 +1039,8 @@ class Gallery::Impl {
     s.face.quality.sharpness = f.sharpness;
     s.face.quality.yaw_degrees = f.yaw_deg;
     s.face.quality.usable = f.usable;
+    s.face.quality.non_frontal =
+        std::abs(f.yaw_deg) > pipeline->options().quality.max_abs_yaw_degrees;
     s.face.descriptor = s.descriptor;
     return s;
   }

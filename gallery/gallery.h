@@ -270,7 +270,8 @@ class Gallery {
   // Detects faces and stores the photo. MISSING/FOUND: exactly one face is stored (the only
   // one, or the one chosen by face_index/face_box; FAILED_PRECONDITION when several were
   // found and none chosen; a photo with no face is stored with zero faces). SIGHTING: every
-  // usable face is stored.
+  // usable face is stored, and every face whose only problem is the turn (non_frontal, wide and
+  // sharp enough) as evidence; too small or too blurry faces are not (not_stored_reason).
   absl::StatusOr<AddPhotoOutcome> AddPhoto(const PhotoInput& input);
 
   // Creates a SIGHTING case, stores the photo and searches each stored face against

@@ -90,6 +90,17 @@ absl::StatusOr<std::unique_ptr<HomewardServer>> HomewardServer::Start(const Serv
         config.face_detector_model.empty() ? DefaultFaceDetectorModel() : config.face_detector_model;
     std::error_code ec;
     const bool present = std::filesystem::is_regular_file(model, ec);
+    // A model asked for (--detector cnn, or a --face-detector-model path) that is not there
+    // stops the start: falling back to HOG would silently miss the turned faces.
+    if (!present && config.detector != "hog" &&
+        (config.detector == "cnn" || !config.face_detector_model.empty())) {
+      return absl::NotFoundError(absl::StrCat(
+          "face detector model '", model, "' not found (",
+          config.face_detector_model.empty() ? "the default of --detector cnn"
+                                             : "--face-detector-model",
+          "): give the FaceBoxes ONNX file with --face-detector-model (scripts/setup.sh models "
+          "converts it), or run with --detector hog"));
+    }
     if (config.detector == "hog" || (config.detector.empty() && !present)) {
       go.pipeline.detector = embed::DetectorKind::kHog;
       if (!present && config.detector.empty()) {

@@ -44,11 +44,10 @@ namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
 using ::homeward::testing::Base64;
 using ::homeward::testing::DecodeBgr;
-using ::homeward::testing::DemoDir;
+using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::EncodeJpeg;
 using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
-using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
@@ -328,16 +327,18 @@ class AccessMatrixTest : public ::testing::Test {
   std::string missing_photo_, sighting_photo_;
 };
 
-// sample2.jpg cropped by 8% per side and re-encoded: other bytes, the same child.
+// The one-face sample2 photo (tests/embed_test_util.h) cropped by 8% per side and re-encoded:
+// other bytes, the same child.
 std::string ReencodedSample2() {
-  cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  cv::Mat img = DecodeBgr(OneFaceSample2());
   int dx = img.cols * 8 / 100, dy = img.rows * 8 / 100;
   return EncodeJpeg(img(cv::Rect(dx, dy, img.cols - 2 * dx, img.rows - 2 * dy)).clone(), 90);
 }
 
-// sample2.jpg at 640 px wide: a cheap upload for the many matrix cells that analyse a photo.
+// The one-face sample2 photo at 640 px wide: a cheap upload for the many matrix cells that
+// analyse a photo.
 std::string SmallSample2() {
-  cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  cv::Mat img = DecodeBgr(OneFaceSample2());
   cv::Mat small;
   cv::resize(img, small, cv::Size(640, img.rows * 640 / img.cols), 0, 0, cv::INTER_AREA);
   return EncodeJpeg(small, 90);
@@ -352,7 +353,7 @@ std::string ToJson(const google::protobuf::Message& m) {
 TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
   // ---- Fixtures: a family's MISSING case with a photo, a volunteer's sighting of the same
   // child (which becomes a lead), and the revoked key.
-  missing_photo_ = ReadFileOrDie(DemoDir() + "/sample2.jpg");
+  missing_photo_ = OneFaceSample2();
   sighting_photo_ = ReencodedSample2();
   const std::string small = SmallSample2();
   std::string m_case, m_photo, m_face, s_case, s_photo, s_face, lead;

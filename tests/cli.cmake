@@ -5,7 +5,8 @@ if(NOT TARGET homeward-server)
   return()
 endif()
 
-homeward_test(cli_test SOURCES cli_test.cc LIBS nlohmann_json::nlohmann_json)
+homeward_test(cli_test SOURCES cli_test.cc embed_test_util.cc
+  LIBS nlohmann_json::nlohmann_json homeward_embed ${OpenCV_LIBS})
 if(TARGET cli_test)
   target_compile_definitions(cli_test PRIVATE
     HOMEWARD_SERVER_BIN="$<TARGET_FILE:homeward-server>"
@@ -28,11 +29,22 @@ endforeach()
 if(NOT HOMEWARD_TEST_PYTHON)
   message(WARNING "skipping python_client_test: no python3 with grpc and protobuf")
 elseif(TARGET homeward_python_stubs)
+  # The one-face photo (tests/embed_test_util.h: sample2.jpg shows three faces to the CNN).
+  add_executable(write_one_face_photo write_one_face_photo.cc embed_test_util.cc)
+  target_include_directories(write_one_face_photo PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(write_one_face_photo PRIVATE homeward_embed ${OpenCV_LIBS})
+  target_compile_definitions(write_one_face_photo PRIVATE
+    HOMEWARD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    HOMEWARD_DEFAULT_MODELS_DIR="${PROJECT_SOURCE_DIR}/models")
+  set(one_face_photo ${CMAKE_BINARY_DIR}/test-data/one_face.jpg)
+  add_test(NAME one_face_photo COMMAND write_one_face_photo ${one_face_photo})
+  set_tests_properties(one_face_photo PROPERTIES FIXTURES_SETUP one_face_photo)
   add_test(NAME python_client_test
     COMMAND ${HOMEWARD_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/python_client_test.py
             --server-bin $<TARGET_FILE:homeward-server>
-            --photo ${PROJECT_SOURCE_DIR}/models/cache/face-api-1.7.15/demo/sample2.jpg)
+            --photo ${one_face_photo})
   set_tests_properties(python_client_test PROPERTIES
+    FIXTURES_REQUIRED one_face_photo
     TIMEOUT 600
     ENVIRONMENT "PYTHONPATH=${CMAKE_BINARY_DIR}/python:${PROJECT_SOURCE_DIR}/clients/python;PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE")
 endif()

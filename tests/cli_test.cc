@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/embed_test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -33,10 +35,6 @@ constexpr char kServerBin[] = HOMEWARD_SERVER_BIN;
 constexpr char kCliBin[] = HOMEWARD_CLI_BIN;
 constexpr auto kServerStartTimeout = std::chrono::seconds(300);
 
-fs::path OneFacePhoto() {
-  return fs::path(HOMEWARD_SOURCE_DIR) / "models/cache/face-api-1.7.15/demo/sample2.jpg";
-}
-
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;
@@ -47,6 +45,23 @@ std::string ReadFile(const fs::path& p) {
 void WriteFile(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;
+}
+
+// The one-face photo of tests/embed_test_util.h (sample2.jpg cut to its right-hand face: the
+// CNN detector finds three faces in the whole photo), written once to a file of this process.
+const fs::path* one_face_photo = nullptr;
+
+fs::path OneFacePhoto() {
+  if (one_face_photo == nullptr) {
+    one_face_photo = new fs::path(fs::temp_directory_path() /
+                                  ("hw_cli_one_face_" + std::to_string(getpid()) + ".jpg"));
+    WriteFile(*one_face_photo, homeward::testing::OneFaceSample2());
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove(*one_face_photo, ec);
+    });
+  }
+  return *one_face_photo;
 }
 
 int FreeLoopbackPort() {

@@ -58,6 +58,12 @@ cv::Mat DecodeBgr(const std::string& bytes) {
                       cv::IMREAD_COLOR);
 }
 
+std::string OneFaceSample2() {
+  const cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  constexpr int kLeft = 1150;  // the middle woman's face ends at x ~1071, the right one's starts at ~1434
+  return EncodeJpeg(img(cv::Rect(kLeft, 0, img.cols - kLeft, img.rows)).clone(), 95);
+}
+
 std::string Base64(const std::string& in) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;

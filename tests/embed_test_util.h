@@ -20,6 +20,10 @@ std::string ReadFileOrDie(const std::string& path);
 std::string EncodeJpeg(const cv::Mat& bgr, int quality = 95);
 std::string EncodePng(const cv::Mat& img);
 cv::Mat DecodeBgr(const std::string& bytes);
+// The server tests' one-face "child" photo: sample2.jpg shows three women to the CNN detector
+// (dlib's HOG finds only the right-hand face), so it is cut to its right-hand 770 columns,
+// where both detectors find exactly that face. JPEG quality 95; the same bytes every call.
+std::string OneFaceSample2();
 // Standard base64 with padding (the JSON gateway's bytes fields).
 std::string Base64(const std::string& bytes);
 

@@ -59,6 +59,7 @@ using homeward::testing::EncodeJpeg;
 using homeward::testing::EncodePng;
 using homeward::testing::MakeTempDirOrDie;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::OneFaceSample2;
 using homeward::testing::ReadWholeFile;
 using homeward::testing::ServerOptions;
 using homeward::testing::ServerProcess;
@@ -631,7 +632,7 @@ void WarmUp() {
   W->fam_case = c.id();
   pb::AddPhotoRequest add;
   add.set_case_id(W->fam_case);
-  add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  add.set_image(OneFaceSample2());
   pb::AddPhotoResponse added;
   s = Call(&Stub::AddPhoto, "fam", add, &added);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -645,8 +646,9 @@ void WarmUp() {
   ASSERT_TRUE(s.ok()) << s.error_message();
   W->found_case = c.id();
 
-  // sample2 cropped by 8% and re-encoded: the same child, other bytes -> a lead.
-  cv::Mat img = DecodeBgr(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  // The one-face sample2 photo cropped by 8% and re-encoded: the same child, other bytes -> a
+  // lead.
+  cv::Mat img = DecodeBgr(OneFaceSample2());
   int dx = img.cols * 8 / 100, dy = img.rows * 8 / 100;
   cv::Mat crop = img(cv::Rect(dx, dy, img.cols - 2 * dx, img.rows - 2 * dy)).clone();
   pb::SubmitSightingRequest sighting;

@@ -28,6 +28,7 @@ namespace {
 using homeward::testing::Base64;
 using homeward::testing::DemoDir;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::OneFaceSample2;
 using homeward::testing::TestServer;
 using Json = nlohmann::json;
 
@@ -80,7 +81,8 @@ class HttpGatewayTest : public ::testing::Test {
     return Client()->Post(path.c_str(), As(who), body.dump(), "application/json");
   }
 
-  // A MISSING case owned by `who` with sample2.jpg: {case id, photo id, face id}.
+  // A MISSING case owned by `who` with the one-face sample2 photo (tests/embed_test_util.h):
+  // {case id, photo id, face id}.
   static std::tuple<std::string, std::string, std::string> MissingCaseWithPhoto(
       const std::string& who) {
     auto created = PostJson("/v1/cases", who,
@@ -93,7 +95,7 @@ class HttpGatewayTest : public ::testing::Test {
     std::string id = Body(created).value("id", "");
     auto added = PostJson(
         "/v1/cases/" + id + "/photos", who,
-        {{"image", Base64(ReadFileOrDie(DemoDir() + "/sample2.jpg"))}, {"takenOn", "2023-06-01"}});
+        {{"image", Base64(OneFaceSample2())}, {"takenOn", "2023-06-01"}});
     EXPECT_EQ(added->status, 200) << added->body;
     Json a = Body(added);
     std::string face = a["faces"].empty() ? "" : a["faces"][0].value("faceId", "");
@@ -226,7 +228,7 @@ TEST_F(HttpGatewayTest, CaseLifecycleFollowsTheRoles) {
 TEST_F(HttpGatewayTest, PhotosUploadAsJsonOrMultipartAndComeBackUncached) {
   auto [case_id, photo_id, face_id] = MissingCaseWithPhoto("fam");
   ASSERT_FALSE(face_id.empty());
-  std::string jpeg = ReadFileOrDie(DemoDir() + "/sample2.jpg");
+  std::string jpeg = OneFaceSample2();
 
   // Multipart: the file part `image` plus plain fields named like the JSON fields.
   httplib::MultipartFormDataItems items = {
@@ -282,7 +284,7 @@ TEST_F(HttpGatewayTest, PhotosUploadAsJsonOrMultipartAndComeBackUncached) {
 TEST_F(HttpGatewayTest, SightingSearchAndCompareFollowTheRoles) {
   auto [case_id, photo_id, face_id] = MissingCaseWithPhoto("fam");
   ASSERT_FALSE(face_id.empty());
-  std::string jpeg = ReadFileOrDie(DemoDir() + "/sample2.jpg");
+  std::string jpeg = OneFaceSample2();
 
   // A volunteer's street photo, as a phone form would send it.
   httplib::MultipartFormDataItems items = {
@@ -423,7 +425,7 @@ TEST_F(HttpGatewayTest, LeadsAreListedOpenedAndReviewedByInvestigatorsOnly) {
   auto [case_id, photo_id, face_id] = MissingCaseWithPhoto("fam");
   ASSERT_FALSE(face_id.empty());
   httplib::MultipartFormDataItems items = {
-      {"image", ReadFileOrDie(DemoDir() + "/sample2.jpg"), "street.jpg", "image/jpeg"},
+      {"image", OneFaceSample2(), "street.jpg", "image/jpeg"},
       {"place", "Harbour Road", "", ""}};
   auto seen = Client()->Post("/v1/sightings", As("vol"), items);
   ASSERT_EQ(seen->status, 200) << seen->body;

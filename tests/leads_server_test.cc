@@ -27,6 +27,7 @@ using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::OneFaceSample2;
 using homeward::testing::TestServer;
 
 class LeadsServerTest : public ::testing::Test {
@@ -73,7 +74,7 @@ TEST_F(LeadsServerTest, InvestigatorsReviewTheLeadOfASightingOthersAreDenied) {
   ASSERT_TRUE(Call(&pb::Homeward::Stub::CreateCase, "fam", create, &missing).ok());
   pb::AddPhotoRequest add;
   add.set_case_id(missing.id());
-  add.set_image(ReadFileOrDie(DemoDir() + "/sample2.jpg"));
+  add.set_image(OneFaceSample2());
   add.mutable_age()->set_known(true);
   add.mutable_age()->set_min_years(7);
   add.mutable_age()->set_max_years(7);

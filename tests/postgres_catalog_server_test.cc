@@ -30,6 +30,7 @@ using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::PostgresServer;
 using ::homeward::testing::ReadFileOrDie;
+using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
@@ -134,7 +135,7 @@ class PostgresCatalogServerTest : public ::testing::Test {
 };
 
 TEST_F(PostgresCatalogServerTest, FullFlowWithEveryRowAndPhotoInPostgres) {
-  const std::string photo = ReadFileOrDie(DemoDir() + "/sample2.jpg");
+  const std::string photo = OneFaceSample2();
   StartServer();
   auto child = CaseWithPhoto(pb::MISSING, "Amara on PostgreSQL", photo);
   auto other = CaseWithPhoto(pb::FOUND, "Other child", ReadFileOrDie(DemoDir() + "/sample4.jpg"));

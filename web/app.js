@@ -78,7 +78,8 @@
     const min = Math.round(age.minYears * 10) / 10;
     const max = Math.round(age.maxYears * 10) / 10;
     const span = min === max ? `${min} years` : `${min}–${max} years`;
-    return (age.estimated ? 'about ' : '') + span;
+    return (age.estimated ? 'about ' : '') + span +
+      (age.fromFace ? ' (estimated from the face)' : '');
   }
 
   function gapText(gap) {
@@ -100,6 +101,10 @@
   function verdict(face) {
     const q = face.quality || {};
     if (q.usable) return el('p', { class: 'verdict good' }, 'Good face photo');
+    if (q.nonFrontal && face.stored) {
+      return el('p', { class: 'verdict bad' }, 'Turned face: kept as evidence and searched, ' +
+        'but a match is less certain; a photo from the front would help');
+    }
     return el('p', { class: 'verdict bad' }, q.reason || face.notStoredReason ||
       'This face cannot be used: retake closer, in good light');
   }
@@ -192,6 +197,10 @@
     out.append(el('h3', {}, r.caseId ? `Sighting ${r.caseId}: ${r.results.length} face(s) found`
                                      : 'No face found'));
     if (r.noFaceReason) out.append(el('p', { class: 'verdict bad' }, r.noFaceReason));
+    // Sent without an age: the server's estimate from the face, if it made one.
+    if (r.age && r.age.known && r.age.fromFace) {
+      out.append(el('p', {}, `Age: ${ageText(r.age)}`));
+    }
     r.results.forEach((res, i) => {
       const face = res.queryFace || {};
       const box = el('article', { class: 'face', 'aria-label': `Face ${i + 1}` });
@@ -461,6 +470,10 @@
     const r = lastSearch;
     out.append(el('h3', {}, `${r.results.length} face(s) in the photo`));
     if (r.noFaceReason) out.append(el('p', { class: 'verdict bad' }, r.noFaceReason));
+    // Sent without an age: the server's estimate from the face, if it made one.
+    if (r.age && r.age.known && r.age.fromFace) {
+      out.append(el('p', {}, `Age: ${ageText(r.age)}`));
+    }
     const byConfidence = $('search-sort').value === 'confidence';
     r.results.forEach((res, i) => {
       const box = el('article', { class: 'face', 'aria-label': `Query face ${i + 1}` },

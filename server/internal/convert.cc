@@ -277,6 +277,7 @@ void ToProtoDetectedFace(const gallery::PhotoFace& face, pb::DetectedFace* out) 
   q->set_yaw_degrees(static_cast<float>(face.face.quality.yaw_degrees));
   q->set_usable(face.face.quality.usable);
   q->set_reason(face.face.quality.reason);
+  q->set_non_frontal(face.face.quality.non_frontal);
   if (face.face_id > 0) {
     out->set_face_id(absl::StrCat(face.face_id));
     out->set_stored(true);
