@@ -381,8 +381,9 @@ grpc::Status WithRetries(Call call) {
 
 // What the server reported for the photos this run sent.
 struct PhotoCounts {
-  size_t sent = 0;        // AddPhoto answered OK
-  size_t faces = 0;       // faces the server found in them
+  size_t sent = 0;     // AddPhoto calls the server answered (OK or refused)
+  size_t refused = 0;  // answered with an error, e.g. several faces and none chosen
+  size_t faces = 0;    // faces found in the photos answered OK
   size_t without_face = 0;
 };
 
@@ -476,13 +477,17 @@ class Importer {
       grpc::Status s = WithRetries([&] {
         return client_.stub().AddPhoto(client_.NewContext(CallKind::kUpload).get(), req, &reply);
       });
+      const bool answered = s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+                            s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+                            s.error_code() != grpc::StatusCode::CANCELLED;
+      if (answered) ++counts_.sent;
       if (!s.ok()) {
+        if (answered) ++counts_.refused;
         *fatal = IsFatal(s);
         problems.push_back(absl::StrCat("photo ", row.photos[i], ": ", RpcText(s)));
         if (*fatal) break;
         continue;
       }
-      ++counts_.sent;
       counts_.faces += reply.faces_size();
       if (reply.faces().empty()) ++counts_.without_face;
       bool stored = false;
@@ -665,6 +670,7 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
                     {"failed", failures.size()},
                     {"remaining", remaining},
                     {"photosSent", counts.sent},
+                    {"photosRefused", counts.refused},
                     {"facesFound", counts.faces},
                     {"photosWithoutFace", counts.without_face},
                     {"seconds", seconds},
@@ -677,8 +683,10 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
   std::ostream& out = global.json ? std::cerr : std::cout;
   out << absl::StrFormat("%d imported, %d already done, %d failed, %d not attempted (of %d)\n",
                          imported, skipped, failures.size(), remaining, rows->size());
-  out << absl::StrFormat("%d photos sent in %.1f s: %.2f photos/s; %d faces found, %d photos without a face\n",
-                         counts.sent, seconds, photos_per_second, counts.faces, counts.without_face);
+  out << absl::StrFormat(
+      "%d photos sent in %.1f s: %.2f photos/s; %d faces found, %d photos without a face, "
+      "%d refused\n",
+      counts.sent, seconds, photos_per_second, counts.faces, counts.without_face, counts.refused);
   for (const Json& f : failures) {
     out << "  " << f["key"].get<std::string>() << " (" << f["name"].get<std::string>()
         << "): " << f["reason"].get<std::string>() << "\n";

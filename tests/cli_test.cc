@@ -363,6 +363,7 @@ TEST_F(CliTest, ImportFolderOnceThenResumeSkipsEverything) {
   EXPECT_EQ(first["photosSent"], 2);
   EXPECT_EQ(first["facesFound"], 2);
   EXPECT_EQ(first["photosWithoutFace"], 0);
+  EXPECT_EQ(first["photosRefused"], 0);
   EXPECT_GT(first["photosPerSecond"].get<double>(), 0);
   EXPECT_EQ(CountCasesNamed("found", a), 1);
 
