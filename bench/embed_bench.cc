@@ -13,6 +13,13 @@
 //   embed_bench cnn-sweep [--upsample 1,2]       the CNN's no-face / extra-face counts by score
 //                                                threshold and upsampling limit
 //
+//   embed_bench detectors [--demo DIR] [--reps N] [--throughput-photos N] [--throughput-reps N]
+//                      [--stage-cv-threads N] [--sections latency,stages,throughput]
+//                      1920x1080 photos with 3 faces, bytes to descriptors: HOG policy vs CNN
+//                      (FaceBoxes), the stages of each, raw dlib / OpenCV DNN doing the same
+//                      work, the age estimate per face, and ProcessMany photos/s by workers and
+//                      OpenCV thread count (docs/BENCHMARKS.md, "Face detectors")
+//
 // Common flags: --data DIR (default $HOMEWARD_SHARED_DATA, else ../shared/data), --demo DIR,
 // --workers N (default 2).
 // Models: $HOMEWARD_RECOGNITION_MODEL (default models/faceapi_1.7.15_resnet.dat),
@@ -28,16 +35,22 @@
 #include <map>
 #include <numeric>
 #include <sstream>
+#include <functional>
 #include <thread>
+
+#include <sys/resource.h>
 
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "embed/age_estimator.h"
 #include "embed/cnn_face_detector.h"
 #include "embed/face_pipeline.h"
 #include "embed/internal/decode.h"
@@ -555,24 +568,37 @@ struct RawDlib {
     dlib::deserialize("/usr/share/dlib/shape_predictor_68_face_landmarks.dat") >> sp;
     dlib::deserialize(ModelPath()) >> net;
   }
-  // The same work as FacePipeline::Process: decode, scale, HOG, landmarks, chips, descriptors.
-  size_t Photo(const std::string& bytes, double scale) {
-    cv::Mat bgr = cv::imdecode(cv::Mat(1, (int)bytes.size(), CV_8UC1, (void*)bytes.data()),
-                               cv::IMREAD_COLOR);
-    cv::Mat rgb, scan;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-    cv::resize(rgb, scan, cv::Size(), scale, scale, scale > 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
-    dlib::cv_image<dlib::rgb_pixel> s(scan), img(rgb);
+  // Landmarks, aligned chips and descriptors (with the mirror pass when `mirror`) of the faces
+  // at `rects` in `rgb`.
+  size_t Describe(const cv::Mat& rgb, const std::vector<dlib::rectangle>& rects, bool mirror) {
+    dlib::cv_image<dlib::rgb_pixel> img(rgb);
     std::vector<dlib::matrix<dlib::rgb_pixel>> chips;
-    for (const auto& r : detector(s)) {
-      dlib::rectangle o(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale);
+    for (const auto& o : rects) {
       auto shape = sp(img, o);
       dlib::matrix<dlib::rgb_pixel> chip;
       dlib::extract_image_chip(img, dlib::get_face_chip_details(shape, 150, 0.25), chip);
       chips.push_back(std::move(chip));
     }
     if (!chips.empty()) net(chips, 16);
+    if (!chips.empty() && mirror) {
+      for (auto& c : chips) c = dlib::fliplr(c);
+      net(chips, 16);
+    }
     return chips.size();
+  }
+  // The same work as FacePipeline::Process: decode, scale, HOG, landmarks, chips, descriptors.
+  size_t Photo(const std::string& bytes, double scale, bool mirror = false) {
+    cv::Mat bgr = cv::imdecode(cv::Mat(1, (int)bytes.size(), CV_8UC1, (void*)bytes.data()),
+                               cv::IMREAD_COLOR);
+    cv::Mat rgb, scan;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    cv::resize(rgb, scan, cv::Size(), scale, scale, scale > 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
+    dlib::cv_image<dlib::rgb_pixel> s(scan);
+    std::vector<dlib::rectangle> rects;
+    for (const auto& r : detector(s)) {
+      rects.emplace_back(r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale);
+    }
+    return Describe(rgb, rects, mirror);
   }
 };
 
@@ -924,6 +950,398 @@ int CnnSweep(int argc, char** argv) {
   return 0;
 }
 
+
+// ---------------------------------------------------------------------------- detectors
+std::string ModelFile(const std::string& name) {
+  return std::string(HOMEWARD_SOURCE_DIR) + "/models/" + name;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+template <typename F>
+double TimeIt(F&& f) {
+  auto t0 = Clock::now();
+  f();
+  return Seconds(t0, Clock::now());
+}
+
+double CpuSeconds() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// OpenCV's thread count for its parallel loops (TBB in Debian's 4.6; cv::dnn's layers,
+// resize, cvtColor): 0 = the library's default, read before the first change.
+int g_cv_default_threads = 0;
+void SetCvThreads(int n) { cv::setNumThreads(n > 0 ? n : g_cv_default_threads); }
+std::string CvThreadsName(int n) {
+  return n > 0 ? std::to_string(n) : absl::StrFormat("default (%d)", g_cv_default_threads);
+}
+
+// The FaceBoxes network alone, as a user of OpenCV DNN would run it: the image zero-padded to
+// a multiple of 128 (as the graph pads), standardized to [-1, 1] by blobFromImage, the six
+// head outputs. No anchors, decoding or NMS (CnnFaceDetector's own work).
+struct RawCnnForward {
+  cv::dnn::Net net;
+  std::vector<cv::String> outputs = {"cls0", "cls1", "cls2", "box0", "box1", "box2"};
+  explicit RawCnnForward(const std::string& path) : net(cv::dnn::readNetFromONNX(path)) {
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  }
+  void Forward(const cv::Mat& rgb) {
+    const int ph = (rgb.rows + 127) / 128 * 128, pw = (rgb.cols + 127) / 128 * 128;
+    cv::Mat padded;
+    cv::copyMakeBorder(rgb, padded, 0, ph - rgb.rows, 0, pw - rgb.cols, cv::BORDER_CONSTANT,
+                       cv::Scalar::all(0));
+    cv::Mat blob = cv::dnn::blobFromImage(padded, 2.0 / 255, cv::Size(), cv::Scalar::all(127.5),
+                                          false, false);
+    net.setInput(blob);
+    std::vector<cv::Mat> heads;
+    net.forward(heads, outputs);
+  }
+};
+
+// faceres-deep alone on a 224x224 RGB crop (BGR minus the ImageNet means, as AgeModel feeds it).
+struct RawAge {
+  cv::dnn::Net net;
+  explicit RawAge(const std::string& path) : net(cv::dnn::readNetFromONNX(path)) {
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  }
+  void Run(const cv::Mat& rgb224) {
+    net.setInput(cv::dnn::blobFromImage(rgb224, 1.0, cv::Size(),
+                                        cv::Scalar(123.68, 116.779, 103.939), true, false));
+    (void)net.forward("age");
+  }
+};
+
+// The demo photos where both detectors find exactly three faces, resized to 1920x1080 (as
+// `speed` does; a centre crop instead gives HOG a fourth, false face in sample1) and encoded as
+// JPEG quality 92.
+struct HdPhoto {
+  std::string name, bytes;
+};
+std::vector<HdPhoto> HdPhotos(const std::string& demo) {
+  std::vector<HdPhoto> out;
+  for (const char* name : {"sample1.jpg", "sample3.jpg"}) {
+    std::string b = ReadFile(demo + "/" + name);
+    cv::Mat m = cv::imdecode(cv::Mat(1, (int)b.size(), CV_8UC1, b.data()), cv::IMREAD_COLOR);
+    if (m.empty() || m.cols < 1920 || m.rows < 1080) {
+      std::fprintf(stderr, "%s/%s: missing or smaller than 1920x1080\n", demo.c_str(), name);
+      std::exit(1);
+    }
+    cv::Mat hd;
+    cv::resize(m, hd, cv::Size(1920, 1080), 0, 0, cv::INTER_AREA);
+    std::vector<uchar> buf;
+    cv::imencode(".jpg", hd, buf, {cv::IMWRITE_JPEG_QUALITY, 92});
+    out.push_back({name, std::string(buf.begin(), buf.end())});
+  }
+  return out;
+}
+
+std::vector<dlib::rectangle> Rects(const PhotoFaces& p) {
+  std::vector<dlib::rectangle> r;
+  for (const auto& f : p.faces)
+    r.emplace_back(f.box.x, f.box.y, f.box.x + f.box.width - 1, f.box.y + f.box.height - 1);
+  return r;
+}
+
+int Detectors(int argc, char** argv) {
+  const std::string demo = Flag(argc, argv, "--demo", std::string(HOMEWARD_SOURCE_DIR) + "/models/cache/face-api-1.7.15/demo");
+  const int reps = std::atoi(Flag(argc, argv, "--reps", "7").c_str());
+  const int tp_photos = std::atoi(Flag(argc, argv, "--throughput-photos", "8").c_str());
+  const int tp_reps = std::atoi(Flag(argc, argv, "--throughput-reps", "3").c_str());
+  const int stage_threads = std::atoi(Flag(argc, argv, "--stage-cv-threads", "1").c_str());
+  const std::string sections = Flag(argc, argv, "--sections", "latency,stages,throughput");
+  auto section = [&](const char* name) { return sections.find(name) != std::string::npos; };
+  const std::string cnn_model = ModelFile("faceboxes_3.0.4.onnx");
+  const std::string age_model = ModelFile("faceres-deep_3.0.4.onnx");
+  g_cv_default_threads = cv::getNumThreads();
+  openblas_set_num_threads(1);
+  const std::vector<HdPhoto> photos = HdPhotos(demo);
+
+  // Service defaults (mirror averaging on), one worker each.
+  PipelineOptions hog_o;
+  hog_o.workers = 1;
+  PipelineOptions cnn_o = hog_o;
+  cnn_o.detector = homeward::embed::DetectorKind::kCnn;
+  cnn_o.face_detector_model_path = cnn_model;
+  PipelineOptions hog_age_o = hog_o, cnn_age_o = cnn_o;
+  hog_age_o.age_model_path = cnn_age_o.age_model_path = age_model;
+  auto hog = MakePipeline(hog_o), cnn = MakePipeline(cnn_o);
+  auto hog_age = MakePipeline(hog_age_o), cnn_age = MakePipeline(cnn_age_o);
+  RawDlib raw_dlib;
+  RawCnnForward raw_cnn(cnn_model);
+  RawAge raw_age(age_model);
+
+  const double hog_scale = std::min(hog_o.max_upsample,
+                                    std::sqrt(double(hog_o.detect_pixel_budget) / (1920.0 * 1080)));
+  const double cnn_scale = std::min(cnn_o.cnn_max_upsample,
+                                    std::sqrt(double(cnn_o.cnn_pixel_budget) / (1920.0 * 1080)));
+  // The faces each pipeline finds (the raw CNN run places landmarks at the CNN's boxes).
+  std::vector<PhotoFaces> hog_found, cnn_found;
+  for (const auto& p : photos) {
+    hog_found.push_back(*hog->Process(p.bytes));
+    cnn_found.push_back(*cnn->Process(p.bytes));
+  }
+  std::printf("Photos: %s and %s from %s, resized to 1920x1080, JPEG q92 (%zu and %zu bytes).\n",
+              photos[0].name.c_str(), photos[1].name.c_str(), demo.c_str(), photos[0].bytes.size(),
+              photos[1].bytes.size());
+  std::printf("HOG policy scale %.3f (scan %dx%d); CNN scale %.3f (scan %dx%d, padded to %dx%d).\n",
+              hog_scale, (int)std::lround(1920 * hog_scale), (int)std::lround(1080 * hog_scale),
+              cnn_scale, (int)std::lround(1920 * cnn_scale), (int)std::lround(1080 * cnn_scale),
+              ((int)std::lround(1920 * cnn_scale) + 127) / 128 * 128,
+              ((int)std::lround(1080 * cnn_scale) + 127) / 128 * 128);
+  std::printf("OpenCV %s, parallel framework threads by default: %d; OpenBLAS 1 thread; "
+              "hardware threads %u.\n\n", CV_VERSION, g_cv_default_threads,
+              std::thread::hardware_concurrency());
+
+  // ---- 1. One photo, bytes to descriptors, one worker: every variant in turn, rotating
+  // which goes first, `reps` times; medians.
+  struct Variant {
+    std::string name;
+    int cv_threads;
+    std::function<size_t(size_t)> run;  // photo index -> faces
+  };
+  std::vector<Variant> variants;
+  for (int t : {0, 1}) {
+    if (!section("latency")) break;
+    variants.push_back({"HOG policy pipeline", t, [&](size_t i) { return hog->Process(photos[i].bytes)->faces.size(); }});
+    variants.push_back({"CNN pipeline", t, [&](size_t i) { return cnn->Process(photos[i].bytes)->faces.size(); }});
+    variants.push_back({"HOG policy pipeline + age", t, [&](size_t i) { return hog_age->Process(photos[i].bytes)->faces.size(); }});
+    variants.push_back({"CNN pipeline + age", t, [&](size_t i) { return cnn_age->Process(photos[i].bytes)->faces.size(); }});
+    variants.push_back({"raw dlib, HOG policy's work", t, [&](size_t i) { return raw_dlib.Photo(photos[i].bytes, hog_scale, true); }});
+    variants.push_back({"raw OpenCV DNN + dlib, CNN pipeline's work", t, [&](size_t i) {
+      const std::string& b = photos[i].bytes;
+      cv::Mat bgr = cv::imdecode(cv::Mat(1, (int)b.size(), CV_8UC1, (void*)b.data()), cv::IMREAD_COLOR);
+      cv::Mat rgb, scan;
+      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+      cv::resize(rgb, scan, cv::Size(), cnn_scale, cnn_scale, cv::INTER_AREA);
+      raw_cnn.Forward(scan);
+      return raw_dlib.Describe(rgb, Rects(cnn_found[i]), true);
+    }});
+  }
+  const size_t nv = variants.size();
+  std::vector<std::vector<std::vector<double>>> ms(nv, std::vector<std::vector<double>>(photos.size()));
+  std::vector<std::vector<size_t>> faces(nv, std::vector<size_t>(photos.size()));
+  for (auto& v : variants) {  // warm-up
+    SetCvThreads(v.cv_threads);
+    for (size_t i = 0; i < photos.size(); ++i) v.run(i);
+  }
+  for (int r = 0; r < reps; ++r) {
+    for (size_t i = 0; i < photos.size(); ++i) {
+      for (size_t k = 0; k < nv; ++k) {
+        const size_t v = r % 2 ? (r + nv - 1 - k) % nv : (r + k) % nv;  // rotate, alternate direction
+        SetCvThreads(variants[v].cv_threads);
+        ms[v][i].push_back(1000 * TimeIt([&] { faces[v][i] = variants[v].run(i); }));
+      }
+    }
+    std::fprintf(stderr, "latency rep %d/%d done\n", r + 1, reps);
+  }
+  auto mean_median = [&](size_t v) {
+    double s = 0;
+    for (size_t i = 0; i < photos.size(); ++i) s += Median(ms[v][i]);
+    return s / photos.size();
+  };
+  if (section("latency")) std::printf("### Bytes to descriptors, one 1920x1080 photo, one worker (median of %d, variants interleaved)\n\n", reps);
+  if (section("latency")) std::printf("| variant | OpenCV threads | faces | %s ms | %s ms | mean ms | HOG / this (same age, threads) | this / raw (same threads) |\n",
+              photos[0].name.c_str(), photos[1].name.c_str());
+  if (section("latency")) std::printf("|---|---|---|---:|---:|---:|---:|---:|\n");
+  for (size_t v = 0; v < nv; ++v) {
+    const size_t base = v - v % 6;  // the variants of the same thread count
+    const size_t idx = v % 6;
+    std::string vs_hog, vs_raw;
+    if (idx == 1 || idx == 3) vs_hog = absl::StrFormat("**%.2fx**", mean_median(base + idx - 1) / mean_median(v));
+    if (idx == 0) vs_raw = absl::StrFormat("%.3f", mean_median(v) / mean_median(base + 4));
+    if (idx == 1) vs_raw = absl::StrFormat("%.3f", mean_median(v) / mean_median(base + 5));
+    std::printf("| %s | %s | %zu, %zu | %.1f | %.1f | %.1f | %s | %s |\n", variants[v].name.c_str(),
+                CvThreadsName(variants[v].cv_threads).c_str(), faces[v][0], faces[v][1],
+                Median(ms[v][0]), Median(ms[v][1]), mean_median(v), vs_hog.c_str(), vs_raw.c_str());
+  }
+  if (section("latency")) std::printf("\n");
+
+  // ---- 2. The stages, as the pipeline runs them, next to the raw library's call.
+  if (section("stages")) {
+  SetCvThreads(stage_threads);
+  auto age_model_1 = homeward::embed::AgeModel::Load(age_model);
+  auto cnn_detector = homeward::embed::CnnFaceDetector::Load(cnn_model);
+  if (!age_model_1.ok() || !cnn_detector.ok()) {
+    std::fprintf(stderr, "cannot load the age or face detector model\n");
+    return 1;
+  }
+  dlib::frontal_face_detector hog_detector = dlib::get_frontal_face_detector();
+  std::vector<std::vector<homeward::embed::Chip>> hog_chips, cnn_chips, age_chips;
+  for (const auto& p : photos) {
+    hog_chips.push_back(*hog->FaceChips(p.bytes));
+    cnn_chips.push_back(*cnn->FaceChips(p.bytes));
+    age_chips.push_back(*cnn_age->AgeChips(p.bytes));
+  }
+  enum Stage { kDecode, kScaleHog, kScaleCnn, kDetectHog, kDetectCnn, kAlignHog, kAlignCnn,
+               kDescribeHog, kDescribeCnn, kAgeFace, kTotalHog, kTotalCnn, kTotalHogAge,
+               kTotalCnnAge, kStages };
+  // [stage][rep] mean ms per photo; ours and raw.
+  std::vector<std::vector<double>> ours(kStages), raw(kStages);
+  homeward::embed::CnnDetectorOptions cnn_opts;
+  cnn_opts.score_threshold = cnn_o.cnn_score_threshold;
+  for (int r = -1; r < reps; ++r) {  // r = -1: warm-up (first forward at each input size)
+    std::vector<double> o(kStages, 0), w(kStages, 0);
+    for (size_t i = 0; i < photos.size(); ++i) {
+      const std::string& b = photos[i].bytes;
+      const bool raw_first = (r + i) % 2;
+      cv::Mat rgb, raw_rgb, scan_hog, scan_cnn;  // both decodes keep their RGB image
+      auto ours_decode = [&] {
+        o[kDecode] += TimeIt([&] { rgb = *homeward::embed::internal::DecodeRgb(b, hog_o.limits); });
+      };
+      auto raw_decode = [&] {
+        w[kDecode] += TimeIt([&] {
+          cv::Mat bgr = cv::imdecode(cv::Mat(1, (int)b.size(), CV_8UC1, (void*)b.data()), cv::IMREAD_COLOR);
+          cv::cvtColor(bgr, raw_rgb, cv::COLOR_BGR2RGB);
+        });
+      };
+      if (raw_first) raw_decode(), ours_decode(); else ours_decode(), raw_decode();
+      o[kScaleHog] += TimeIt([&] { cv::resize(rgb, scan_hog, cv::Size(), hog_scale, hog_scale, cv::INTER_LINEAR); });
+      o[kScaleCnn] += TimeIt([&] { cv::resize(rgb, scan_cnn, cv::Size(), cnn_scale, cnn_scale, cv::INTER_AREA); });
+      o[kDetectHog] += TimeIt([&] {
+        dlib::cv_image<dlib::rgb_pixel> img(scan_hog);
+        std::vector<dlib::rect_detection> dets;
+        hog_detector(img, dets, 0.0);
+      });
+      auto ours_cnn = [&] { o[kDetectCnn] += TimeIt([&] { (void)(*cnn_detector)->Detect(scan_cnn, cnn_opts); }); };
+      auto raw_cnn_fwd = [&] { w[kDetectCnn] += TimeIt([&] { raw_cnn.Forward(scan_cnn); }); };
+      if (raw_first) raw_cnn_fwd(), ours_cnn(); else ours_cnn(), raw_cnn_fwd();
+      for (int which = 0; which < 2; ++which) {
+        const auto rects = Rects(which == 0 ? hog_found[i] : cnn_found[i]);
+        o[which == 0 ? kAlignHog : kAlignCnn] += TimeIt([&] {
+          dlib::cv_image<dlib::rgb_pixel> img(rgb);
+          for (const auto& rect : rects) {
+            auto shape = raw_dlib.sp(img, rect);
+            dlib::matrix<dlib::rgb_pixel> chip;
+            dlib::extract_image_chip(img, dlib::get_face_chip_details(shape, 150, 0.25), chip);
+          }
+        });
+        const auto& chips = which == 0 ? hog_chips[i] : cnn_chips[i];
+        std::vector<dlib::matrix<dlib::rgb_pixel>> mats;
+        for (const auto& c : chips) {
+          dlib::matrix<dlib::rgb_pixel> m(150, 150);
+          std::memcpy(&m(0, 0), c.rgb.data(), c.rgb.size());
+          mats.push_back(m);
+        }
+        const Stage st = which == 0 ? kDescribeHog : kDescribeCnn;
+        auto ours_d = [&] { o[st] += TimeIt([&] { (void)(which == 0 ? hog : cnn)->DescribeChips(chips); }); };
+        auto raw_d = [&] {
+          w[st] += TimeIt([&] {
+            raw_dlib.net(mats, 16);
+            std::vector<dlib::matrix<dlib::rgb_pixel>> mirrored;
+            for (const auto& m : mats) mirrored.push_back(dlib::fliplr(m));
+            raw_dlib.net(mirrored, 16);
+          });
+        };
+        if (raw_first) raw_d(), ours_d(); else ours_d(), raw_d();
+      }
+      for (const auto& c : age_chips[i]) {
+        cv::Mat m(224, 224, CV_8UC3, (void*)c.rgb.data());
+        auto ours_a = [&] { o[kAgeFace] += TimeIt([&] { (void)(*age_model_1)->Run(c.rgb); }) / age_chips[i].size(); };
+        auto raw_a = [&] { w[kAgeFace] += TimeIt([&] { raw_age.Run(m); }) / age_chips[i].size(); };
+        if (raw_first) raw_a(), ours_a(); else ours_a(), raw_a();
+      }
+      o[kTotalHog] += TimeIt([&] { (void)hog->Process(b); });
+      o[kTotalCnn] += TimeIt([&] { (void)cnn->Process(b); });
+      o[kTotalHogAge] += TimeIt([&] { (void)hog_age->Process(b); });
+      o[kTotalCnnAge] += TimeIt([&] { (void)cnn_age->Process(b); });
+    }
+    if (r < 0) continue;
+    for (int s = 0; s < kStages; ++s) {
+      ours[s].push_back(1000 * o[s] / photos.size());
+      raw[s].push_back(1000 * w[s] / photos.size());
+    }
+    std::fprintf(stderr, "stage rep %d/%d done\n", r + 1, reps);
+  }
+  auto m = [&](Stage s) { return Median(ours[s]); };
+  auto mr = [&](Stage s) { return Median(raw[s]); };
+  std::printf("### Stages per photo (mean of the two photos, median of %d), OpenCV threads %s\n\n",
+              reps, CvThreadsName(stage_threads).c_str());
+  std::printf("| stage | HOG pipeline ms | CNN pipeline ms | raw library, same work ms | Homeward / raw |\n");
+  std::printf("|---|---:|---:|---:|---:|\n");
+  std::printf("| decode (JPEG, EXIF, RGB) | %.1f | %.1f | %.1f (cv::imdecode + cvtColor) | %.2f |\n",
+              m(kDecode), m(kDecode), mr(kDecode), m(kDecode) / mr(kDecode));
+  std::printf("| scale to the detector's policy | %.1f (x%.2f, linear) | %.1f (x%.2f, area) | (the same call) | |\n",
+              m(kScaleHog), hog_scale, m(kScaleCnn), cnn_scale);
+  std::printf("| detect | %.1f (dlib HOG: the raw call itself) | %.1f (CnnFaceDetector::Detect) | %.1f (Net::forward of the padded input) | %.2f |\n",
+              m(kDetectHog), m(kDetectCnn), mr(kDetectCnn), m(kDetectCnn) / mr(kDetectCnn));
+  std::printf("| landmarks + align (3 faces) | %.1f | %.1f | (the same calls) | |\n", m(kAlignHog), m(kAlignCnn));
+  std::printf("| descriptors, 3 faces, mirror averaging | %.1f | %.1f | %.1f / %.1f (anet_type, 2 passes) | %.2f / %.2f |\n",
+              m(kDescribeHog), m(kDescribeCnn), mr(kDescribeHog), mr(kDescribeCnn),
+              m(kDescribeHog) / mr(kDescribeHog), m(kDescribeCnn) / mr(kDescribeCnn));
+  std::printf("| age estimate, per face | %.1f | %.1f | %.1f (Net::forward, blobFromImage) | %.2f |\n",
+              m(kAgeFace), m(kAgeFace), mr(kAgeFace), m(kAgeFace) / mr(kAgeFace));
+  const double sum_hog = m(kDecode) + m(kScaleHog) + m(kDetectHog) + m(kAlignHog) + m(kDescribeHog);
+  const double sum_cnn = m(kDecode) + m(kScaleCnn) + m(kDetectCnn) + m(kAlignCnn) + m(kDescribeCnn);
+  std::printf("| sum of the stages above (without age) | %.1f | %.1f | | |\n", sum_hog, sum_cnn);
+  std::printf("| Process(), measured (without age) | %.1f | %.1f | | |\n", m(kTotalHog), m(kTotalCnn));
+  std::printf("| rest: quality (sharpness, yaw by solvePnP), copies | %.1f | %.1f | | |\n",
+              m(kTotalHog) - sum_hog, m(kTotalCnn) - sum_cnn);
+  std::printf("| Process() with the age model, measured | %.1f | %.1f | | |\n", m(kTotalHogAge), m(kTotalCnnAge));
+  std::printf("\n");
+  }  // stages
+  if (!section("throughput")) return 0;
+
+  // ---- 3. Throughput: ProcessMany over the 1920x1080 photos, age model loaded (the server's
+  // default), by detector, workers and OpenCV threads; configurations rotated `tp_reps` times.
+  PipelineOptions hog_age2_o = hog_age_o, cnn_age2_o = cnn_age_o;
+  hog_age2_o.workers = cnn_age2_o.workers = 2;
+  auto hog_age2 = MakePipeline(hog_age2_o), cnn_age2 = MakePipeline(cnn_age2_o);
+  std::vector<std::string_view> batch;
+  for (int k = 0; k < tp_photos; ++k) batch.push_back(photos[k % photos.size()].bytes);
+  struct Config {
+    std::string detector;
+    const FacePipeline* pipeline;
+    int workers, cv_threads;
+  };
+  std::vector<Config> configs;
+  for (int t : {0, 1}) {
+    configs.push_back({"HOG", hog_age.get(), 1, t});
+    configs.push_back({"HOG", hog_age2.get(), 2, t});
+    configs.push_back({"CNN", cnn_age.get(), 1, t});
+    configs.push_back({"CNN", cnn_age2.get(), 2, t});
+  }
+  std::vector<std::vector<double>> rate(configs.size()), cpu(configs.size());
+  for (const Config& c : configs) {  // warm-up: every worker's networks see the input size once
+    SetCvThreads(c.cv_threads);
+    (void)c.pipeline->ProcessMany({batch[0], batch[1 % batch.size()]});
+  }
+  for (int r = 0; r < tp_reps; ++r) {
+    for (size_t k = 0; k < configs.size(); ++k) {
+      const size_t c = r % 2 ? (configs.size() - 1 - k) : k;
+      SetCvThreads(configs[c].cv_threads);
+      const double c0 = CpuSeconds();
+      const double secs = TimeIt([&] { (void)configs[c].pipeline->ProcessMany(batch); });
+      rate[c].push_back(batch.size() / secs);
+      cpu[c].push_back((CpuSeconds() - c0) / batch.size());
+    }
+    std::fprintf(stderr, "throughput rep %d/%d done\n", r + 1, tp_reps);
+  }
+  std::printf("### ProcessMany, %zu photos of 1920x1080 (3 faces each), age model loaded (median of %d, configurations rotated)\n\n",
+              batch.size(), tp_reps);
+  std::printf("| detector | workers | OpenCV threads | photos/s | each run | CPU s per photo | vs 1 worker, default threads |\n");
+  std::printf("|---|---:|---|---:|---|---:|---:|\n");
+  for (size_t c = 0; c < configs.size(); ++c) {
+    std::string runs;
+    for (double x : rate[c]) runs += absl::StrFormat("%s%.2f", runs.empty() ? "" : ", ", x);
+    const size_t base = configs[c].detector == "HOG" ? 0 : 2;
+    std::printf("| %s | %d | %s | %.2f | %s | %.3f | %.2f |\n", configs[c].detector.c_str(),
+                configs[c].workers, CvThreadsName(configs[c].cv_threads).c_str(), Median(rate[c]),
+                runs.c_str(), Median(cpu[c]), Median(rate[c]) / Median(rate[base]));
+  }
+  SetCvThreads(0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -934,7 +1352,8 @@ int main(int argc, char** argv) {
   if (cmd == "fit-box-map") return FitBoxMap(argc, argv);
   if (cmd == "cnn-sweep") return CnnSweep(argc, argv);
   if (cmd == "fgnet") return Fgnet(argc, argv);
-  std::fprintf(stderr, "usage: embed_bench lfw|speed|detect|fgnet|fit-box-map|cnn-sweep [--data DIR] [--demo DIR] "
+  if (cmd == "detectors") return Detectors(argc, argv);
+  std::fprintf(stderr, "usage: embed_bench lfw|speed|detect|detectors|fgnet|fit-box-map|cnn-sweep [--data DIR] [--demo DIR] "
                        "[--folder DIR] [--detector hog|cnn|both] [--workers N]\n");
   return 2;
 }

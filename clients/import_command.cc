@@ -379,10 +379,20 @@ grpc::Status WithRetries(Call call) {
   return s;
 }
 
+// What the server reported for the photos this run sent.
+struct PhotoCounts {
+  size_t sent = 0;     // AddPhoto calls the server answered (OK or refused)
+  size_t refused = 0;  // answered with an error, e.g. several faces and none chosen
+  size_t faces = 0;    // faces found in the photos answered OK
+  size_t without_face = 0;
+};
+
 class Importer {
  public:
   Importer(const RpcClient& client, v1::CaseKind kind, StateFile& state)
       : client_(client), kind_(kind), state_(state) {}
+
+  const PhotoCounts& counts() const { return counts_; }
 
   // Ok, or the reason the row failed. `fatal` is set when the rest cannot succeed either.
   absl::Status ImportRow(const Row& row, bool* fatal) {
@@ -467,12 +477,19 @@ class Importer {
       grpc::Status s = WithRetries([&] {
         return client_.stub().AddPhoto(client_.NewContext(CallKind::kUpload).get(), req, &reply);
       });
+      const bool answered = s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+                            s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+                            s.error_code() != grpc::StatusCode::CANCELLED;
+      if (answered) ++counts_.sent;
       if (!s.ok()) {
+        if (answered) ++counts_.refused;
         *fatal = IsFatal(s);
         problems.push_back(absl::StrCat("photo ", row.photos[i], ": ", RpcText(s)));
         if (*fatal) break;
         continue;
       }
+      counts_.faces += reply.faces_size();
+      if (reply.faces().empty()) ++counts_.without_face;
       bool stored = false;
       std::string why;
       for (const v1::DetectedFace& f : reply.faces()) {
@@ -531,6 +548,7 @@ class Importer {
   const RpcClient& client_;
   v1::CaseKind kind_;
   StateFile& state_;
+  PhotoCounts counts_;
 };
 
 fs::path DefaultStatePath(const fs::path& input) {
@@ -589,6 +607,7 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
   size_t done = 0, worked = 0, imported = 0, skipped = 0;
   bool interrupted = false, aborted = false, limited = false;
   Progress progress(rows->size(), !opt.no_progress);
+  const auto started = std::chrono::steady_clock::now();
   for (const Row& row : *rows) {
     const RowState* st = state.Find(row.key);
     if (st && st->done) {
@@ -633,6 +652,10 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
     }
   }
   progress.Update(done, worked, failures.size(), /*final=*/true);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const PhotoCounts& counts = importer.counts();
+  const double photos_per_second = seconds > 0 ? counts.sent / seconds : 0;
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
 
@@ -646,6 +669,12 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
                     {"skipped", skipped},
                     {"failed", failures.size()},
                     {"remaining", remaining},
+                    {"photosSent", counts.sent},
+                    {"photosRefused", counts.refused},
+                    {"facesFound", counts.faces},
+                    {"photosWithoutFace", counts.without_face},
+                    {"seconds", seconds},
+                    {"photosPerSecond", photos_per_second},
                     {"interrupted", interrupted || aborted || limited},
                     {"cases", cases},
                     {"failures", failures}};
@@ -654,6 +683,10 @@ int RunImport(const ImportOptions& opt, const GlobalOptions& global) {
   std::ostream& out = global.json ? std::cerr : std::cout;
   out << absl::StrFormat("%d imported, %d already done, %d failed, %d not attempted (of %d)\n",
                          imported, skipped, failures.size(), remaining, rows->size());
+  out << absl::StrFormat(
+      "%d photos sent in %.1f s: %.2f photos/s; %d faces found, %d photos without a face, "
+      "%d refused\n",
+      counts.sent, seconds, photos_per_second, counts.faces, counts.without_face, counts.refused);
   for (const Json& f : failures) {
     out << "  " << f["key"].get<std::string>() << " (" << f["name"].get<std::string>()
         << "): " << f["reason"].get<std::string>() << "\n";

@@ -374,6 +374,12 @@ TEST_F(CliTest, ImportFolderOnceThenResumeSkipsEverything) {
   Json first = CliJson({"import", dir.string(), "--kind", "found"});
   EXPECT_EQ(first["imported"], 2) << first.dump();
   EXPECT_EQ(first["failed"], 0);
+  // The run's photo counts: one face in each photo, both sent.
+  EXPECT_EQ(first["photosSent"], 2);
+  EXPECT_EQ(first["facesFound"], 2);
+  EXPECT_EQ(first["photosWithoutFace"], 0);
+  EXPECT_EQ(first["photosRefused"], 0);
+  EXPECT_GT(first["photosPerSecond"].get<double>(), 0);
   EXPECT_EQ(CountCasesNamed("found", a), 1);
 
   RunResult again = Cli({"import", dir.string(), "--kind", "found"});
@@ -383,6 +389,7 @@ TEST_F(CliTest, ImportFolderOnceThenResumeSkipsEverything) {
   Json resumed = CliJson({"import", dir.string(), "--kind", "found", "--resume"});
   EXPECT_EQ(resumed["imported"], 0);
   EXPECT_EQ(resumed["skipped"], 2);
+  EXPECT_EQ(resumed["photosSent"], 0);
   EXPECT_EQ(CountCasesNamed("found", a), 1);
   EXPECT_EQ(CountCasesNamed("found", b), 1);
 }
