@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "embed/internal/age_correction.h"
+#include "embed/internal/onnx_net.h"
 
 namespace homeward::embed {
 
@@ -33,38 +32,13 @@ struct AgeModel::Impl {
 AgeModel::AgeModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AgeModel::~AgeModel() = default;
 
-namespace {
-
-absl::StatusOr<cv::dnn::Net> NetFrom(const std::vector<uchar>& bytes, const std::string& path) {
-  try {
-    cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes);
-    if (net.empty())
-      return absl::InvalidArgumentError(absl::StrCat("'", path, "' holds no network"));
-    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    return net;
-  } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read age model '", path, "' as ONNX: ", e.what()));
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<AgeModel>> AgeModel::Load(const std::string& onnx_path,
                                                          AgeInput input) {
-  std::error_code ec;
-  if (onnx_path.empty() || !std::filesystem::is_regular_file(onnx_path, ec)) {
-    return absl::NotFoundError(absl::StrCat("age model '", onnx_path,
-                                            "' not found (scripts/setup.sh models converts it)"));
-  }
   auto impl = std::make_unique<Impl>();
   impl->input = input;
-  std::ifstream in(onnx_path, std::ios::binary);
-  impl->bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  impl->id =
-      absl::StrCat(std::filesystem::path(onnx_path).filename().string(), ":", impl->bytes.size());
-  auto net = NetFrom(impl->bytes, onnx_path);
+  HW_ASSIGN_OR_RETURN(impl->bytes, internal::ReadModelFile(onnx_path, "age model"));
+  impl->id = internal::ModelId(onnx_path, impl->bytes.size());
+  auto net = internal::NetFromOnnx(impl->bytes, onnx_path, "age model");
   if (!net.ok()) return net.status();
   impl->net = *net;
   std::unique_ptr<AgeModel> model(new AgeModel(std::move(impl)));
@@ -82,7 +56,7 @@ absl::StatusOr<std::unique_ptr<AgeModel>> AgeModel::Clone() const {
   impl->id = impl_->id;
   impl->input = impl_->input;
   impl->bytes = impl_->bytes;
-  auto net = NetFrom(impl->bytes, impl->id);
+  auto net = internal::NetFromOnnx(impl->bytes, impl->id, "age model");
   if (!net.ok()) return net.status();
   impl->net = *net;
   return std::unique_ptr<AgeModel>(new AgeModel(std::move(impl)));

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 
 #include <opencv2/dnn.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "embed/internal/onnx_net.h"
 
 namespace homeward::embed {
 namespace {
@@ -48,19 +48,6 @@ const std::vector<Head>& Heads() {
 }
 const char* const kOutputs[] = {"cls0", "cls1", "cls2", "box0", "box1", "box2"};
 
-absl::StatusOr<cv::dnn::Net> NetFrom(const std::vector<uchar>& bytes, const std::string& path) {
-  try {
-    cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes);
-    if (net.empty()) return absl::InvalidArgumentError(absl::StrCat("'", path, "' holds no network"));
-    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-    return net;
-  } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read face detector '", path, "' as ONNX: ", e.what()));
-  }
-}
-
 }  // namespace
 
 struct CnnFaceDetector::Impl {
@@ -73,17 +60,10 @@ CnnFaceDetector::CnnFaceDetector(std::unique_ptr<Impl> impl) : impl_(std::move(i
 CnnFaceDetector::~CnnFaceDetector() = default;
 
 absl::StatusOr<std::unique_ptr<CnnFaceDetector>> CnnFaceDetector::Load(const std::string& onnx_path) {
-  std::error_code ec;
-  if (onnx_path.empty() || !std::filesystem::is_regular_file(onnx_path, ec)) {
-    return absl::NotFoundError(absl::StrCat(
-        "face detector model '", onnx_path, "' not found (scripts/setup.sh models converts it)"));
-  }
   auto impl = std::make_unique<Impl>();
-  std::ifstream in(onnx_path, std::ios::binary);
-  impl->bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  impl->id = absl::StrCat(std::filesystem::path(onnx_path).filename().string(), ":",
-                          impl->bytes.size());
-  auto net = NetFrom(impl->bytes, onnx_path);
+  HW_ASSIGN_OR_RETURN(impl->bytes, internal::ReadModelFile(onnx_path, "face detector model"));
+  impl->id = internal::ModelId(onnx_path, impl->bytes.size());
+  auto net = internal::NetFromOnnx(impl->bytes, onnx_path, "face detector");
   if (!net.ok()) return net.status();
   impl->net = *net;
   std::unique_ptr<CnnFaceDetector> d(new CnnFaceDetector(std::move(impl)));
@@ -100,7 +80,7 @@ absl::StatusOr<std::unique_ptr<CnnFaceDetector>> CnnFaceDetector::Clone() const 
   auto impl = std::make_unique<Impl>();
   impl->id = impl_->id;
   impl->bytes = impl_->bytes;
-  auto net = NetFrom(impl->bytes, impl->id);
+  auto net = internal::NetFromOnnx(impl->bytes, impl->id, "face detector");
   if (!net.ok()) return net.status();
   impl->net = *net;
   return std::unique_ptr<CnnFaceDetector>(new CnnFaceDetector(std::move(impl)));
