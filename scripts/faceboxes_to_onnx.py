@@ -32,80 +32,19 @@ TF's semantics in float64 numpy, none of the rewrites above; `check` runs the ON
 OpenCV on random images of two sizes, decodes as the C++ detector does, and compares with it.
 Needs Debian's python3-numpy and python3-onnx (1.12); `check` also python3-opencv.
 """
-import base64
 import json
 import sys
 
 import numpy as np
 
+from tfjs_graph import attr_ints, attr_str, conv_nhwc, fused_ops, load_graph, same_pads
+
 OPSET = 10
 STRIDE_MULTIPLE = 128
 
 
-def load_graph(model_json, model_bin):
-    """Returns (nodes in graph order, weights by name as numpy arrays)."""
-    with open(model_json) as f:
-        model = json.load(f)
-    with open(model_bin, "rb") as f:
-        data = f.read()
-    weights = {}
-    offset = 0
-    for group in model["weightsManifest"]:
-        for w in group["weights"]:
-            count = int(np.prod(w["shape"])) if w["shape"] else 1
-            q = w.get("quantization")
-            if q is not None:
-                if q.get("dtype") != "float16" or w["dtype"] != "float32":
-                    raise SystemExit("unexpected quantization of %s: %s" % (w["name"], q))
-                stored, size = np.float16, 2
-            else:
-                stored, size = {"float32": np.float32, "int32": np.int32}[w["dtype"]], 4
-            nbytes = count * size
-            if offset + nbytes > len(data):
-                raise SystemExit("%s: weights end early (%s)" % (model_bin, w["name"]))
-            arr = np.frombuffer(data, stored, count, offset).reshape(w["shape"])
-            weights[w["name"]] = arr.astype(np.float32) if q is not None else arr
-            offset += nbytes
-    if offset != len(data):
-        raise SystemExit("%s: %d bytes left over after the weights" % (model_bin, len(data) - offset))
-    return model["modelTopology"]["node"], weights
-
-
-def attr_ints(node, key):
-    return [int(i) for i in node["attr"][key]["list"]["i"]]
-
-
-def attr_str(node, key):
-    return base64.b64decode(node["attr"][key]["s"]).decode()
-
-
-def fused_ops(node):
-    return [base64.b64decode(s).decode() for s in node["attr"]["fused_ops"]["list"]["s"]]
-
-
-def same_pads(size, k, s):
-    out = -(-size // s)
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
 # ---------------------------------------------------------------------------------------------
 # The reference: the TF graph evaluated as TensorFlow defines each op, float64.
-
-
-def conv_nhwc(x, w, strides):
-    _, h, wd, _ = x.shape
-    kh, kw = w.shape[0], w.shape[1]
-    sh, sw = strides
-    pt, pb = same_pads(h, kh, sh)
-    pl, pr = same_pads(wd, kw, sw)
-    xp = np.pad(x[0], ((pt, pb), (pl, pr), (0, 0)))
-    oh, ow = -(-h // sh), -(-wd // sw)
-    out = np.zeros((oh, ow, w.shape[3]))
-    for i in range(kh):
-        for j in range(kw):
-            out += xp[i:i + sh * oh:sh, j:j + sw * ow:sw, :] @ w[i, j]
-    return out[None]
 
 
 def maxpool_nhwc(x, k, s):
@@ -127,7 +66,7 @@ def strided_slice(x, begin, end, strides, node):
                        "new_axis_mask")}
     if masks["ellipsis_mask"] or masks["new_axis_mask"]:
         raise SystemExit("StridedSlice with ellipsis/new axis is not expected (%s)" % node["name"])
-    idx, shrink = [], []
+    idx = []
     for d in range(len(begin)):
         b = None if masks["begin_mask"] >> d & 1 else int(begin[d])
         e = None if masks["end_mask"] >> d & 1 else int(end[d])
@@ -230,7 +169,7 @@ def evaluate(nodes, weights, image_hwc, targets):
             assert attr_str(n, "padding") == "SAME"
             assert attr_ints(n, "dilations") == [1, 1, 1, 1]
             st = attr_ints(n, "strides")
-            r = conv_nhwc(a[0], a[1], (st[1], st[2])) + a[2]
+            r = conv_nhwc(a[0], a[1], (st[1], st[2]), False) + a[2]
             f = fused_ops(n)
             assert f[0] == "BiasAdd" and f[1:] in ([], ["Relu"]), f
             if f[1:] == ["Relu"]:

@@ -30,74 +30,13 @@ import sys
 
 import numpy as np
 
+from tfjs_graph import attr_ints, attr_str, conv_nhwc, fused_ops, load_graph, same_pads
+
 OPSET = 10
-
-
-def load_graph(model_json, model_bin):
-    """Returns (nodes by name in graph order, weights by name as numpy arrays)."""
-    with open(model_json) as f:
-        model = json.load(f)
-    with open(model_bin, "rb") as f:
-        data = f.read()
-    weights = {}
-    offset = 0
-    for group in model["weightsManifest"]:
-        for w in group["weights"]:
-            if "quantization" in w:
-                raise SystemExit("quantized weights are not expected in faceres-deep: %s" % w["name"])
-            dtype = {"float32": np.float32, "int32": np.int32}[w["dtype"]]
-            count = int(np.prod(w["shape"])) if w["shape"] else 1
-            nbytes = count * 4
-            if offset + nbytes > len(data):
-                raise SystemExit("%s: weights end early (%s)" % (model_bin, w["name"]))
-            weights[w["name"]] = np.frombuffer(data, dtype, count, offset).reshape(w["shape"])
-            offset += nbytes
-    if offset != len(data):
-        raise SystemExit("%s: %d bytes left over after the weights" % (model_bin, len(data) - offset))
-    nodes = model["modelTopology"]["node"]
-    return nodes, weights
-
-
-def attr_ints(node, key):
-    return [int(i) for i in node["attr"][key]["list"]["i"]]
-
-
-def attr_str(node, key):
-    import base64
-    return base64.b64decode(node["attr"][key]["s"]).decode()
-
-
-def same_pads(size, k, s):
-    out = -(-size // s)
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
 
 
 # ---------------------------------------------------------------------------------------------
 # The reference: the TF graph evaluated as TensorFlow defines each op (NHWC), float64.
-
-
-def conv_nhwc(x, w, strides, depthwise):
-    """x [1,H,W,C]; w HWIO (or HW C M for depthwise); TF 'SAME' padding."""
-    _, h, wd, c = x.shape
-    kh, kw = w.shape[0], w.shape[1]
-    sh, sw = strides
-    pt, pb = same_pads(h, kh, sh)
-    pl, pr = same_pads(wd, kw, sw)
-    xp = np.pad(x[0], ((pt, pb), (pl, pr), (0, 0)))
-    oh, ow = -(-h // sh), -(-wd // sw)
-    if depthwise:
-        out = np.zeros((oh, ow, c * w.shape[3]))
-        ww = w.reshape(kh, kw, c * w.shape[3])
-        for i in range(kh):
-            for j in range(kw):
-                out += xp[i:i + sh * oh:sh, j:j + sw * ow:sw, :] * ww[i, j]
-        return out[None]
-    out = np.zeros((oh, ow, w.shape[3]))
-    for i in range(kh):
-        for j in range(kw):
-            out += xp[i:i + sh * oh:sh, j:j + sw * ow:sw, :] @ w[i, j]
-    return out[None]
 
 
 def run_reference(nodes, weights, image_hwc):
@@ -129,8 +68,7 @@ def run_reference(nodes, weights, image_hwc):
             axes = tuple(int(i) for i in np.atleast_1d(weights[ins[1]]))
             v[name] = a[0].mean(axis=axes, keepdims=n["attr"]["keep_dims"]["b"])
         elif op == "_FusedMatMul":
-            fused = [__import__("base64").b64decode(s).decode()
-                     for s in n["attr"]["fused_ops"]["list"]["s"]]
+            fused = fused_ops(n)
             y = a[0] @ a[1] + a[2]
             assert fused[0] == "BiasAdd"
             if fused[1:] == ["Relu"]:
