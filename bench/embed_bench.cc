@@ -21,7 +21,8 @@
 //                      OpenCV thread count (docs/BENCHMARKS.md, "Face detectors")
 //
 // Common flags: --data DIR (default $HOMEWARD_SHARED_DATA, else ../shared/data), --demo DIR,
-// --workers N (default 2).
+// --workers N (default 2), --cnn-refine on|off and --cnn-coarse-side N (the CNN's HOG
+// refinement and coarse scans, PipelineOptions; default on and 256).
 // Models: $HOMEWARD_RECOGNITION_MODEL (default models/faceapi_1.7.15_resnet.dat),
 // $HOMEWARD_FACE_DETECTOR_MODEL (default models/faceboxes_3.0.4.onnx).
 #include <algorithm>
@@ -171,10 +172,16 @@ std::vector<DetectorKind> Detectors(int argc, char** argv, const std::string& de
   return {*k};
 }
 
+// --cnn-refine on|off and --cnn-coarse-side N (PipelineOptions' cnn_refine_with_hog and
+// cnn_coarse_side; the defaults when absent), read once in main.
+PipelineOptions g_cnn_flags;
+
 PipelineOptions DetectorOptions(DetectorKind kind) {
   PipelineOptions o;
   o.detector = kind;
   o.face_detector_model_path = CnnModelPath();
+  o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
+  o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
   return o;
 }
 
@@ -420,13 +427,20 @@ int FitBoxMap(int argc, char** argv) {
   std::printf("| CNN box map | faces (both) | point error / IOD: mean | p95 | face mean error p95 | "
               "eye-corner (36,45) error mean | descriptor distance HOG vs CNN: median | p95 |\n"
               "|---|---|---|---|---|---|---|---|\n");
-  const std::vector<std::pair<std::string, BoxMap>> maps = {
-      {"identity {0, 0, 1, 1}", BoxMap{}},
-      {absl::StrFormat("fitted {%.3f, %.3f, %.3f, %.3f}", fit.dx, fit.dy, fit.sw, fit.sh), fit}};
-  for (const auto& [name, map] : maps) {
+  struct MapRow {
+    std::string name;
+    BoxMap map;
+    bool refine;
+  };
+  const std::vector<MapRow> maps = {
+      {"identity {0, 0, 1, 1}", BoxMap{}, false},
+      {absl::StrFormat("fitted {%.3f, %.3f, %.3f, %.3f}", fit.dx, fit.dy, fit.sw, fit.sh), fit, false},
+      {"fitted, then HOG's box where HOG finds the face (cnn_refine_with_hog)", fit, true}};
+  for (const auto& [name, map, refine] : maps) {
     PipelineOptions o = DetectorOptions(DetectorKind::kCnn);
     o.workers = workers;
     o.cnn_box_map = map;
+    o.cnn_refine_with_hog = refine;
     std::vector<PhotoFaces> cnn_result = ProcessFiles(*MakePipeline(o), test);
     std::vector<double> point_err, face_err, eye_err, desc_dist;
     for (size_t i = 0; i < test.size(); ++i) {
@@ -761,7 +775,7 @@ void WriteMontage(const std::string& dir, const std::string& file,
   }
   if (bgr.cols > 1600) cv::resize(bgr, bgr, cv::Size(), 1600.0 / bgr.cols, 1600.0 / bgr.cols, cv::INTER_AREA);
   fs::create_directories(dir);
-  cv::imwrite(dir + "/" + fs::path(file).stem().string() + ".jpg", bgr, {cv::IMWRITE_JPEG_QUALITY, 85});
+  cv::imwrite(dir + "/" + fs::path(file).stem().string() + ".png", bgr);
 }
 
 int Detect(int argc, char** argv) {
@@ -841,20 +855,22 @@ int Fgnet(int argc, char** argv) {
     std::fprintf(stderr, "no photos under %s\n", dir.c_str());
     return 1;
   }
-  std::printf("| detector | photos | no face | more than one face | photos with no face |\n|---|---|---|---|---|\n");
+  std::printf("| detector | photos | no face | more than one face | photos with no face | photos with more than one |\n"
+              "|---|---|---|---|---|---|\n");
   for (DetectorKind kind : Detectors(argc, argv, "both")) {
     PipelineOptions o = DetectorOptions(kind);
     o.workers = Workers(argc, argv);
     o.mirror_augment = false;  // only detection is counted
     std::vector<PhotoFaces> r = ProcessFiles(*MakePipeline(o), files);
     int none = 0, many = 0;
-    std::string list;
+    std::string list, many_list;
     for (size_t i = 0; i < r.size(); ++i) {
-      if (r[i].faces.empty()) ++none, list += (list.empty() ? "" : " ") + fs::path(files[i]).filename().string();
-      many += r[i].faces.size() > 1;
+      const std::string name = fs::path(files[i]).filename().string();
+      if (r[i].faces.empty()) ++none, list += (list.empty() ? "" : " ") + name;
+      if (r[i].faces.size() > 1) ++many, many_list += (many_list.empty() ? "" : " ") + name;
     }
-    std::printf("| %s | %zu | %d (%.1f%%) | %d | %s |\n", homeward::embed::DetectorKindName(kind), files.size(),
-                none, 100.0 * none / files.size(), many, list.c_str());
+    std::printf("| %s | %zu | %d (%.1f%%) | %d | %s | %s |\n", homeward::embed::DetectorKindName(kind),
+                files.size(), none, 100.0 * none / files.size(), many, list.c_str(), many_list.c_str());
     std::fflush(stdout);
   }
   return 0;
@@ -1346,6 +1362,14 @@ int Detectors(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
+  const std::string refine = Flag(argc, argv, "--cnn-refine", "on");
+  if (refine != "on" && refine != "off") {
+    std::fprintf(stderr, "--cnn-refine: on or off, not '%s'\n", refine.c_str());
+    return 2;
+  }
+  g_cnn_flags.cnn_refine_with_hog = refine == "on";
+  g_cnn_flags.cnn_coarse_side =
+      std::atoi(Flag(argc, argv, "--cnn-coarse-side", std::to_string(g_cnn_flags.cnn_coarse_side)).c_str());
   if (cmd == "lfw") return Lfw(argc, argv);
   if (cmd == "speed") return Speed(argc, argv);
   if (cmd == "detect") return Detect(argc, argv);

@@ -14,6 +14,7 @@
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
 #include <opencv2/calib3d.hpp>
+#include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -264,6 +265,75 @@ struct FacePipeline::Impl {
                            std::lround(cx + mw / 2) - 1, std::lround(cy + mh / 2) - 1);
   }
 
+  // The CNN's faces in photo coordinates, best first: `scan` is `rgb` at `scale`; coarser
+  // scans (half the scale each) follow while the last one's shorter side is above
+  // cnn_coarse_side, and the faces of all scans are merged by NMS.
+  absl::StatusOr<std::vector<CnnDetection>> DetectCnn(Worker& w, const cv::Mat& rgb,
+                                                      const cv::Mat& scan, double scale) {
+    CnnDetectorOptions o;
+    o.score_threshold = options.cnn_score_threshold;
+    std::vector<CnnDetection> all;
+    cv::Mat level = scan;
+    double s = scale;
+    while (level.cols >= 8 && level.rows >= 8) {
+      HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, w.cnn->Detect(level, o));
+      for (CnnDetection d : dets) {
+        d.left /= s, d.top /= s, d.right /= s, d.bottom /= s;
+        all.push_back(d);
+      }
+      if (options.cnn_coarse_side <= 0 || std::min(level.cols, level.rows) <= options.cnn_coarse_side) {
+        break;
+      }
+      s /= 2;
+      cv::resize(rgb, level, cv::Size(), s, s, cv::INTER_AREA);
+    }
+    if (all.size() < 2 || s == scale) return all;
+    std::vector<cv::Rect2d> boxes;
+    std::vector<float> scores;
+    for (const auto& d : all) {
+      boxes.emplace_back(d.left, d.top, d.right - d.left, d.bottom - d.top);
+      scores.push_back(d.score);
+    }
+    std::vector<int> keep;
+    cv::dnn::NMSBoxes(boxes, scores, o.score_threshold, o.nms_iou, keep);
+    std::vector<CnnDetection> merged;
+    for (int k : keep) merged.push_back(all[k]);
+    return merged;
+  }
+
+  // HOG's box for the face whose mapped CNN box is `mapped` (see cnn_refine_with_hog), or
+  // `mapped` when HOG does not find it there.
+  dlib::rectangle RefineWithHog(Worker& w, const cv::Mat& rgb, const dlib::rectangle& mapped) {
+    constexpr double kFacePx = 100, kContext = 0.9;  // crop: the face +- 0.9 x its side
+    const double side = std::max(mapped.width(), mapped.height());
+    const double cx = (mapped.left() + mapped.right()) / 2.0;
+    const double cy = (mapped.top() + mapped.bottom()) / 2.0;
+    const cv::Rect crop = cv::Rect(static_cast<int>(std::floor(cx - side * (0.5 + kContext))),
+                                   static_cast<int>(std::floor(cy - side * (0.5 + kContext))),
+                                   static_cast<int>(std::ceil(side * (1 + 2 * kContext))),
+                                   static_cast<int>(std::ceil(side * (1 + 2 * kContext)))) &
+                          cv::Rect(0, 0, rgb.cols, rgb.rows);
+    const double f = kFacePx / side;
+    if (crop.area() == 0 || crop.width * f < 80 || crop.height * f < 80) return mapped;
+    cv::Mat small;
+    cv::resize(rgb(crop), small, cv::Size(), f, f, f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    dlib::cv_image<dlib::rgb_pixel> img(small);
+    std::vector<dlib::rect_detection> dets;
+    w.detector(img, dets, options.detector_threshold);
+    dlib::rectangle best = mapped;
+    double best_iou = 0.5;
+    for (const auto& d : dets) {
+      const dlib::rectangle r(std::lround(d.rect.left() / f) + crop.x,
+                              std::lround(d.rect.top() / f) + crop.y,
+                              std::lround(d.rect.right() / f) + crop.x,
+                              std::lround(d.rect.bottom() / f) + crop.y);
+      const double inter = r.intersect(mapped).area();
+      const double iou = inter / (r.area() + mapped.area() - inter);
+      if (iou >= best_iou) best = r, best_iou = iou;
+    }
+    return best;
+  }
+
   // Detects, aligns and crops every face of `rgb`.
   absl::StatusOr<std::vector<Detected>> DetectAndAlign(Worker& w, const cv::Mat& rgb,
                                                        double* scale_out) {
@@ -275,11 +345,12 @@ struct FacePipeline::Impl {
     }
     std::vector<Detected> out;
     if (options.detector == DetectorKind::kCnn) {
-      if (scan.cols < 8 || scan.rows < 8) return out;
-      CnnDetectorOptions o;
-      o.score_threshold = options.cnn_score_threshold;
-      HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, w.cnn->Detect(scan, o));
-      for (const auto& d : dets) out.push_back(Align(rgb, MapCnnBox(d, scale), d.score));
+      HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, DetectCnn(w, rgb, scan, scale));
+      for (const auto& d : dets) {
+        dlib::rectangle rect = MapCnnBox(d, 1.0);
+        if (options.cnn_refine_with_hog) rect = RefineWithHog(w, rgb, rect);
+        out.push_back(Align(rgb, rect, d.score));
+      }
       return out;
     }
     std::vector<dlib::rect_detection> dets;

@@ -203,7 +203,8 @@
     }
     r.results.forEach((res, i) => {
       const face = res.queryFace || {};
-      const box = el('article', { class: 'face', 'aria-label': `Face ${i + 1}` });
+      const box = el('article', { class: face.stored ? 'face' : 'face not-stored',
+        'aria-label': `Face ${i + 1}` });
       const img = el('img', { alt: `Face ${i + 1}`, width: 96, height: 96 });
       if (face.faceId) setImage(img, `/v1/faces/${face.faceId}/crop?size=150`);
       const info = el('div', { class: 'meta' }, el('h4', {}, `Face ${i + 1}`), verdict(face));
