@@ -92,10 +92,22 @@ async function main() {
     const created = await api(base, keys.inv, 'POST', '/v1/cases',
       { kind: 'MISSING', displayName: 'Test Child', place: 'Springfield', eventDate: '2024-03-01' });
     const jpeg = fs.readFileSync(PHOTO);
-    // sample2.jpg shows three faces to the CNN detector (the default): face 0 is the right-hand
-    // one, the face HOG finds alone.
+    // sample2.jpg shows three faces to the CNN detector (the default). As a frontend does, the
+    // first try without a face index is refused with the faces' boxes; the child is the
+    // right-hand face (the one HOG finds alone), chosen by its box, not by its place in the list.
+    const photoBody = { image: jpeg.toString('base64'), takenOn: '2023-06-01' };
+    const unchosen = await fetch(base + `/v1/cases/${created.id}/photos`, {
+      method: 'POST', body: JSON.stringify(photoBody),
+      headers: { Authorization: 'Bearer ' + keys.inv, 'Content-Type': 'application/json' },
+    });
+    const refusal = await unchosen.json();
+    assert.equal(refusal.code, 'FAILED_PRECONDITION', JSON.stringify(refusal));
+    const boxes = [...refusal.message.matchAll(/(\d+): \d+x\d+ at \((\d+),\d+\)/g)]
+      .map((m) => ({ index: Number(m[1]), x: Number(m[2]) }));
+    assert.equal(boxes.length, 3, refusal.message);
+    const right = boxes.reduce((a, b) => (b.x > a.x ? b : a));
     const added = await api(base, keys.inv, 'POST', `/v1/cases/${created.id}/photos`,
-      { image: jpeg.toString('base64'), takenOn: '2023-06-01', faceIndex: 0, hasFaceIndex: true });
+      { ...photoBody, faceIndex: right.index, hasFaceIndex: true });
     assert.equal(added.faces.filter((f) => f.stored).length, 1);
     // Another MISSING child, 15 in a dated photo: below the lead threshold for PHOTO, and too
     // old to be the 6-9-year-old seen in 2024.
@@ -158,10 +170,16 @@ async function main() {
     // Children that no registered case resembles: for each face the plain sentence, and no
     // candidate rows (Test Child is a candidate below the lead threshold, never shown to a
     // volunteer; Other Child is too old).
+    const results = page.locator('#sighting-results');
+    const firstHeading = await results.locator('h3').textContent();
     await file.setInputFiles(STRANGER_PHOTO);
     await page.getByLabel('When').fill('2024-04-03');
     await page.getByRole('button', { name: 'Send sighting' }).click();
-    const results = page.locator('#sighting-results');
+    // The first sighting's faces stay on the page until the reply replaces them.
+    await page.waitForFunction((h) => {
+      const e = document.querySelector('#sighting-results h3');
+      return e && e.textContent !== h;
+    }, firstHeading, { timeout: 120000 });
     const noMatch = results.getByText(
       /^No likely match yet: an investigator will review your sighting/);
     await noMatch.first().waitFor({ timeout: 120000 });
@@ -169,7 +187,8 @@ async function main() {
     assert.ok(faces >= 1, 'the faces are shown');
     // A face found but not stored (too small or blurred to search) shows why instead.
     const notStored = results.locator('article.not-stored');
-    assert.equal(await noMatch.count(), faces - await notStored.count(), 'each stored face says so');
+    assert.equal(await noMatch.count(), faces - await notStored.count(),
+      'each stored face says so: ' + JSON.stringify(await results.getByRole('article').allTextContents()));
     for (const a of await notStored.all()) {
       assert.equal(await a.locator('.verdict.bad').count(), 1, 'a face not stored says why');
     }
@@ -223,11 +242,15 @@ async function main() {
     // Search by photo: ranked candidates and the side-by-side review.
     await page.getByLabel('Photo', { exact: true }).setInputFiles(PHOTO);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
-    const ranked = page.getByRole('list', { name: 'Ranked candidates' });
-    await ranked.waitFor({ timeout: 120000 });
+    await page.getByRole('list', { name: 'Ranked candidates' }).first().waitFor({ timeout: 120000 });
+    // sample2 shows three faces, each with its own list; the child's is the face whose likely
+    // match is Test Child.
+    const queryFace = page.getByRole('article', { name: /^Query face \d+$/ })
+      .filter({ hasText: /Test Child[^]*lead threshold reached/ });
+    assert.equal(await queryFace.count(), 1, 'one query face is the registered child');
+    const ranked = queryFace.getByRole('list', { name: 'Ranked candidates' });
     await ranked.getByText('Test Child').first().waitFor();
     // The lead threshold is marked: the likely match above it, a divider, the other child.
-    const queryFace = page.getByRole('article', { name: 'Query face 1' });
     await queryFace.getByText(/^Lead threshold: confidence 50%/).waitFor();
     const rows = await ranked.locator(':scope > li').allTextContents();
     const at = (re) => rows.findIndex((t) => re.test(t));
@@ -261,7 +284,7 @@ async function main() {
     await page.getByLabel('Age from', { exact: true }).fill('6');
     await page.getByLabel('Age to', { exact: true }).fill('9');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
-    const leftOut = page.getByRole('list', { name: 'Left out for age' });
+    const leftOut = queryFace.getByRole('list', { name: 'Left out for age' });
     await leftOut.waitFor({ timeout: 120000 });
     assert.ok(await leftOut.locator('li').count() >= 1, 'a reason to leave out is given');
     await ranked.getByText('Test Child').first().waitFor();
