@@ -1088,6 +1088,8 @@ int Detectors(int argc, char** argv) {
   PipelineOptions cnn_o = hog_o;
   cnn_o.detector = homeward::embed::DetectorKind::kCnn;
   cnn_o.face_detector_model_path = cnn_model;
+  cnn_o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
+  cnn_o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
   PipelineOptions hog_age_o = hog_o, cnn_age_o = cnn_o;
   hog_age_o.age_model_path = cnn_age_o.age_model_path = age_model;
   auto hog = MakePipeline(hog_o), cnn = MakePipeline(cnn_o);

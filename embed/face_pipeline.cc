@@ -14,7 +14,6 @@
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/opencv/cv_image.h>
 #include <opencv2/calib3d.hpp>
-#include <opencv2/dnn.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -265,40 +264,61 @@ struct FacePipeline::Impl {
                            std::lround(cx + mw / 2) - 1, std::lround(cy + mh / 2) - 1);
   }
 
-  // The CNN's faces in photo coordinates, best first: `scan` is `rgb` at `scale`; coarser
-  // scans (half the scale each) follow while the last one's shorter side is above
-  // cnn_coarse_side, and the faces of all scans are merged by NMS.
+  // The CNN's faces in photo coordinates, best first: `scan` is `rgb` at `scale`; when the
+  // photo was upsampled (scale > 1), coarser scans (half the scale each) follow while the
+  // last one's shorter side is above cnn_coarse_side, for the faces too big for the finer one. One face seen at two scales can give boxes of different sizes or places
+  // whose IoU is low, so across scans a box is also dropped when its centre lies inside a
+  // better box (two faces cannot both be seen so).
   absl::StatusOr<std::vector<CnnDetection>> DetectCnn(Worker& w, const cv::Mat& rgb,
                                                       const cv::Mat& scan, double scale) {
     CnnDetectorOptions o;
     o.score_threshold = options.cnn_score_threshold;
-    std::vector<CnnDetection> all;
+    struct Found {
+      CnnDetection d;
+      int level;
+    };
+    std::vector<Found> all;
     cv::Mat level = scan;
     double s = scale;
-    while (level.cols >= 8 && level.rows >= 8) {
+    for (int k = 0; level.cols >= 8 && level.rows >= 8; ++k) {
       HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, w.cnn->Detect(level, o));
       for (CnnDetection d : dets) {
+        // A coarser scan adds only faces that were big at the finer one (side above
+        // cnn_coarse_side there): smaller faces are the finer scan's to find.
+        const double side = std::sqrt(double{d.right - d.left} * (d.bottom - d.top));
+        if (k > 0 && 2 * side < options.cnn_coarse_side) continue;
         d.left /= s, d.top /= s, d.right /= s, d.bottom /= s;
-        all.push_back(d);
+        all.push_back({d, k});
       }
-      if (options.cnn_coarse_side <= 0 || std::min(level.cols, level.rows) <= options.cnn_coarse_side) {
+      if (options.cnn_coarse_side <= 0 || scale <= 1 ||
+          std::min(level.cols, level.rows) <= options.cnn_coarse_side) {
         break;
       }
       s /= 2;
       cv::resize(rgb, level, cv::Size(), s, s, cv::INTER_AREA);
     }
-    if (all.size() < 2 || s == scale) return all;
-    std::vector<cv::Rect2d> boxes;
-    std::vector<float> scores;
-    for (const auto& d : all) {
-      boxes.emplace_back(d.left, d.top, d.right - d.left, d.bottom - d.top);
-      scores.push_back(d.score);
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Found& a, const Found& b) { return a.d.score > b.d.score; });
+    std::vector<CnnDetection> kept;
+    std::vector<int> kept_level;
+    for (const Found& f : all) {
+      bool duplicate = false;
+      for (size_t i = 0; i < kept.size() && !duplicate; ++i) {
+        if (kept_level[i] == f.level) continue;  // within a scan the detector's own NMS ran
+        const CnnDetection& k = kept[i];
+        const double iw = std::min(k.right, f.d.right) - std::max(k.left, f.d.left);
+        const double ih = std::min(k.bottom, f.d.bottom) - std::max(k.top, f.d.top);
+        if (iw <= 0 || ih <= 0) continue;
+        const double inter = iw * ih;
+        const double a = double{k.right - k.left} * (k.bottom - k.top);
+        const double b = double{f.d.right - f.d.left} * (f.d.bottom - f.d.top);
+        const double cx = (f.d.left + f.d.right) / 2, cy = (f.d.top + f.d.bottom) / 2;
+        duplicate = inter / (a + b - inter) > o.nms_iou ||
+                    (cx > k.left && cx < k.right && cy > k.top && cy < k.bottom);
+      }
+      if (!duplicate) kept.push_back(f.d), kept_level.push_back(f.level);
     }
-    std::vector<int> keep;
-    cv::dnn::NMSBoxes(boxes, scores, o.score_threshold, o.nms_iou, keep);
-    std::vector<CnnDetection> merged;
-    for (int k : keep) merged.push_back(all[k]);
-    return merged;
+    return kept;
   }
 
   // HOG's box for the face whose mapped CNN box is `mapped` (see cnn_refine_with_hog), or

@@ -108,13 +108,17 @@ struct PipelineOptions {
   float cnn_score_threshold = 0.5f;
   BoxMap cnn_box_map = kFaceBoxesToHog;
   // Close faces in small photos upsampled 2x are missed (FG-NET's scans: 35 of 508 photos
-  // without a face at one scale, 3 with these scans; docs/ACCURACY.md). While the scan's
-  // shorter side is above cnn_coarse_side px, the CNN also runs at half that scale, and the
-  // faces of all scales are merged (NMS). Costs at most a third more CNN work. 0: one scale.
+  // without a face at one scale, 3 with these scans; docs/ACCURACY.md). For a photo the
+  // policy upsamples (below cnn_pixel_budget), while the scan's shorter side is above
+  // cnn_coarse_side px the CNN also runs at half that scale; a coarser scan adds the faces
+  // that were bigger than cnn_coarse_side px at the finer one, merged by NMS. Costs at most a
+  // third more CNN work on such photos; none on bigger ones. 0: one scale.
   int cnn_coarse_side = 256;
-  // Frontal faces get HOG's own box: dlib's HOG detector runs on a crop around each CNN face,
-  // scaled so the face is about 100 px wide, and its box replaces the mapped one when they
-  // overlap (IoU >= 0.5). Turned faces, which HOG does not find, keep the mapped box.
+  // Frontal faces get HOG's own box: dlib's HOG detector runs on a crop around each CNN face
+  // (2.8 times its side), scaled so the face is about 100 px wide, and its box replaces the mapped
+  // one when they overlap (IoU >= 0.5). Turned faces, which HOG does not find, keep the
+  // mapped box. LFW DevTest 98.00% -> 98.80-98.90% (HOG 99.00%); ~12 ms per face (a crop of
+  // twice the side: ~6 ms, 98.70%).
   bool cnn_refine_with_hog = true;
 };
 
