@@ -266,9 +266,10 @@ struct FacePipeline::Impl {
 
   // The CNN's faces in photo coordinates, best first: `scan` is `rgb` at `scale`; when the
   // photo was upsampled (scale > 1), coarser scans (half the scale each) follow while the
-  // last one's shorter side is above cnn_coarse_side, for the faces too big for the finer one. One face seen at two scales can give boxes of different sizes or places
-  // whose IoU is low, so across scans a box is also dropped when its centre lies inside a
-  // better box (two faces cannot both be seen so).
+  // last one's shorter side is above cnn_coarse_side, for the faces too big for the finer one.
+  // One face seen at two scales can give boxes of different sizes or places whose IoU is low,
+  // so across scans two boxes are also the same face when the centre of one lies inside the
+  // other.
   absl::StatusOr<std::vector<CnnDetection>> DetectCnn(Worker& w, const cv::Mat& rgb,
                                                       const cv::Mat& scan, double scale) {
     CnnDetectorOptions o;
@@ -297,10 +298,15 @@ struct FacePipeline::Impl {
       s /= 2;
       cv::resize(rgb, level, cv::Size(), s, s, cv::INTER_AREA);
     }
-    std::stable_sort(all.begin(), all.end(),
-                     [](const Found& a, const Found& b) { return a.d.score > b.d.score; });
+    // Finer scans first (each scan's faces best first): a face a finer scan found keeps that
+    // scan's box, which is tighter (a turned toddler's box from the half-scale scan takes in
+    // the hair, and the landmarks then read her as frontal).
     std::vector<CnnDetection> kept;
     std::vector<int> kept_level;
+    auto centre_inside = [](const CnnDetection& a, const CnnDetection& b) {
+      const float cx = (a.left + a.right) / 2, cy = (a.top + a.bottom) / 2;
+      return cx > b.left && cx < b.right && cy > b.top && cy < b.bottom;
+    };
     for (const Found& f : all) {
       bool duplicate = false;
       for (size_t i = 0; i < kept.size() && !duplicate; ++i) {
@@ -312,12 +318,12 @@ struct FacePipeline::Impl {
         const double inter = iw * ih;
         const double a = double{k.right - k.left} * (k.bottom - k.top);
         const double b = double{f.d.right - f.d.left} * (f.d.bottom - f.d.top);
-        const double cx = (f.d.left + f.d.right) / 2, cy = (f.d.top + f.d.bottom) / 2;
-        duplicate = inter / (a + b - inter) > o.nms_iou ||
-                    (cx > k.left && cx < k.right && cy > k.top && cy < k.bottom);
+        duplicate = inter / (a + b - inter) > o.nms_iou || centre_inside(f.d, k) || centre_inside(k, f.d);
       }
       if (!duplicate) kept.push_back(f.d), kept_level.push_back(f.level);
     }
+    std::stable_sort(kept.begin(), kept.end(),
+                     [](const CnnDetection& a, const CnnDetection& b) { return a.score > b.score; });
     return kept;
   }
 
