@@ -267,9 +267,7 @@ struct FacePipeline::Impl {
   // The CNN's faces in photo coordinates, best first: `scan` is `rgb` at `scale`; when the
   // photo was upsampled (scale > 1), coarser scans (half the scale each) follow while the
   // last one's shorter side is above cnn_coarse_side, for the faces too big for the finer one.
-  // One face seen at two scales can give boxes of different sizes or places whose IoU is low,
-  // so across scans two boxes are also the same face when the centre of one lies inside the
-  // other.
+  // The scans' faces are merged as described below.
   absl::StatusOr<std::vector<CnnDetection>> DetectCnn(Worker& w, const cv::Mat& rgb,
                                                       const cv::Mat& scan, double scale) {
     CnnDetectorOptions o;
@@ -298,32 +296,40 @@ struct FacePipeline::Impl {
       s /= 2;
       cv::resize(rgb, level, cv::Size(), s, s, cv::INTER_AREA);
     }
-    // Finer scans first (each scan's faces best first): a face a finer scan found keeps that
-    // scan's box, which is tighter (a turned toddler's box from the half-scale scan takes in
-    // the hair, and the landmarks then read her as frontal).
-    std::vector<CnnDetection> kept;
-    std::vector<int> kept_level;
+    // Best first; a box whose centre lies inside a better box, or the other way round, is
+    // the same face (an eye, a collar at its edge, or the face again at another scale). When
+    // a finer scan saw the same face (IoU above the NMS threshold), its box is kept: it is
+    // tighter (the half-scale box of a turned toddler takes in her hair, and the landmarks
+    // then read her as frontal).
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Found& a, const Found& b) { return a.d.score > b.d.score; });
     auto centre_inside = [](const CnnDetection& a, const CnnDetection& b) {
       const float cx = (a.left + a.right) / 2, cy = (a.top + a.bottom) / 2;
       return cx > b.left && cx < b.right && cy > b.top && cy < b.bottom;
     };
+    std::vector<CnnDetection> kept;
+    std::vector<int> kept_level;
     for (const Found& f : all) {
       bool duplicate = false;
       for (size_t i = 0; i < kept.size() && !duplicate; ++i) {
-        if (kept_level[i] == f.level) continue;  // within a scan the detector's own NMS ran
-        const CnnDetection& k = kept[i];
+        CnnDetection& k = kept[i];
         const double iw = std::min(k.right, f.d.right) - std::max(k.left, f.d.left);
         const double ih = std::min(k.bottom, f.d.bottom) - std::max(k.top, f.d.top);
         if (iw <= 0 || ih <= 0) continue;
         const double inter = iw * ih;
         const double a = double{k.right - k.left} * (k.bottom - k.top);
         const double b = double{f.d.right - f.d.left} * (f.d.bottom - f.d.top);
-        duplicate = inter / (a + b - inter) > o.nms_iou || centre_inside(f.d, k) || centre_inside(k, f.d);
+        const bool same_face = inter / (a + b - inter) > o.nms_iou;
+        duplicate = same_face || centre_inside(f.d, k) || centre_inside(k, f.d);
+        if (same_face && f.level < kept_level[i]) {
+          const float score = k.score;
+          k = f.d;
+          k.score = score;
+          kept_level[i] = f.level;
+        }
       }
       if (!duplicate) kept.push_back(f.d), kept_level.push_back(f.level);
     }
-    std::stable_sort(kept.begin(), kept.end(),
-                     [](const CnnDetection& a, const CnnDetection& b) { return a.score > b.score; });
     return kept;
   }
 
