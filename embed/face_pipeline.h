@@ -111,8 +111,9 @@ struct PipelineOptions {
   // without a face at one scale, 3 with these scans; docs/ACCURACY.md). For a photo the
   // policy upsamples (below cnn_pixel_budget), while the scan's shorter side is above
   // cnn_coarse_side px the CNN also runs at half that scale; a coarser scan adds the faces
-  // that were bigger than cnn_coarse_side px at the finer one, merged by NMS. Costs at most a
-  // third more CNN work on such photos; none on bigger ones. 0: one scale.
+  // that were bigger than cnn_coarse_side px at the finer one (the same face: IoU > 0.3 or
+  // one box's centre inside the other; the finer scan's box wins). Costs at most a third
+  // more CNN work on such photos; none on bigger ones. 0: one scale.
   int cnn_coarse_side = 256;
   // Frontal faces get HOG's own box: dlib's HOG detector runs on a crop around each CNN face
   // (2.8 times its side), scaled so the face is about 100 px wide, and its box replaces the mapped
