@@ -235,6 +235,30 @@ TEST_F(CnnPipelineTest, CloseFacesInSmallScansAreFoundAtACoarserScale) {
   }
 }
 
+// One face, one box: no box's centre lies inside another's (person-group's downcast man was
+// found twice by two scans; 001A33's eye was a "face" inside the face).
+TEST_F(CnnPipelineTest, NoFaceIsReportedTwice) {
+  if (!::homeward::testing::ModelsInstalled()) GTEST_SKIP() << "models absent: run scripts/setup.sh models";
+  const std::vector<std::pair<std::string, size_t>> photos = {
+      {SharedDataDir() + "/faces-small/Vrooli_unsplash/person-group.jpg", 4},
+      {SharedDataDir() + "/fgnet-dev/images/001A33.JPG", 1}};
+  auto pipeline = Make(Options());
+  for (const auto& [path, faces] : photos) {
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " absent";
+    auto r = pipeline->Process(ReadFileOrDie(path));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->faces.size(), faces) << path;
+    for (const Face& a : r->faces) {
+      for (const Face& b : r->faces) {
+        if (&a == &b) continue;
+        const cv::Point2d c(a.box.x + a.box.width / 2.0, a.box.y + a.box.height / 2.0);
+        EXPECT_FALSE(cv::Rect2d(b.box.x, b.box.y, b.box.width, b.box.height).contains(c))
+            << path << ": a box at " << a.box.x << "," << a.box.y << " lies inside another";
+      }
+    }
+  }
+}
+
 // Frontal faces get HOG's own box (the geometry the landmark predictor was trained on);
 // without the refinement they keep the mapped CNN box, which is close but not the same.
 TEST_F(CnnPipelineTest, FrontalFacesGetHogsBoxAndTurnedOnesTheMappedBox) {
