@@ -83,7 +83,7 @@ absl::Status PostgresCatalog::UpdateCase(const Case& c, const AuditEntry* audit)
         db.Exec("UPDATE cases SET kind = $1, display_name = $2, sex = $3, date_of_birth = $4, "
                 "birth_year_min = $5, birth_year_max = $6, event_date = $7, place = $8, "
                 "notes = $9, reporter_contact = $10, owner_key_id = $11, status = $12, "
-                "updated_ms = $13 WHERE id = $14",
+                "updated_ms = greatest($13, updated_ms + 1) WHERE id = $14",
                 p)
             .status());
     if (audit != nullptr) HW_RETURN_IF_ERROR(InsertAuditRow(db, *audit).status());

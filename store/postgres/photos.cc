@@ -110,7 +110,7 @@ absl::Status InsertPhotoRows(pg::Connection& db, const Photo& meta, const std::s
     result->face_ids.push_back(r.Int(0, 0));
   }
   return db
-      .Exec("UPDATE cases SET updated_ms = $1 WHERE id = $2",
+      .Exec("UPDATE cases SET updated_ms = greatest($1, updated_ms + 1) WHERE id = $2",
             pg::Params().Int(now).Int(meta.case_id))
       .status();
 }

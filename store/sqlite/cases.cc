@@ -90,7 +90,7 @@ absl::Status SqliteCatalog::UpdateCase(const Case& c, const AuditEntry* audit) {
                          "UPDATE cases SET kind = ?, display_name = ?, sex = ?, date_of_birth = ?, "
                          "birth_year_min = ?, birth_year_max = ?, event_date = ?, place = ?, "
                          "notes = ?, reporter_contact = ?, owner_key_id = ?, status = ?, "
-                         "updated_ms = ? WHERE id = ?"));
+                         "updated_ms = max(?, updated_ms + 1) WHERE id = ?"));
   BindCase(q, c);
   HW_RETURN_IF_ERROR(q.Bind(13, NowMs()).Bind(14, c.id).Run());
   if (audit != nullptr) HW_RETURN_IF_ERROR(InsertAuditRow(db, *audit).status());

@@ -88,7 +88,7 @@ class PhotoRowWriter {
         Statement c,
         Statement::Prepare(db, "INSERT INTO changes (op, face_id, kind) VALUES ('add', ?, ?)"));
     HW_ASSIGN_OR_RETURN(Statement u,
-                        Statement::Prepare(db, "UPDATE cases SET updated_ms = ? WHERE id = ?"));
+                        Statement::Prepare(db, "UPDATE cases SET updated_ms = max(?, updated_ms + 1) WHERE id = ?"));
     return PhotoRowWriter(db, std::move(p), std::move(f), std::move(c), std::move(u));
   }
 
