@@ -176,13 +176,18 @@ std::vector<DetectorKind> Detectors(int argc, char** argv, const std::string& de
 // cnn_coarse_side; the defaults when absent), read once in main.
 PipelineOptions g_cnn_flags;
 
+// `o` with the CNN flags of the command line.
+PipelineOptions WithCnnFlags(PipelineOptions o) {
+  o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
+  o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
+  return o;
+}
+
 PipelineOptions DetectorOptions(DetectorKind kind) {
   PipelineOptions o;
   o.detector = kind;
   o.face_detector_model_path = CnnModelPath();
-  o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
-  o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
-  return o;
+  return WithCnnFlags(o);
 }
 
 struct RectD {
@@ -1085,11 +1090,9 @@ int Detectors(int argc, char** argv) {
   // Service defaults (mirror averaging on), one worker each.
   PipelineOptions hog_o;
   hog_o.workers = 1;
-  PipelineOptions cnn_o = hog_o;
+  PipelineOptions cnn_o = WithCnnFlags(hog_o);
   cnn_o.detector = homeward::embed::DetectorKind::kCnn;
   cnn_o.face_detector_model_path = cnn_model;
-  cnn_o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
-  cnn_o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
   PipelineOptions hog_age_o = hog_o, cnn_age_o = cnn_o;
   hog_age_o.age_model_path = cnn_age_o.age_model_path = age_model;
   auto hog = MakePipeline(hog_o), cnn = MakePipeline(cnn_o);

@@ -253,12 +253,12 @@ struct FacePipeline::Impl {
   }
 
   // A CNN box (photo coordinates) in the HOG geometry the landmark predictor expects.
-  dlib::rectangle MapCnnBox(const CnnDetection& d, double scale) const {
+  dlib::rectangle MapCnnBox(const CnnDetection& d) const {
     const BoxMap& m = options.cnn_box_map;
-    const double w = (d.right - d.left) / scale, h = (d.bottom - d.top) / scale;
+    const double w = d.right - d.left, h = d.bottom - d.top;
     const double side = std::sqrt(std::max(w * h, 1.0));
-    const double cx = (d.left + d.right) / 2 / scale + m.dx * side;
-    const double cy = (d.top + d.bottom) / 2 / scale + m.dy * side;
+    const double cx = (d.left + d.right) / 2 + m.dx * side;
+    const double cy = (d.top + d.bottom) / 2 + m.dy * side;
     const double mw = m.sw * side, mh = m.sh * side;
     return dlib::rectangle(std::lround(cx - mw / 2), std::lround(cy - mh / 2),
                            std::lround(cx + mw / 2) - 1, std::lround(cy + mh / 2) - 1);
@@ -307,30 +307,28 @@ struct FacePipeline::Impl {
       const float cx = (a.left + a.right) / 2, cy = (a.top + a.bottom) / 2;
       return cx > b.left && cx < b.right && cy > b.top && cy < b.bottom;
     };
-    std::vector<CnnDetection> kept;
-    std::vector<int> kept_level;
+    auto rect = [](const CnnDetection& d) {
+      return cv::Rect2d(d.left, d.top, d.right - d.left, d.bottom - d.top);
+    };
+    std::vector<Found> kept;
     for (const Found& f : all) {
       bool duplicate = false;
       for (size_t i = 0; i < kept.size() && !duplicate; ++i) {
-        CnnDetection& k = kept[i];
-        const double iw = std::min(k.right, f.d.right) - std::max(k.left, f.d.left);
-        const double ih = std::min(k.bottom, f.d.bottom) - std::max(k.top, f.d.top);
-        if (iw <= 0 || ih <= 0) continue;
-        const double inter = iw * ih;
-        const double a = double{k.right - k.left} * (k.bottom - k.top);
-        const double b = double{f.d.right - f.d.left} * (f.d.bottom - f.d.top);
-        const bool same_face = inter / (a + b - inter) > o.nms_iou;
-        duplicate = same_face || centre_inside(f.d, k) || centre_inside(k, f.d);
-        if (same_face && f.level < kept_level[i]) {
-          const float score = k.score;
-          k = f.d;
-          k.score = score;
-          kept_level[i] = f.level;
+        Found& k = kept[i];
+        const double inter = (rect(k.d) & rect(f.d)).area();
+        const bool same_face = inter / (rect(k.d).area() + rect(f.d).area() - inter) > o.nms_iou;
+        duplicate = same_face || centre_inside(f.d, k.d) || centre_inside(k.d, f.d);
+        if (same_face && f.level < k.level) {  // the finer scan's box, the better score
+          const float score = k.d.score;
+          k = f;
+          k.d.score = score;
         }
       }
-      if (!duplicate) kept.push_back(f.d), kept_level.push_back(f.level);
+      if (!duplicate) kept.push_back(f);
     }
-    return kept;
+    std::vector<CnnDetection> out;
+    for (const Found& k : kept) out.push_back(k.d);
+    return out;
   }
 
   // HOG's box for the face whose mapped CNN box is `mapped` (see cnn_refine_with_hog), or
@@ -379,7 +377,7 @@ struct FacePipeline::Impl {
     if (options.detector == DetectorKind::kCnn) {
       HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, DetectCnn(w, rgb, scan, scale));
       for (const auto& d : dets) {
-        dlib::rectangle rect = MapCnnBox(d, 1.0);
+        dlib::rectangle rect = MapCnnBox(d);
         if (options.cnn_refine_with_hog) rect = RefineWithHog(w, rgb, rect);
         out.push_back(Align(rgb, rect, d.score));
       }
