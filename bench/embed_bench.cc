@@ -49,6 +49,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "embed/age_estimator.h"
@@ -180,6 +181,8 @@ PipelineOptions g_cnn_flags;
 PipelineOptions WithCnnFlags(PipelineOptions o) {
   o.cnn_refine_with_hog = g_cnn_flags.cnn_refine_with_hog;
   o.cnn_coarse_side = g_cnn_flags.cnn_coarse_side;
+  o.cnn_refine_threshold = g_cnn_flags.cnn_refine_threshold;
+  o.cnn_recheck_min_score = g_cnn_flags.cnn_recheck_min_score;
   return o;
 }
 
@@ -526,6 +529,7 @@ int Lfw(int argc, char** argv) {
         if (r.ok() && r->faces.empty()) {
           // Evaluation rule: LFW's deep-funneled crops centre the face; describe the central box.
           ++no_face;
+          if (HasFlag(argc, argv, "--pairs-out")) std::fprintf(stderr, "no face: %s\n", images[s + i].c_str());
           r = pipeline->ProcessBox(views[i], {70, 70, 110, 110});
         }
         if (!r.ok() || r->faces.empty()) {
@@ -562,6 +566,18 @@ int Lfw(int argc, char** argv) {
       for (double t = 0.30; t <= 0.80; t += 0.0025) {
         double acc = accuracy(train, t);
         if (acc > best_acc) best_acc = acc, best_t = t;
+      }
+      // --pairs-out PREFIX: every DevTest pair's distance, for comparing two detectors' errors.
+      const std::string pairs_out = Flag(argc, argv, "--pairs-out", "");
+      if (!pairs_out.empty()) {
+        const std::string path = absl::StrCat(pairs_out, "-", homeward::embed::DetectorKindName(kind), "-",
+                                              mirror ? "mirror" : "none", "-", choice == 0 ? "centre" : "largest",
+                                              ".tsv");
+        if (FILE* f = std::fopen(path.c_str(), "w")) {
+          std::fprintf(f, "# threshold %.4f\n", best_t);
+          for (const Pair& p : test) std::fprintf(f, "%s\t%s\t%d\t%.5f\n", p.a.c_str(), p.b.c_str(), p.same, dist(p));
+          std::fclose(f);
+        }
       }
       std::printf("| %s | %s | %s | %d of %zu | %.4f | %.2f%% | %.2f%% |\n",
                   homeward::embed::DetectorKindName(kind), mirror ? "mirror" : "none",
@@ -814,6 +830,16 @@ int Detect(int argc, char** argv) {
                   a->width, a->height, a->detect_scale, a->faces.size(), 1000 * Seconds(t0, t1),
                   b->detect_scale, b->faces.size(), 1000 * Seconds(t1, t2), scores.c_str());
       if (!montage.empty()) WriteMontage(montage, f, {{DetectorKind::kHog, *a}, {DetectorKind::kCnn, *b}});
+      if (HasFlag(argc, argv, "--faces")) {  // each face of both pipelines, one line each
+        for (const auto* r : {&*a, &*b}) {
+          for (const Face& face : r->faces) {
+            std::printf("|   %s %dx%d+%d+%d | score %.3f | yaw %.1f | sharpness %.0f | %s |\n",
+                        homeward::embed::DetectorKindName(r->detector), face.box.width, face.box.height,
+                        face.box.x, face.box.y, face.detector_score, face.quality.yaw_degrees,
+                        face.quality.sharpness, face.quality.usable ? "usable" : face.quality.reason.c_str());
+          }
+        }
+      }
     }
     std::printf("\n%zu photos: HOG %d faces, CNN %d faces\n", files.size(), total_hog, total_cnn);
     return 0;
@@ -1365,6 +1391,76 @@ int Detectors(int argc, char** argv) {
 
 }  // namespace
 
+// ------------------------------------------------------------------------------ recheck
+// Each CNN face of the pipeline, looked at again on a crop around it: does dlib HOG find it
+// (the refinement's test), and what does the CNN score on the crop at a canonical scale?
+int Recheck(int argc, char** argv) {
+  std::vector<std::string> files;
+  const std::string set = Flag(argc, argv, "--set", "demo");
+  if (set == "demo") {
+    files = DetectPhotos(argc, argv);
+  } else {
+    const std::string dir = SharedData(argc, argv) + "/" + set;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      auto ext = e.path().extension().string();
+      if (ext == ".jpg" || ext == ".JPG" || ext == ".png") files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+  }
+  const int limit = std::atoi(Flag(argc, argv, "--limit", "100000").c_str());
+  if (static_cast<int>(files.size()) > limit) files.resize(limit);
+  PipelineOptions o = DetectorOptions(DetectorKind::kCnn);
+  o.mirror_augment = false;
+  o.workers = Workers(argc, argv);
+  std::vector<PhotoFaces> r = ProcessFiles(*MakePipeline(o), files);
+  auto det = CnnFaceDetector::Load(CnnModelPath());
+  if (!det.ok()) return 1;
+  dlib::frontal_face_detector hog = dlib::get_frontal_face_detector();
+  const double face_px = std::atof(Flag(argc, argv, "--face-px", "100").c_str());
+  const double context = std::atof(Flag(argc, argv, "--context", "0.9").c_str());
+  std::printf("| photo | faces | box | score | yaw | HOG on crop | CNN on crop |\n|---|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto rgb = homeward::embed::internal::DecodeRgb(ReadFile(files[i]), {});
+    if (!rgb.ok()) continue;
+    for (const Face& f : r[i].faces) {
+      const double side = std::max(f.box.width, f.box.height);
+      const double cx = f.box.x + f.box.width / 2.0, cy = f.box.y + f.box.height / 2.0;
+      const cv::Rect want(std::floor(cx - side * (0.5 + context)), std::floor(cy - side * (0.5 + context)),
+                          std::ceil(side * (1 + 2 * context)), std::ceil(side * (1 + 2 * context)));
+      const cv::Rect crop = want & cv::Rect(0, 0, rgb->cols, rgb->rows);
+      const double k = face_px / side;
+      cv::Mat small;
+      cv::resize((*rgb)(crop), small, cv::Size(), k, k, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+      const cv::Rect2d face_in_crop((f.box.x - crop.x) * k, (f.box.y - crop.y) * k, f.box.width * k,
+                                    f.box.height * k);
+      double hog_best = -9;
+      {
+        dlib::cv_image<dlib::rgb_pixel> img(small);
+        std::vector<dlib::rect_detection> dets;
+        hog(img, dets, -0.5);
+        for (const auto& d : dets) {
+          cv::Rect2d b(d.rect.left(), d.rect.top(), d.rect.width(), d.rect.height());
+          if ((b & face_in_crop).area() / (b | face_in_crop).area() >= 0.3) hog_best = std::max(hog_best, d.detection_confidence);
+        }
+      }
+      double cnn_best = 0;
+      homeward::embed::CnnDetectorOptions co;
+      co.score_threshold = 0.05f;
+      auto cd = (*det)->Detect(small, co);
+      if (cd.ok()) {
+        for (const auto& d : *cd) {
+          cv::Rect2d b(d.left, d.top, d.right - d.left, d.bottom - d.top);
+          if ((b & face_in_crop).area() / (b | face_in_crop).area() >= 0.3) cnn_best = std::max<double>(cnn_best, d.score);
+        }
+      }
+      std::printf("| %s | %zu | %dx%d+%d+%d | %.3f | %.1f | %.3f | %.3f |\n", fs::path(files[i]).filename().c_str(),
+                  r[i].faces.size(), f.box.width, f.box.height, f.box.x, f.box.y, f.detector_score,
+                  f.quality.yaw_degrees, hog_best, cnn_best);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   const std::string refine = Flag(argc, argv, "--cnn-refine", "on");
@@ -1375,6 +1471,10 @@ int main(int argc, char** argv) {
   g_cnn_flags.cnn_refine_with_hog = refine == "on";
   g_cnn_flags.cnn_coarse_side =
       std::atoi(Flag(argc, argv, "--cnn-coarse-side", std::to_string(g_cnn_flags.cnn_coarse_side)).c_str());
+  g_cnn_flags.cnn_refine_threshold =
+      std::atof(Flag(argc, argv, "--cnn-refine-threshold", std::to_string(g_cnn_flags.cnn_refine_threshold)).c_str());
+  g_cnn_flags.cnn_recheck_min_score =
+      std::atof(Flag(argc, argv, "--cnn-recheck", std::to_string(g_cnn_flags.cnn_recheck_min_score)).c_str());
   if (cmd == "lfw") return Lfw(argc, argv);
   if (cmd == "speed") return Speed(argc, argv);
   if (cmd == "detect") return Detect(argc, argv);
@@ -1382,6 +1482,7 @@ int main(int argc, char** argv) {
   if (cmd == "cnn-sweep") return CnnSweep(argc, argv);
   if (cmd == "fgnet") return Fgnet(argc, argv);
   if (cmd == "detectors") return Detectors(argc, argv);
+  if (cmd == "recheck") return Recheck(argc, argv);
   std::fprintf(stderr, "usage: embed_bench lfw|speed|detect|detectors|fgnet|fit-box-map|cnn-sweep [--data DIR] [--demo DIR] "
                        "[--folder DIR] [--detector hog|cnn|both] [--workers N]\n");
   return 2;

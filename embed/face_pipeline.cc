@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <dlib/dnn.h>
@@ -34,6 +35,10 @@ using internal::kChipPadding;
 using internal::kChipSize;
 
 constexpr int kDescriptorBatch = 16;
+// The CNN's second look at a face (LookAgain): anchors from this score reach its NMS, and a
+// box found again must overlap the first one this much.
+constexpr float kRecheckFloor = 0.05f;
+constexpr double kRecheckIou = 0.3;
 
 struct Worker {
   dlib::frontal_face_detector detector;
@@ -331,10 +336,14 @@ struct FacePipeline::Impl {
     return out;
   }
 
-  // HOG's box for the face whose mapped CNN box is `mapped` (see cnn_refine_with_hog), or
-  // `mapped` when HOG does not find it there.
-  dlib::rectangle RefineWithHog(Worker& w, const cv::Mat& rgb, const dlib::rectangle& mapped) {
-    constexpr double kFacePx = 100, kContext = 0.9;  // crop: the face +- 0.9 x its side
+  // A second look at a CNN face, on a crop of the face +- 0.9 x its side scaled so the face is
+  // about 100 px wide. HOG's box when dlib's HOG detector finds the face there (see
+  // cnn_refine_with_hog); else `mapped` when the CNN finds the face again on the crop with at
+  // least cnn_recheck_min_score, or when the check is off or the crop is too small to tell;
+  // else nullopt: not a face.
+  std::optional<dlib::rectangle> LookAgain(Worker& w, const cv::Mat& rgb, const dlib::rectangle& mapped) {
+    constexpr double kFacePx = 100, kContext = 0.9;
+    if (!options.cnn_refine_with_hog && options.cnn_recheck_min_score <= 0) return mapped;
     const double side = std::max(mapped.width(), mapped.height());
     const double cx = (mapped.left() + mapped.right()) / 2.0;
     const double cy = (mapped.top() + mapped.bottom()) / 2.0;
@@ -347,21 +356,39 @@ struct FacePipeline::Impl {
     if (crop.area() == 0 || crop.width * f < 80 || crop.height * f < 80) return mapped;
     cv::Mat small;
     cv::resize(rgb(crop), small, cv::Size(), f, f, f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-    dlib::cv_image<dlib::rgb_pixel> img(small);
-    std::vector<dlib::rect_detection> dets;
-    w.detector(img, dets, options.detector_threshold);
-    dlib::rectangle best = mapped;
-    double best_iou = 0.5;
-    for (const auto& d : dets) {
-      const dlib::rectangle r(std::lround(d.rect.left() / f) + crop.x,
-                              std::lround(d.rect.top() / f) + crop.y,
-                              std::lround(d.rect.right() / f) + crop.x,
-                              std::lround(d.rect.bottom() / f) + crop.y);
-      const double inter = r.intersect(mapped).area();
-      const double iou = inter / (r.area() + mapped.area() - inter);
-      if (iou >= best_iou) best = r, best_iou = iou;
+    // The mapped box in the crop's pixels.
+    const cv::Rect2d face((mapped.left() - crop.x) * f, (mapped.top() - crop.y) * f,
+                          mapped.width() * f, mapped.height() * f);
+    auto iou = [&face](const cv::Rect2d& r) { return (r & face).area() / (r | face).area(); };
+    if (options.cnn_refine_with_hog) {
+      dlib::cv_image<dlib::rgb_pixel> img(small);
+      std::vector<dlib::rect_detection> dets;
+      w.detector(img, dets, options.cnn_refine_threshold);
+      const dlib::rect_detection* best = nullptr;
+      double best_iou = 0.5;
+      for (const auto& d : dets) {
+        const double o = iou(cv::Rect2d(d.rect.left(), d.rect.top(), d.rect.width(), d.rect.height()));
+        if (o >= best_iou) best = &d, best_iou = o;
+      }
+      if (best != nullptr) {
+        return dlib::rectangle(std::lround(best->rect.left() / f) + crop.x,
+                               std::lround(best->rect.top() / f) + crop.y,
+                               std::lround(best->rect.right() / f) + crop.x,
+                               std::lround(best->rect.bottom() / f) + crop.y);
+      }
     }
-    return best;
+    if (options.cnn_recheck_min_score <= 0) return mapped;
+    CnnDetectorOptions o;
+    o.score_threshold = kRecheckFloor;
+    auto again = w.cnn->Detect(small, o);
+    if (!again.ok()) return mapped;  // no evidence either way: keep the face
+    for (const CnnDetection& d : *again) {
+      if (d.score >= options.cnn_recheck_min_score &&
+          iou(cv::Rect2d(d.left, d.top, d.right - d.left, d.bottom - d.top)) >= kRecheckIou) {
+        return mapped;
+      }
+    }
+    return std::nullopt;
   }
 
   // Detects, aligns and crops every face of `rgb`.
@@ -377,9 +404,8 @@ struct FacePipeline::Impl {
     if (options.detector == DetectorKind::kCnn) {
       HW_ASSIGN_OR_RETURN(std::vector<CnnDetection> dets, DetectCnn(w, rgb, scan, scale));
       for (const auto& d : dets) {
-        dlib::rectangle rect = MapCnnBox(d);
-        if (options.cnn_refine_with_hog) rect = RefineWithHog(w, rgb, rect);
-        out.push_back(Align(rgb, rect, d.score));
+        std::optional<dlib::rectangle> rect = LookAgain(w, rgb, MapCnnBox(d));
+        if (rect) out.push_back(Align(rgb, *rect, d.score));
       }
       return out;
     }
