@@ -38,6 +38,7 @@ AGE_MODEL_SHA256=95a34d3626626306bfd73bca349e1133dc6ddde79ab3049f1018c68ac18484e
 FACE_DETECTOR_MODEL="$MODELS_DIR/faceboxes_${HUMAN_MODELS_VERSION}.onnx"
 FACE_DETECTOR_MODEL_SHA256=66b25c2b1bbbfd8f6709e9c6c0578b3a093a061e935aaabd9f64d67fcca88650
 
+# python3-opencv: scripts/make_phone_photos.py (the bulk-import benchmark's photos).
 PACKAGES=(
   build-essential cmake pkg-config git python3 ca-certificates
   clang libclang-rt-14-dev
@@ -48,7 +49,7 @@ PACKAGES=(
   libpq-dev postgresql-15 nginx openssl curl
   nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev
-  python3-grpcio python3-protobuf python3-numpy python3-onnx
+  python3-grpcio python3-protobuf python3-numpy python3-onnx python3-opencv
   nodejs npm
   chromium chromium-driver
   prometheus
