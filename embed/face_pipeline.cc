@@ -436,7 +436,8 @@ struct FacePipeline::Impl {
   }
 
   // Decodes `bytes`, then detects faces, or uses `box` when given.
-  absl::StatusOr<PhotoFaces> ProcessOn(Worker& w, std::string_view bytes, const Box* box) {
+  absl::StatusOr<PhotoFaces> ProcessOn(Worker& w, std::string_view bytes, const Box* box,
+                                       const ProcessRequest& request) {
     ImageInfo info;
     HW_ASSIGN_OR_RETURN(cv::Mat rgb, internal::DecodeRgb(bytes, options.limits, &info));
     if (box != nullptr) HW_RETURN_IF_ERROR(CheckBox(*box, rgb));
@@ -472,7 +473,7 @@ struct FacePipeline::Impl {
         face.quality = Assess(options.quality, static_cast<int>(f.rect.width()), Sharpness(f.chip),
                               YawDegrees(f.shape, rgb.cols));
         face.descriptor = descriptors[i];
-        face.age = EstimateAge(w, rgb, f.shape);
+        if (request.estimate_age) face.age = EstimateAge(w, rgb, f.shape);
         result.faces.push_back(std::move(face));
       }
       if (result.faces.empty() && options.detector == DetectorKind::kCnn) {
@@ -569,15 +570,16 @@ absl::StatusOr<std::unique_ptr<FacePipeline>> FacePipeline::Create(const Pipelin
   return std::unique_ptr<FacePipeline>(new FacePipeline(std::move(impl)));
 }
 
-absl::StatusOr<PhotoFaces> FacePipeline::Process(std::string_view image_bytes) const {
+absl::StatusOr<PhotoFaces> FacePipeline::Process(std::string_view image_bytes,
+                                                 const ProcessRequest& request) const {
   Impl::Lease w(*impl_);
-  return impl_->ProcessOn(*w, image_bytes, nullptr);
+  return impl_->ProcessOn(*w, image_bytes, nullptr, request);
 }
 
-absl::StatusOr<PhotoFaces> FacePipeline::ProcessBox(std::string_view image_bytes,
-                                                    const Box& box) const {
+absl::StatusOr<PhotoFaces> FacePipeline::ProcessBox(std::string_view image_bytes, const Box& box,
+                                                    const ProcessRequest& request) const {
   Impl::Lease w(*impl_);
-  return impl_->ProcessOn(*w, image_bytes, &box);
+  return impl_->ProcessOn(*w, image_bytes, &box, request);
 }
 
 std::vector<absl::StatusOr<PhotoFaces>> FacePipeline::ProcessMany(

@@ -187,6 +187,13 @@ absl::StatusOr<ImageInfo> ProbeImage(std::string_view bytes, const DecodeLimits&
 
 double DescriptorDistance(const Descriptor& a, const Descriptor& b);
 
+// What one call computes besides the faces, their quality and descriptors.
+struct ProcessRequest {
+  // Each face's age from the age model, when the pipeline has one (~17-25 ms a face). The
+  // service asks only where it uses it: a sighting sent without an age.
+  bool estimate_age = true;
+};
+
 class FacePipeline {
  public:
   // Loads the models once. NOT_FOUND when a model file is missing, INVALID_ARGUMENT when it
@@ -197,11 +204,13 @@ class FacePipeline {
   FacePipeline& operator=(const FacePipeline&) = delete;
 
   // Processes one photo on one worker.
-  absl::StatusOr<PhotoFaces> Process(std::string_view image_bytes) const;
+  absl::StatusOr<PhotoFaces> Process(std::string_view image_bytes,
+                                     const ProcessRequest& request = {}) const;
 
   // Skips detection: aligns and describes the face inside `box` (photo coordinates), e.g. a
   // face the caller marked by hand. INVALID_ARGUMENT when the box lies outside the photo.
-  absl::StatusOr<PhotoFaces> ProcessBox(std::string_view image_bytes, const Box& box) const;
+  absl::StatusOr<PhotoFaces> ProcessBox(std::string_view image_bytes, const Box& box,
+                                        const ProcessRequest& request = {}) const;
 
   // Processes many photos on all workers in parallel; results in input order.
   std::vector<absl::StatusOr<PhotoFaces>> ProcessMany(

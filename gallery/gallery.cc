@@ -1203,10 +1203,13 @@ const GalleryOptions& Gallery::options() const { return impl_->options; }
 
 absl::StatusOr<AddPhotoOutcome> Gallery::AddPhoto(const PhotoInput& input) {
   HW_ASSIGN_OR_RETURN(store::Case c, impl_->catalog->GetCase(input.case_id));
+  // The faces' own age estimates are used only for a sighting sent without an age.
+  embed::ProcessRequest request;
+  request.estimate_age = false;
   absl::StatusOr<embed::PhotoFaces> analysed =
       input.face_box.has_value() && c.kind != CaseKind::kSighting
-          ? impl_->pipeline->ProcessBox(input.bytes, *input.face_box)
-          : impl_->pipeline->Process(input.bytes);
+          ? impl_->pipeline->ProcessBox(input.bytes, *input.face_box, request)
+          : impl_->pipeline->Process(input.bytes, request);
   if (!analysed.ok()) return analysed.status();
   HW_ASSIGN_OR_RETURN(AddPhotoOutcome out, impl_->Store(c, input, *analysed));
   if (!out.duplicate) impl_->CrossMatch(c, input.age, out.faces);
@@ -1220,7 +1223,9 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   query.query_date = input.seen_on;
   query.include_age_inconsistent = input.include_age_inconsistent;
   HW_RETURN_IF_ERROR(impl_->CheckQuery(query));
-  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(input.bytes));
+  embed::ProcessRequest request;
+  request.estimate_age = !input.estimated_age.known();  // the volunteer's range wins
+  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(input.bytes, request));
   SightingOutcome out;
   out.no_face_reason = analysed.no_face_reason;
   if (analysed.faces.empty()) return out;  // nothing stored: retake the photo
@@ -1287,7 +1292,9 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
 
 absl::StatusOr<SearchOutcome> Gallery::SearchImage(std::string_view image, const SearchQuery& query) {
   HW_RETURN_IF_ERROR(impl_->CheckQuery(query));
-  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(image));
+  embed::ProcessRequest request;
+  request.estimate_age = false;  // a search takes the caller's query_age
+  HW_ASSIGN_OR_RETURN(embed::PhotoFaces analysed, impl_->pipeline->Process(image, request));
   SearchOutcome out;
   out.no_face_reason = analysed.no_face_reason;
   const AgeEvidence qe = EvidenceOf(query.query_age, query.query_date, impl_->Today());
@@ -1338,7 +1345,9 @@ absl::StatusOr<CompareOutcome> Gallery::Compare(const FaceRef& a, const FaceRef&
     if (ref.image.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("face ", which, ": give an image or a face id"));
     }
-    HW_ASSIGN_OR_RETURN(embed::PhotoFaces p, impl_->pipeline->Process(ref.image));
+    embed::ProcessRequest request;
+    request.estimate_age = false;  // a given image's age is the caller's
+    HW_ASSIGN_OR_RETURN(embed::PhotoFaces p, impl_->pipeline->Process(ref.image, request));
     if (p.faces.empty()) {
       if (no_face.empty()) no_face = absl::StrCat("image ", which, ": ", p.no_face_reason);
       return std::make_pair(embed::Face{}, given(ref.age));

@@ -137,6 +137,46 @@ TEST_F(AgeEstimateGalleryTest, SightingWithoutAgeIsAgedFromTheFaceAndSearchedByI
   EXPECT_TRUE(caveat) << codes;
 }
 
+// The age model runs only where its answer is used (it costs ~17-25 ms a face): for a
+// sighting sent without an age. A family's photo, a sighting with the volunteer's range and a
+// search by image do not run it; the pipeline itself still does by default.
+TEST_F(AgeEstimateGalleryTest, TheAgeModelRunsOnlyForASightingWithoutAnAge) {
+  const int64_t young = Missing("Young", "2019-01-01", kFamilyPhoto);
+  store::Case c;
+  c.kind = CaseKind::kMissing;
+  c.display_name = "Another";
+  auto id = gallery_->catalog().AddCase(c);
+  ASSERT_TRUE(id.ok());
+  PhotoInput in;
+  in.case_id = *id;
+  in.bytes = ReadFileOrDie(fg_ + kSighting);
+  auto added = gallery_->AddPhoto(in);
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_EQ(added->faces.size(), 1u);
+  EXPECT_FALSE(added->faces[0].face.age.known) << "AddPhoto ran the age model";
+
+  SightingOutcome given = Sight(kSighting, {6, 9, true});
+  ASSERT_EQ(given.results.size(), 1u);
+  EXPECT_FALSE(given.results[0].query.face.age.known) << "ran although the volunteer gave an age";
+  EXPECT_TRUE(Found(given, young));
+
+  SightingOutcome without = Sight(kSighting);
+  ASSERT_EQ(without.results.size(), 1u);
+  EXPECT_TRUE(without.results[0].query.face.age.known);
+
+  SearchQuery q;
+  auto searched = gallery_->SearchImage(ReadFileOrDie(fg_ + kSighting), q);
+  ASSERT_TRUE(searched.ok()) << searched.status();
+  ASSERT_EQ(searched->results.size(), 1u);
+  EXPECT_FALSE(searched->results[0].query.face.age.known);
+  EXPECT_FALSE(searched->results[0].candidates.empty());
+
+  auto direct = gallery_->pipeline().Process(ReadFileOrDie(fg_ + kSighting));
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  ASSERT_EQ(direct->faces.size(), 1u);
+  EXPECT_TRUE(direct->faces[0].age.known);
+}
+
 TEST_F(AgeEstimateGalleryTest, VolunteersRangeWins) {
   const int64_t old = Missing("Old", "1980-01-01", kFamilyPhoto);
   SightingOutcome r = Sight(kSighting, {44, 48, true});
