@@ -47,14 +47,31 @@ void Exercise(FaceIndex& index, const IndexOptions& options) {
       if (h.id < 0) Fail(absl::StrCat("Search returned id ", h.id));
     }
   }
-  const int64_t new_id = int64_t{1} << 40;
-  const bool added = index.Add({new_id}, q.data()).ok();
-  if (added && index.size() != size + 1) {
-    Fail(absl::StrCat("Add of a new id: size ", index.size(), ", expected ", size + 1));
+  // A valid snapshot may hold any id, this one too: remove it first (the size drops by one
+  // when it was there), then add it, then remove it again. A removed id never comes back.
+  const int64_t some_id = int64_t{1} << 40;
+  if (!index.Remove({some_id}).ok()) Fail("Remove of an id failed");
+  const int64_t without = index.size();
+  if (without != size && without != size - 1) {
+    Fail(absl::StrCat("Remove of one id: size ", size, " -> ", without));
+  }
+  auto returns = [&](int64_t id) {
+    auto found = index.Search(q.data(), 5);
+    if (!found.ok()) return false;
+    for (const auto& h : *found) {
+      if (h.id == id) return true;
+    }
+    return false;
+  };
+  if (returns(some_id)) Fail(absl::StrCat("removed id ", some_id, " still found"));
+  const bool added = index.Add({some_id}, q.data()).ok();
+  if (added && index.size() != without + 1) {
+    Fail(absl::StrCat("Add of an absent id: size ", index.size(), ", expected ", without + 1));
   }
   if (added) {
-    if (!index.Remove({new_id}).ok()) Fail("Remove of the id just added failed");
-    if (index.size() != size) Fail("Remove did not restore the size");
+    if (!index.Remove({some_id}).ok()) Fail("Remove of the id just added failed");
+    if (index.size() != without) Fail("Remove did not restore the size");
+    if (returns(some_id)) Fail(absl::StrCat("removed id ", some_id, " found after Add+Remove"));
   }
   const std::string again = *dir + "/again.snap";
   auto saved = index.Save(again, 7);

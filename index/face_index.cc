@@ -801,6 +801,20 @@ std::string InnerIndexProblem(const faiss::Index* inner, idx_t ntotal, int dim) 
                    : g.entry_point != -1) {
       return "bad HNSW entry point";
     }
+    // The search and insertion parameters the snapshot carries. Faiss sizes its beam
+    // buffers from them without checks: upper_beam 0 made the first search write through a
+    // null pointer, and a new node's level is drawn from assign_probas, so it must name a
+    // level the graph has links for. This project never changes Faiss's defaults
+    // (upper_beam 1, efConstruction 40).
+    if (g.upper_beam != 1 || g.efConstruction < 1 || g.efConstruction > (1 << 16)) {
+      return "bad HNSW search parameters";
+    }
+    if (g.assign_probas.empty() || g.assign_probas.size() >= cum.size()) {
+      return "bad HNSW level probabilities";
+    }
+    for (double p : g.assign_probas) {
+      if (!(p >= 0 && p <= 1)) return "bad HNSW level probabilities";
+    }
   }
   return "";
 }
@@ -946,13 +960,6 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Load(const std::string& pa
   id_map->own_fields = plain->own_fields;
   plain->own_fields = false;
   index.reset();
-  HW_RETURN_IF_ERROR(GuardedCall(
-      "faiss construct_rev_map",
-      [&] {
-        id_map->construct_rev_map();
-        return absl::OkStatus();
-      },
-      absl::StatusCode::kDataLoss));
   absl::StatusOr<Kind> kind = KindOf(id_map->index);
   if (!kind.ok()) return DataLoss(path, std::string(kind.status().message()));
   if (std::string problem = InnerIndexProblem(id_map->index, id_map->ntotal, options.dim);
@@ -974,9 +981,20 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Load(const std::string& pa
     }
     dead[slot] = true;
     ++dead_count;
-    auto it = id_map->rev_map.find(id_map->id_map[slot]);
-    if (it != id_map->rev_map.end() && it->second == slot) id_map->rev_map.erase(it);
   }
+  // The reverse map holds the live slots only, one per face id, as Add and Remove keep it.
+  // A face id in two live slots would outlive its removal (Remove tombstones one slot), so
+  // such a snapshot is refused rather than loaded.
+  HW_RETURN_IF_ERROR(GuardedCall("reverse map", [&] {
+    for (idx_t slot = 0; slot < ntotal; ++slot) {
+      if (dead[slot]) continue;
+      const idx_t id = id_map->id_map[slot];
+      if (!id_map->rev_map.emplace(id, slot).second) {
+        return DataLoss(path, absl::StrCat("face id ", id, " in two live slots"));
+      }
+    }
+    return absl::OkStatus();
+  }));
   if (last_change != nullptr) *last_change = change;
   IndexOptions loaded = options;
   loaded.factory = factory;
