@@ -35,6 +35,7 @@
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -42,6 +43,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::Base64;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::OneFaceSample2;
@@ -52,6 +54,7 @@ using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
+using ::homeward::testing::Rpc;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
 
@@ -175,11 +178,12 @@ class AccessMatrixTest : public ::testing::Test {
     if (!dir_.empty() && !HasFailure()) fs::remove_all(dir_);
   }
 
-  std::string Bearer(Col c) const {
+  // The raw key column `c` sends ("" for no key).
+  std::string RawKey(Col c) const {
     if (c == kNoKey) return "";
-    if (c == kWrongKey) return "Bearer " + kWrongKeyText;
-    if (c == kRevokedKey) return "Bearer " + keys_.at(kRevokedId);
-    return "Bearer " + keys_.at(kColKeyIds[c]);
+    if (c == kWrongKey) return kWrongKeyText;
+    if (c == kRevokedKey) return keys_.at(kRevokedId);
+    return keys_.at(kColKeyIds[c]);
   }
 
   void Tally(Col c, const std::string& action) {
@@ -188,20 +192,16 @@ class AccessMatrixTest : public ::testing::Test {
 
   // One gRPC call as column `c`, tallied as `action` for the audit check.
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*), Col c,
-                    const std::string& action, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    if (c != kNoKey) ctx.AddMetadata("authorization", Bearer(c));
-    grpc::Status s = (stub_.get()->*m)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> m, Col c, const std::string& action, const Req& req,
+                    Resp* resp) {
+    grpc::Status s = CallRpc(*stub_, m, RawKey(c), req, resp);
     if (!action.empty()) Tally(c, action);
     return s;
   }
 
   // A matrix cell running `m` with a fixed request.
   template <typename Req, typename Resp>
-  std::function<Outcome(Col)> G(grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*),
-                                const std::string& action, Req req) {
+  std::function<Outcome(Col)> G(Rpc<Req, Resp> m, const std::string& action, Req req) {
     return [this, m, action, req](Col c) {
       Resp resp;
       grpc::Status s = Call(m, c, action, req, &resp);
@@ -217,7 +217,7 @@ class AccessMatrixTest : public ::testing::Test {
     cli.set_read_timeout(120, 0);
     cli.set_write_timeout(60, 0);
     httplib::Headers h;
-    if (c != kNoKey) h.emplace("Authorization", Bearer(c));
+    if (c != kNoKey) h.emplace("Authorization", "Bearer " + RawKey(c));
     const char* type = "application/json";
     auto send = [&]() -> httplib::Result {
       if (method == "POST") return cli.Post(path.c_str(), h, body, type);
@@ -809,11 +809,9 @@ TEST_F(AccessMatrixTest, EveryRpcAndRouteByEveryCallerGetsItsExpectedCode) {
 // parses keeps the keys loaded before.
 TEST_F(AccessMatrixTest, RevocationAndSighupReachARunningServer) {
   auto stats = [this](const std::string& key) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    ctx.AddMetadata("authorization", "Bearer " + key);
     pb::GetStatsResponse resp;
-    return stub_->GetStats(&ctx, pb::GetStatsRequest(), &resp);
+    return CallRpc(*stub_, &Stub::GetStats, key, pb::GetStatsRequest(), &resp,
+                   std::chrono::seconds(30));
   };
   ASSERT_TRUE(stats(keys_["vol"]).ok());
   ASSERT_TRUE(stats(keys_["fam"]).ok());

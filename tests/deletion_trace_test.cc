@@ -20,6 +20,7 @@
 
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -27,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::EncodeJpeg;
@@ -36,6 +38,7 @@ using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
+using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;
@@ -119,12 +122,8 @@ class DeletionTraceTest : public ::testing::Test {
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*),
-                    const std::string& who, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    ctx.AddMetadata("authorization", "Bearer " + keys_.at(who));
-    return (stub_.get()->*m)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> m, const std::string& who, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, m, keys_.at(who), req, resp);
   }
 
   // A case of `who` with one photo; returns {case id, photo id, face id}.

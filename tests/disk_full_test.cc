@@ -27,14 +27,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "homeward/v1/homeward.grpc.pb.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace v1 = ::homeward::v1;
+using homeward::testing::CallRpc;
 using homeward::testing::ChildProcess;
 using homeward::testing::ReadWholeFile;
+using homeward::testing::Rpc;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
@@ -179,11 +182,9 @@ class DiskFullTest : public ::testing::Test {
     return rc;
   }
 
-  template <typename Req, typename Resp, typename Fn>
-  grpc::Status Call(Fn fn, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    return (stub_.get()->*fn)(&ctx, req, resp);
+  template <typename Req, typename Resp>
+  grpc::Status Call(Rpc<Req, Resp> fn, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, fn, "", req, resp);
   }
 
   std::string CreateCase(const std::string& name, grpc::Status* status = nullptr) {

@@ -45,6 +45,7 @@
 #include "absl/status/status.h"
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward {
@@ -52,6 +53,7 @@ namespace {
 
 namespace pb = ::homeward::v1;
 namespace fs = std::filesystem;
+using homeward::testing::CallRpc;
 using homeward::testing::Base64;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
@@ -64,6 +66,7 @@ using homeward::testing::ReadWholeFile;
 using homeward::testing::ServerOptions;
 using homeward::testing::ServerProcess;
 using homeward::testing::RecognitionModelPath;
+using homeward::testing::Rpc;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
 
@@ -295,12 +298,8 @@ struct World {
 World* W = nullptr;
 
 template <typename Req, typename Resp>
-grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                  const std::string& who, const Req& req, Resp* resp) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-  if (!who.empty()) ctx.AddMetadata("authorization", "Bearer " + W->keys.at(who));
-  return (W->stub.get()->*method)(&ctx, req, resp);
+grpc::Status Call(Rpc<Req, Resp> method, const std::string& who, const Req& req, Resp* resp) {
+  return CallRpc(*W->stub, method, who.empty() ? "" : W->keys.at(who), req, resp);
 }
 
 std::unique_ptr<httplib::Client> Http() {
@@ -1093,11 +1092,10 @@ std::vector<Probe> BuildCorpus() {
   for (const Text& t : texts) {
     if (t.kind != "sql") continue;
     probes.push_back({"auth.sql", "GetStats with key " + t.value, {"UNAUTHENTICATED"}, [t] {
-                        grpc::ClientContext ctx;
-                        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-                        ctx.AddMetadata("authorization", "Bearer " + t.value);
                         pb::GetStatsResponse resp;
-                        return FromGrpc(W->stub->GetStats(&ctx, pb::GetStatsRequest(), &resp));
+                        return FromGrpc(CallRpc(*W->stub, &Stub::GetStats, t.value,
+                                                pb::GetStatsRequest(), &resp,
+                                                std::chrono::seconds(30)));
                       }});
   }
   // Text over its documented limit: INVALID_ARGUMENT naming the field. At the limit: stored.

@@ -16,6 +16,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/test_server.h"
 
 namespace homeward::server {
@@ -23,10 +24,12 @@ namespace {
 
 namespace pb = ::homeward::v1;
 using grpc::StatusCode;
+using homeward::testing::CallRpc;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::ReadFileOrDie;
+using homeward::testing::Rpc;
 using homeward::testing::OneFaceSample2;
 using homeward::testing::TestServer;
 
@@ -42,8 +45,7 @@ class LeadsServerTest : public ::testing::Test {
     server_->config.calibration = "none";  // confidence = score: this test is about the RPCs
     absl::Status started = server_->Start();
     ASSERT_TRUE(started.ok()) << started;
-    stub_ = pb::Homeward::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    stub_ = server_->NewStub();
   }
   void TearDown() override {
     stub_.reset();
@@ -51,13 +53,8 @@ class LeadsServerTest : public ::testing::Test {
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (pb::Homeward::Stub::*method)(grpc::ClientContext*, const Req&,
-                                                               Resp*),
-                    const std::string& who, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    ctx.AddMetadata("authorization", "Bearer " + server_->key(who));
-    return (stub_.get()->*method)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> method, const std::string& who, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, method, server_->key(who), req, resp, std::chrono::seconds(60));
   }
 
   std::unique_ptr<TestServer> server_;

@@ -32,6 +32,7 @@
 #include "store/catalog.h"
 #include "tests/embed_test_util.h"
 #include "tests/postgres_server.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward {
@@ -43,6 +44,7 @@ using ::homeward::gallery::Gallery;
 using ::homeward::gallery::GalleryOptions;
 using ::homeward::gallery::PhotoInput;
 using ::homeward::store::CaseKind;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::PostgresServer;
@@ -330,9 +332,8 @@ std::vector<std::string> SearchByFace(pb::Homeward::Stub& stub, const std::strin
   req.mutable_filter()->set_include_closed(true);
   req.set_include_age_inconsistent(true);
   pb::SearchResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  const grpc::Status s = stub.Search(&ctx, req, &resp);
+  const grpc::Status s = CallRpc(stub, &pb::Homeward::Stub::Search, "", req, &resp,
+                                 std::chrono::seconds(60));
   std::vector<std::string> out;
   if (!s.ok()) return {absl::StrCat("error ", s.error_code(), ": ", s.error_message())};
   for (const auto& r : resp.results()) {

@@ -36,6 +36,7 @@
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
 #include "tests/postgres_server.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -43,12 +44,14 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::PostgresServer;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
+using ::homeward::testing::Rpc;
 using Clock = std::chrono::steady_clock;
 using Stub = pb::Homeward::Stub;
 
@@ -168,12 +171,9 @@ class MultiServerFaultTest : public ::testing::Test {
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(int server, grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<int>(kCallDeadlineS * 1000)));
-    return (stubs_[server].get()->*m)(&ctx, req, resp);
+  grpc::Status Call(int server, Rpc<Req, Resp> m, const Req& req, Resp* resp) {
+    return CallRpc(*stubs_[server], m, "", req, resp,
+                   std::chrono::milliseconds(static_cast<int>(kCallDeadlineS * 1000)));
   }
 
   // A MISSING case with the photo (its first face) through `server`. Records one event per

@@ -18,6 +18,7 @@
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "tests/embed_test_util.h"
 #include "tests/postgres_server.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -25,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
@@ -34,6 +36,7 @@ using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
+using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;
@@ -86,11 +89,8 @@ class PostgresCatalogServerTest : public ::testing::Test {
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    return (stub_.get()->*m)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> m, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, m, "", req, resp);
   }
 
   // A case with one photo (its first face); returns {case id, photo id}.

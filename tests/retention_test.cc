@@ -32,6 +32,7 @@
 #include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 
 namespace homeward::server {
@@ -40,6 +41,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
 using ::homeward::base::Sha256Hex;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::DecodeBgr;
 using ::homeward::testing::EncodeJpeg;
 using ::homeward::testing::FilesUnder;
@@ -50,6 +52,7 @@ using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
+using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;
@@ -159,12 +162,8 @@ class RetentionTest : public ::testing::Test {
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (Stub::*m)(grpc::ClientContext*, const Req&, Resp*),
-                    const std::string& who, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    ctx.AddMetadata("authorization", "Bearer " + keys_.at(who));
-    return (stub_.get()->*m)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> m, const std::string& who, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, m, keys_.at(who), req, resp);
   }
 
   // A MISSING case of `who` with the given photos (one face each); returns its id.

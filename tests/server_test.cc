@@ -25,6 +25,7 @@
 #include "server/config.h"
 #include "server/internal/convert.h"
 #include "tests/embed_test_util.h"
+#include "tests/rpc_call.h"
 #include "tests/server_process.h"
 #include "tests/test_server.h"
 
@@ -33,6 +34,7 @@ namespace {
 
 namespace pb = ::homeward::v1;
 using grpc::StatusCode;
+using homeward::testing::CallRpc;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
@@ -40,6 +42,7 @@ using homeward::testing::MakeTempDirOrDie;
 using homeward::testing::OneFaceSample2;
 using homeward::testing::ReadFileOrDie;
 using homeward::testing::ReadWholeFile;
+using homeward::testing::Rpc;
 using homeward::testing::ServerOptions;
 using homeward::testing::ServerProcess;
 using homeward::testing::TestServer;
@@ -87,17 +90,10 @@ class ServerTest : public ::testing::Test {
 
   // Calls stub->*method as `who` (a key id, "" for no key, or "bogus" for a wrong key).
   template <typename Req, typename Resp>
-  static grpc::Status Call(grpc::Status (pb::Homeward::Stub::*method)(grpc::ClientContext*,
-                                                                      const Req&, Resp*),
-                           const std::string& who, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    if (who == "bogus") {
-      ctx.AddMetadata("authorization", "Bearer hwk_0000");
-    } else if (!who.empty()) {
-      ctx.AddMetadata("authorization", "Bearer " + server_->key(who));
-    }
-    return (stub_->*method)(&ctx, req, resp);
+  static grpc::Status Call(Rpc<Req, Resp> method, const std::string& who, const Req& req,
+                           Resp* resp) {
+    const std::string key = who == "bogus" ? "hwk_0000" : who.empty() ? "" : server_->key(who);
+    return CallRpc(*stub_, method, key, req, resp, std::chrono::seconds(30));
   }
 
   // A MISSING case owned by `who` with the one-face sample2 photo; returns {case id, face id}.
@@ -679,12 +675,7 @@ TEST(ServerRestart, VolunteerCandidateGrantsSurviveARestart) {
   TestServer& server = **created_server;
   server.config.workers = 1;
   auto call = [&](const std::string& who, auto method, const auto& req, auto* resp) {
-    auto stub = pb::Homeward::NewStub(
-        grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    ctx.AddMetadata("authorization", "Bearer " + server.key(who));
-    return ((*stub).*method)(&ctx, req, resp);
+    return CallRpc(*server.NewStub(), method, server.key(who), req, resp, std::chrono::seconds(60));
   };
   std::string face_id;
   {
@@ -840,18 +831,12 @@ class ServerDetectorTest : public ::testing::Test {
     server_->config.detector = detector;
     absl::Status started = server_->Start();
     ASSERT_TRUE(started.ok()) << started;
-    stub_ = pb::Homeward::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    stub_ = server_->NewStub();
   }
 
   template <typename Req, typename Resp>
-  grpc::Status Call(grpc::Status (pb::Homeward::Stub::*method)(grpc::ClientContext*, const Req&,
-                                                               Resp*),
-                    const std::string& who, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    ctx.AddMetadata("authorization", "Bearer " + server_->key(who));
-    return (stub_.get()->*method)(&ctx, req, resp);
+  grpc::Status Call(Rpc<Req, Resp> method, const std::string& who, const Req& req, Resp* resp) {
+    return CallRpc(*stub_, method, server_->key(who), req, resp, std::chrono::seconds(60));
   }
 
   std::string photo_;

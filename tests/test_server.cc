@@ -1,5 +1,7 @@
 #include "tests/test_server.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
 
 #include "tests/server_process.h"
@@ -38,5 +40,13 @@ absl::Status TestServer::Start() {
 }
 
 void TestServer::Stop() { server_.reset(); }
+
+std::unique_ptr<v1::Homeward::Stub> TestServer::NewStub() const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return v1::Homeward::NewStub(
+      grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args));
+}
 
 }  // namespace homeward::testing

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "homeward/v1/homeward.grpc.pb.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -43,6 +44,9 @@ class TestServer {
   const std::string& dir() const { return dir_; }
   // The raw key of `id` (throws std::out_of_range for an id not created).
   const std::string& key(const std::string& id) const { return keys_.at(id); }
+  // A stub on a new channel to the running server, messages up to 64 MB each way. Call it
+  // after Start; the stub keeps its channel alive.
+  std::unique_ptr<v1::Homeward::Stub> NewStub() const;
 
  private:
   TestServer() = default;
