@@ -43,18 +43,18 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::homeward::v1;
-using ::homeward::testing::CallRpc;
 using ::homeward::testing::Base64;
+using ::homeward::testing::CallRpc;
 using ::homeward::testing::DecodeBgr;
-using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::EncodeJpeg;
 using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
+using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::ReadWholeFile;
+using ::homeward::testing::Rpc;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
-using ::homeward::testing::Rpc;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
 

@@ -36,9 +36,9 @@ using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
+using ::homeward::testing::Rpc;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
-using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;

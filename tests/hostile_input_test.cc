@@ -53,20 +53,20 @@ namespace {
 
 namespace pb = ::homeward::v1;
 namespace fs = std::filesystem;
-using homeward::testing::CallRpc;
 using homeward::testing::Base64;
+using homeward::testing::CallRpc;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
 using homeward::testing::EncodePng;
 using homeward::testing::MakeTempDirOrDie;
-using homeward::testing::ReadFileOrDie;
 using homeward::testing::OneFaceSample2;
+using homeward::testing::ReadFileOrDie;
 using homeward::testing::ReadWholeFile;
-using homeward::testing::ServerOptions;
-using homeward::testing::ServerProcess;
 using homeward::testing::RecognitionModelPath;
 using homeward::testing::Rpc;
+using homeward::testing::ServerOptions;
+using homeward::testing::ServerProcess;
 using Json = nlohmann::json;
 using Stub = pb::Homeward::Stub;
 

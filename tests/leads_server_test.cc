@@ -28,9 +28,9 @@ using homeward::testing::CallRpc;
 using homeward::testing::DecodeBgr;
 using homeward::testing::DemoDir;
 using homeward::testing::EncodeJpeg;
+using homeward::testing::OneFaceSample2;
 using homeward::testing::ReadFileOrDie;
 using homeward::testing::Rpc;
-using homeward::testing::OneFaceSample2;
 using homeward::testing::TestServer;
 
 class LeadsServerTest : public ::testing::Test {

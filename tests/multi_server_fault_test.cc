@@ -48,10 +48,10 @@ using ::homeward::testing::CallRpc;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::PostgresServer;
 using ::homeward::testing::ReadFileOrDie;
+using ::homeward::testing::Rpc;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
-using ::homeward::testing::Rpc;
 using Clock = std::chrono::steady_clock;
 using Stub = pb::Homeward::Stub;
 

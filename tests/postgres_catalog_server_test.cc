@@ -30,13 +30,13 @@ using ::homeward::testing::CallRpc;
 using ::homeward::testing::DemoDir;
 using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
+using ::homeward::testing::OneFaceSample2;
 using ::homeward::testing::PostgresServer;
 using ::homeward::testing::ReadFileOrDie;
-using ::homeward::testing::OneFaceSample2;
+using ::homeward::testing::Rpc;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
-using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;

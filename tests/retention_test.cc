@@ -48,11 +48,11 @@ using ::homeward::testing::FilesUnder;
 using ::homeward::testing::MakeTempDirOrDie;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::ReadWholeFile;
+using ::homeward::testing::Rpc;
 using ::homeward::testing::RunCommand;
 using ::homeward::testing::ServerOptions;
 using ::homeward::testing::ServerProcess;
 using ::homeward::testing::SharedDataDir;
-using ::homeward::testing::Rpc;
 using Stub = pb::Homeward::Stub;
 
 constexpr char kBinary[] = HOMEWARD_SERVER_BINARY;

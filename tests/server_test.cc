@@ -74,11 +74,7 @@ class ServerTest : public ::testing::Test {
     server_->config.max_request_bytes = kMaxRequestBytes;
     absl::Status started = server_->Start();
     ASSERT_TRUE(started.ok()) << started;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    args.SetMaxSendMessageSize(64 << 20);
-    channel_ = new std::shared_ptr<grpc::Channel>(
-        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
+    channel_ = new std::shared_ptr<grpc::Channel>(server_->NewChannel());
     stub_ = pb::Homeward::NewStub(*channel_).release();
   }
 

@@ -41,12 +41,15 @@ absl::Status TestServer::Start() {
 
 void TestServer::Stop() { server_.reset(); }
 
-std::unique_ptr<v1::Homeward::Stub> TestServer::NewStub() const {
+std::shared_ptr<grpc::Channel> TestServer::NewChannel() const {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return v1::Homeward::NewStub(
-      grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args));
+  return grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<v1::Homeward::Stub> TestServer::NewStub() const {
+  return v1::Homeward::NewStub(NewChannel());
 }
 
 }  // namespace homeward::testing

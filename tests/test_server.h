@@ -8,6 +8,8 @@
 #ifndef HOMEWARD_TESTS_TEST_SERVER_H_
 #define HOMEWARD_TESTS_TEST_SERVER_H_
 
+#include <grpcpp/channel.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -44,8 +46,10 @@ class TestServer {
   const std::string& dir() const { return dir_; }
   // The raw key of `id` (throws std::out_of_range for an id not created).
   const std::string& key(const std::string& id) const { return keys_.at(id); }
-  // A stub on a new channel to the running server, messages up to 64 MB each way. Call it
-  // after Start; the stub keeps its channel alive.
+  // A new insecure channel to the running server, messages up to 64 MB each way. Call it
+  // after Start.
+  std::shared_ptr<grpc::Channel> NewChannel() const;
+  // A stub on NewChannel(); the stub keeps its channel alive.
   std::unique_ptr<v1::Homeward::Stub> NewStub() const;
 
  private:
