@@ -4,6 +4,12 @@
 //
 //   age_estimate_bench [--data DIR] [--age-model PATH] [--recognition-model PATH]
 //                      [--padding 0.25,0.4,0.6] [--csv OUT] [--dump-chips DIR --dump FILES]
+//                      [--detector hog|cnn] [--yaw-table]
+//
+// --yaw-table: the shipped estimate (embed/internal/age_correction.h, fitted on these same
+// subjects, so its error here is optimistic) by the child's head turn (|yaw| from the
+// landmarks): error and how often the band holds the true age. With --detector cnn the turned
+// faces HOG misses are in it too.
 //
 // For each crop padding, every fgnet-dev photo goes through the face pipeline (HOG, landmarks,
 // the aligned age crop, the network); the largest face is the child. The correction is a
@@ -47,6 +53,8 @@ struct Sample {
   int subject = 0;
   double age = 0;
   double raw = -1;  // -1: no face found
+  // The pipeline's own estimate and the face's turn (for --yaw-table).
+  double years = -1, min_years = 0, max_years = 0, abs_yaw = 0;
 };
 
 const char* BandName(double age) {
@@ -222,6 +230,40 @@ double Mean(const std::vector<double>& v) {
 
 }  // namespace
 
+// The shipped estimate by the face's |yaw|: photos, mean absolute error, bias, how often the
+// band holds the true age; children (true age < 15) and everyone.
+std::string YawTable(const char* detector, const std::vector<Sample>& samples) {
+  constexpr double kEdges[] = {0, 10, 20, 30, 40, 180};
+  constexpr int kBuckets = std::size(kEdges) - 1;
+  std::string out = absl::StrFormat(
+      "The shipped age estimate by head turn (fgnet-dev, detector %s, largest face; the "
+      "correction was fitted on these subjects)\n\n"
+      "| |yaw| (degrees) | ages | photos | MAE (years) | bias | band holds true age |\n"
+      "|---|---|---|---|---|---|\n",
+      detector);
+  for (int children = 1; children >= 0; --children) {
+    for (int k = 0; k < kBuckets; ++k) {
+      int n = 0, held = 0;
+      double err = 0, bias = 0;
+      for (const Sample& s : samples) {
+        if (s.years < 0 || s.abs_yaw < kEdges[k] || s.abs_yaw >= kEdges[k + 1]) continue;
+        if (children && s.age >= 15) continue;
+        ++n;
+        err += std::abs(s.years - s.age);
+        bias += s.years - s.age;
+        held += s.age >= s.min_years && s.age <= s.max_years;
+      }
+      absl::StrAppendFormat(&out, "| %.0f-%s | %s | %d | %s | %s | %s |\n", kEdges[k],
+                            k + 1 == kBuckets ? "" : absl::StrCat(kEdges[k + 1]),
+                            children ? "0-14" : "all", n,
+                            n ? absl::StrFormat("%.2f", err / n) : "-",
+                            n ? absl::StrFormat("%+.2f", bias / n) : "-",
+                            n ? absl::StrFormat("%.0f%%", 100.0 * held / n) : "-");
+    }
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   const char* env_data = std::getenv("HOMEWARD_SHARED_DATA");
   std::string data = env_data ? env_data : "../shared/data";
@@ -231,7 +273,8 @@ int main(int argc, char** argv) {
   std::string recognition = env_rec ? env_rec : "models/faceapi_1.7.15_resnet.dat";
   std::string paddings = absl::StrCat(embed::kAgeCropPadding);
   std::string csv, dump_dir, dump_files;
-  bool aligned = false, rgb255 = false;
+  bool aligned = false, rgb255 = false, yaw_table = false;
+  embed::DetectorKind detector = embed::DetectorKind::kHog;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--data")
@@ -254,6 +297,16 @@ int main(int argc, char** argv) {
       dump_dir = FlagValue(argc, argv, &i);
     else if (a == "--dump")
       dump_files = FlagValue(argc, argv, &i);
+    else if (a == "--yaw-table")
+      yaw_table = true;
+    else if (a == "--detector") {
+      auto kind = embed::ParseDetectorKind(FlagValue(argc, argv, &i));
+      if (!kind.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(kind.status().message()).c_str());
+        return 2;
+      }
+      detector = *kind;
+    }
     else {
       std::fprintf(stderr,
                    "unknown flag %s (see the comment at the top of age_estimate_bench.cc)\n",
@@ -285,6 +338,7 @@ int main(int argc, char** argv) {
   for (const Sample& s : base) bytes.push_back(ReadFile(root + "/images/" + s.file));
 
   std::vector<Result> results;
+  std::vector<std::string> yaw_tables;
   std::FILE* csv_out = csv.empty() ? nullptr : std::fopen(csv.c_str(), "w");
   if (csv_out) std::fprintf(csv_out, "padding,file,subject,age,raw\n");
   for (absl::string_view p : absl::StrSplit(paddings, ',')) {
@@ -295,6 +349,11 @@ int main(int argc, char** argv) {
     o.age_crop_aligned = aligned;
     o.age_input = rgb255 ? embed::AgeInput::kRgb255 : embed::AgeInput::kCaffeBgr;
     o.mirror_augment = false;  // descriptors are not used here
+    o.detector = detector;
+    if (detector == embed::DetectorKind::kCnn) {
+      const char* env_det = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL");
+      o.face_detector_model_path = env_det ? env_det : "models/faceboxes_3.0.4.onnx";
+    }
     auto pipeline = embed::FacePipeline::Create(o);
     if (!pipeline.ok()) {
       std::fprintf(stderr, "%s\n", std::string(pipeline.status().message()).c_str());
@@ -325,7 +384,13 @@ int main(int argc, char** argv) {
       const embed::Face* best = &faces[i]->faces[0];
       for (const auto& f : faces[i]->faces)
         if (f.box.width > best->box.width) best = &f;
-      if (best->age.known) samples[i].raw = best->age.raw_years;
+      if (best->age.known) {
+        samples[i].raw = best->age.raw_years;
+        samples[i].years = best->age.years;
+        samples[i].min_years = best->age.min_years;
+        samples[i].max_years = best->age.max_years;
+        samples[i].abs_yaw = std::abs(best->quality.yaw_degrees);
+      }
       if (csv_out) {
         std::fprintf(csv_out, "%s,%s,%d,%.0f,%.4f\n", std::string(p).c_str(),
                      samples[i].file.c_str(), samples[i].subject, samples[i].age, samples[i].raw);
@@ -334,6 +399,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "padding %s: %zu photos in %.0f s\n", std::string(p).c_str(), views.size(),
                  secs);
     results.push_back(Evaluate(o.age_crop_padding, samples));
+    if (yaw_table) yaw_tables.push_back(YawTable(embed::DetectorKindName(detector), samples));
   }
   if (csv_out) std::fclose(csv_out);
 
@@ -382,5 +448,6 @@ int main(int argc, char** argv) {
               absl::StrJoin(below, ", ").c_str());
   std::printf("inline constexpr Knot kAgeBandAbove[] = {%s};\n",
               absl::StrJoin(above, ", ").c_str());
+  for (const std::string& t : yaw_tables) std::printf("\n%s", t.c_str());
   return 0;
 }

@@ -1,8 +1,8 @@
 // embed_bench: accuracy and speed of the face pipeline, each next to raw dlib doing the
 // same work in the same run.
 //
-//   embed_bench lfw    [--detector hog|cnn|both] [--mirror on|off|both]
-//                                                LFW development-view accuracy
+//   embed_bench lfw    [--detector hog|cnn|both] [--mirror on|off|both] [--yaw-table]
+//                                                LFW development-view accuracy (and by head turn)
 //   embed_bench speed  [--demo DIR]              descriptors/s, detection ms, photos/s vs raw dlib
 //   embed_bench detect [--detector hog|cnn|both] [--montage DIR]
 //                                                faces in the demo photos and faces-small: with and
@@ -485,6 +485,53 @@ int FitBoxMap(int argc, char** argv) {
 }
 
 // ---------------------------------------------------------------------------------- lfw
+// --yaw-table: DevTrain + DevTest pairs by the larger |yaw| of their two faces (the pipeline's
+// landmark estimate, FaceQuality::yaw_degrees): how often a genuine pair is missed and an
+// impostor pair passes at the DevTrain threshold. Evidence for the NON_FRONTAL caveat's angle.
+std::string YawTable(const std::string& title, const std::vector<Pair>& train,
+                     const std::vector<Pair>& test,
+                     const std::function<double(const Pair&)>& dist,
+                     const std::map<std::string, double>& yaw, double threshold) {
+  constexpr double kEdges[] = {0, 10, 15, 20, 25, 30, 40, 180};
+  constexpr int kBuckets = std::size(kEdges) - 1;
+  struct Bucket {
+    int genuine = 0, missed = 0, impostor = 0, passed = 0;
+    double genuine_dist = 0;
+  } b[kBuckets];
+  for (const auto* set : {&train, &test}) {
+    for (const Pair& p : *set) {
+      const double y = std::max(yaw.at(p.a), yaw.at(p.b));
+      int k = 0;
+      while (k + 1 < kBuckets && y >= kEdges[k + 1]) ++k;
+      const double d = dist(p);
+      if (p.same) {
+        ++b[k].genuine;
+        b[k].genuine_dist += d;
+        b[k].missed += d >= threshold;
+      } else {
+        ++b[k].impostor;
+        b[k].passed += d < threshold;
+      }
+    }
+  }
+  std::string out = absl::StrFormat(
+      "Pairs by the more turned face's |yaw| (%s, DevTrain + DevTest, threshold %.4f)\n\n"
+      "| |yaw| (degrees) | genuine pairs | mean genuine distance | genuine missed | impostor pairs | impostors passed |\n"
+      "|---|---|---|---|---|---|\n",
+      title, threshold);
+  for (int k = 0; k < kBuckets; ++k) {
+    const Bucket& x = b[k];
+    absl::StrAppendFormat(
+        &out, "| %.0f-%s | %d | %s | %s | %d | %s |\n", kEdges[k],
+        k + 1 == kBuckets ? "" : absl::StrCat(kEdges[k + 1]), x.genuine,
+        x.genuine ? absl::StrFormat("%.3f", x.genuine_dist / x.genuine) : "-",
+        x.genuine ? absl::StrFormat("%d (%.1f%%)", x.missed, 100.0 * x.missed / x.genuine) : "-",
+        x.impostor,
+        x.impostor ? absl::StrFormat("%d (%.1f%%)", x.passed, 100.0 * x.passed / x.impostor) : "-");
+  }
+  return out;
+}
+
 int Lfw(int argc, char** argv) {
   const std::string data = SharedData(argc, argv) + "/lfw-view1";
   std::vector<Pair> train = ReadPairs(data + "/pairsDevTrain.txt");
@@ -505,6 +552,7 @@ int Lfw(int argc, char** argv) {
   std::vector<bool> mirrors;
   if (mirror_flag != "on") mirrors.push_back(false);
   if (mirror_flag != "off") mirrors.push_back(true);
+  std::vector<std::string> yaw_tables;  // --yaw-table
   std::printf("| detector | augmentation | face choice | no face (fallback box) | threshold (DevTrain) | DevTrain acc | DevTest acc |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (DetectorKind kind : Detectors(argc, argv, "hog"))
@@ -515,6 +563,7 @@ int Lfw(int argc, char** argv) {
     auto pipeline = MakePipeline(o);  // mirror: the default
     // Per image: descriptor of the detected face nearest the centre, and of the largest one.
     std::map<std::string, std::pair<Descriptor, Descriptor>> desc;
+    std::map<std::string, double> yaw;  // |yaw| of the face nearest the centre
     int no_face = 0;
     auto t0 = Clock::now();
     const size_t chunk = 64;
@@ -547,6 +596,7 @@ int Lfw(int argc, char** argv) {
           if (b.width > r->faces[largest].box.width) largest = k;
         }
         desc[images[s + i]] = {r->faces[centre].descriptor, r->faces[largest].descriptor};
+        yaw[images[s + i]] = std::abs(r->faces[centre].quality.yaw_degrees);
       }
     }
     const double secs = Seconds(t0, Clock::now());
@@ -583,12 +633,16 @@ int Lfw(int argc, char** argv) {
                   homeward::embed::DetectorKindName(kind), mirror ? "mirror" : "none",
                   choice == 0 ? "nearest centre" : "largest", no_face, images.size(), best_t,
                   100 * best_acc, 100 * accuracy(test, best_t));
+      if (choice == 0 && HasFlag(argc, argv, "--yaw-table")) yaw_tables.push_back(YawTable(
+          absl::StrCat(homeward::embed::DetectorKindName(kind), ", ", mirror ? "mirror" : "none"),
+          train, test, dist, yaw, best_t));
     }
     std::fprintf(stderr, "(%s, %s: %.1f s for %zu images, %d workers)\n",
                  homeward::embed::DetectorKindName(kind), mirror ? "mirror" : "plain", secs,
                  images.size(), pipeline->workers());
     std::fflush(stdout);
   }
+  for (const std::string& t : yaw_tables) std::printf("\n%s", t.c_str());
   return 0;
 }
 
