@@ -210,19 +210,31 @@ AgeInfo FaceAge(const embed::AgeEstimate& e) {
   return age;
 }
 
-// A street photo's age from its usable faces' estimates: the one face's band, or the span of
-// all their bands when several children are in the photo (the photo holds one age for all its
-// faces). Unknown when the pipeline has no age model or no usable face was read.
-AgeInfo FaceAgeOf(const embed::PhotoFaces& analysed) {
+// A street photo's age from its faces' estimates: the one face's band, or the span of all
+// their bands when several children are in the photo (the catalog holds one age per photo, and
+// later searches by any of its faces use it). Unknown when the pipeline has no age model, or
+// when a face the sighting stores has no usable estimate: a face kept only as evidence (turned
+// beyond the policy) is not aged (docs/AGE.md, "Turned faces"), and a span of the other
+// children's bands would be a guess for it that could hide its true match as age-inconsistent.
+AgeInfo FaceAgeOf(const embed::PhotoFaces& analysed, const embed::QualityPolicy& policy) {
   AgeInfo age;
   for (const embed::Face& f : analysed.faces) {
-    if (!f.quality.usable || !f.age.known) continue;
+    if (!KeptAsEvidence(f.quality, policy)) continue;  // not stored
+    if (!f.quality.usable || !f.age.known) return AgeInfo{};
     const AgeInfo one = FaceAge(f.age);
     age.min = age.known() ? std::min(age.min, one.min) : one.min;
     age.max = age.known() ? std::max(age.max, one.max) : one.max;
     age.estimated = age.from_face = true;
   }
   return age;
+}
+
+// The age one face of a sighting is searched and cross-matched with: the photo's age when a
+// volunteer gave it; else the face's own band when it is usable and was aged; else unknown.
+AgeInfo SightingFaceAge(const AgeInfo& photo_age, const embed::Face& face) {
+  if (photo_age.known() && !photo_age.from_face) return photo_age;
+  if (face.quality.usable && face.age.known) return FaceAge(face.age);
+  return AgeInfo{};
 }
 
 std::string TodayUtc() { return DateOfDays(static_cast<int64_t>(std::time(nullptr)) / 86400); }
@@ -1049,11 +1061,14 @@ class Gallery::Impl {
   // searched against the two other collections and the candidates at or above
   // lead_min_confidence become leads; a SIGHTING face also joins the cluster of the earlier
   // sightings it matches. Failures are logged, never returned: the upload itself succeeded.
-  void CrossMatch(const store::Case& c, const AgeInfo& age, const std::vector<PhotoFace>& faces) {
+  // `ages[i]`: the age faces[i] is matched with (its photo's, or a sighting face's own).
+  void CrossMatch(const store::Case& c, const std::vector<AgeInfo>& ages,
+                  const std::vector<PhotoFace>& faces) {
     if (!options.cross_match) return;
-    for (const PhotoFace& f : faces) {
+    for (size_t i = 0; i < faces.size(); ++i) {
+      const PhotoFace& f = faces[i];
       if (f.face_id <= 0) continue;
-      absl::Status s = CrossMatchFace(c, age, f);
+      absl::Status s = CrossMatchFace(c, ages[i], f);
       if (!s.ok()) {
         std::fprintf(stderr, "homeward: cross-matching face %lld failed: %s\n",
                      static_cast<long long>(f.face_id), std::string(s.message()).c_str());
@@ -1212,7 +1227,9 @@ absl::StatusOr<AddPhotoOutcome> Gallery::AddPhoto(const PhotoInput& input) {
           : impl_->pipeline->Process(input.bytes, request);
   if (!analysed.ok()) return analysed.status();
   HW_ASSIGN_OR_RETURN(AddPhotoOutcome out, impl_->Store(c, input, *analysed));
-  if (!out.duplicate) impl_->CrossMatch(c, input.age, out.faces);
+  if (!out.duplicate) {
+    impl_->CrossMatch(c, std::vector<AgeInfo>(out.faces.size(), input.age), out.faces);
+  }
   return out;
 }
 
@@ -1252,7 +1269,7 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
   photo.age = input.estimated_age;
   photo.age.estimated = input.estimated_age.known();
   photo.age.from_face = false;
-  if (!photo.age.known()) photo.age = FaceAgeOf(analysed);
+  if (!photo.age.known()) photo.age = FaceAgeOf(analysed, impl_->pipeline->options().quality);
   photo.source = "volunteer";
   store::AuditEntry audit;
   if (input.audit != nullptr) {
@@ -1271,16 +1288,19 @@ absl::StatusOr<SightingOutcome> Gallery::SubmitSighting(const SightingInput& inp
     return stored_or.status();
   }
   AddPhotoOutcome& stored = *stored_or;
-  if (!stored.duplicate) impl_->CrossMatch(c, photo.age, stored.faces);
+  std::vector<AgeInfo> face_ages;
+  for (const PhotoFace& f : stored.faces) face_ages.push_back(SightingFaceAge(photo.age, f.face));
+  if (!stored.duplicate) impl_->CrossMatch(c, face_ages, stored.faces);
   out.case_id = c.id;
   out.photo_id = stored.photo_id;
   out.age = photo.age;
-  for (PhotoFace& f : stored.faces) {
+  for (size_t i = 0; i < stored.faces.size(); ++i) {
+    PhotoFace& f = stored.faces[i];
     QueryResult r;
     if (f.face_id > 0) {
-      // A face's own estimate when the photo's age came from its faces (several children in
-      // one street photo each get their own), else the volunteer's age.
-      query.query_age = photo.age.from_face && f.face.age.known ? FaceAge(f.face.age) : photo.age;
+      // The volunteer's age, else the face's own estimate (several children in one street
+      // photo each get their own; a turned face gets none).
+      query.query_age = face_ages[i];
       const AgeEvidence qe = EvidenceOf(query.query_age, input.seen_on, impl_->Today());
       HW_ASSIGN_OR_RETURN(r, impl_->SearchDescriptor(f.face.descriptor, query, qe, &f.face));
     }

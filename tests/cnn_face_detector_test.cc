@@ -24,13 +24,9 @@ namespace {
 
 using ::homeward::base::Sha256Hex;
 using ::homeward::testing::DemoDir;
+using ::homeward::testing::FaceDetectorModelPath;
 using ::homeward::testing::ReadFileOrDie;
 using ::homeward::testing::SharedDataDir;
-
-std::string DetectorModelPath() {
-  const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL");
-  return env ? env : std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx";
-}
 
 const nlohmann::json& Reference(const std::string& input) {
   static const nlohmann::json* all = new nlohmann::json(nlohmann::json::parse(
@@ -71,10 +67,10 @@ cv::Mat Sample1FaceCrop() {
 class CnnFaceDetectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(DetectorModelPath())) {
-      GTEST_SKIP() << DetectorModelPath() << " absent: run scripts/setup.sh models";
+    if (!std::filesystem::exists(FaceDetectorModelPath())) {
+      GTEST_SKIP() << FaceDetectorModelPath() << " absent: run scripts/setup.sh models";
     }
-    auto d = CnnFaceDetector::Load(DetectorModelPath());
+    auto d = CnnFaceDetector::Load(FaceDetectorModelPath());
     ASSERT_TRUE(d.ok()) << d.status();
     detector_ = std::move(*d);
   }
@@ -196,7 +192,7 @@ class CnnPipelineTest : public CnnFaceDetectorTest {
     PipelineOptions o;
     o.recognition_model_path = ::homeward::testing::RecognitionModelPath();
     o.detector = DetectorKind::kCnn;
-    o.face_detector_model_path = DetectorModelPath();
+    o.face_detector_model_path = FaceDetectorModelPath();
     o.mirror_augment = false;
     o.workers = 1;
     return o;

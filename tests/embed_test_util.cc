@@ -16,6 +16,11 @@ std::string RecognitionModelPath() {
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceapi_1.7.15_resnet.dat";
 }
 
+std::string FaceDetectorModelPath() {
+  if (const char* env = std::getenv("HOMEWARD_FACE_DETECTOR_MODEL")) return env;
+  return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/faceboxes_3.0.4.onnx";
+}
+
 std::string DemoDir() {
   if (const char* env = std::getenv("HOMEWARD_DEMO_DIR")) return env;
   return std::string(HOMEWARD_DEFAULT_MODELS_DIR) + "/cache/face-api-1.7.15/demo";

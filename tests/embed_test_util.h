@@ -12,6 +12,7 @@
 namespace homeward::testing {
 
 std::string RecognitionModelPath();
+std::string FaceDetectorModelPath();  // FaceBoxes ONNX ($HOMEWARD_FACE_DETECTOR_MODEL)
 std::string DemoDir();          // face-api's demo/ folder (sample1..6.jpg), fetched at set-up
 std::string SharedDataDir();    // ../shared/data, may be absent
 // true when the recognition and landmark models and the demo photos are installed.
