@@ -213,9 +213,10 @@ AgeInfo FaceAge(const embed::AgeEstimate& e) {
 // A street photo's age from its faces' estimates: the one face's band, or the span of all
 // their bands when several children are in the photo (the catalog holds one age per photo, and
 // later searches by any of its faces use it). Unknown when the pipeline has no age model, or
-// when a face the sighting stores has no usable estimate: a face kept only as evidence (turned
-// beyond the policy) is not aged (docs/AGE.md, "Turned faces"), and a span of the other
-// children's bands would be a guess for it that could hide its true match as age-inconsistent.
+// when a face the sighting stores has no estimate: a face kept only as evidence (turned beyond
+// the policy) is not aged (docs/AGE.md, "Turned faces"), a usable face's estimate may have
+// failed, and a span of the other children's bands would be a guess for that face that could
+// hide its true match as age-inconsistent.
 AgeInfo FaceAgeOf(const embed::PhotoFaces& analysed, const embed::QualityPolicy& policy) {
   AgeInfo age;
   for (const embed::Face& f : analysed.faces) {
@@ -1061,7 +1062,8 @@ class Gallery::Impl {
   // searched against the two other collections and the candidates at or above
   // lead_min_confidence become leads; a SIGHTING face also joins the cluster of the earlier
   // sightings it matches. Failures are logged, never returned: the upload itself succeeded.
-  // `ages[i]`: the age faces[i] is matched with (its photo's, or a sighting face's own).
+  // `ages[i]`: the age faces[i] is matched with when its stored record has none (its photo's),
+  // or its own band when the photo's stored age is the span of a street photo's faces' bands.
   void CrossMatch(const store::Case& c, const std::vector<AgeInfo>& ages,
                   const std::vector<PhotoFace>& faces) {
     if (!options.cross_match) return;
@@ -1089,7 +1091,13 @@ class Gallery::Impl {
                         catalog->GetFaceAttributes({f.face_id}));
     if (attrs.empty()) return absl::OkStatus();  // deleted meanwhile
     AgeEvidence qe = EvidenceOf(attrs[0]);
-    if (!BirthWindowOf(qe).known && age.known()) qe = EvidenceOf(age, attrs[0].date_taken, Today());
+    if (age.known() && age.from_face && qe.age_from_face) {
+      // The photo stores the span of its children's bands; each face is matched with its own.
+      qe.age_min = age.min;
+      qe.age_max = age.max;
+    } else if (!BirthWindowOf(qe).known && age.known()) {
+      qe = EvidenceOf(age, attrs[0].date_taken, Today());
+    }
     HW_ASSIGN_OR_RETURN(QueryResult found, SearchDescriptor(f.face.descriptor, q, qe, &f.face));
     for (const Candidate& cand : found.candidates) {
       if (!cand.above_lead_threshold || !cand.age_check.consistent()) continue;

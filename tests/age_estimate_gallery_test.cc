@@ -4,7 +4,12 @@
 // Real fgnet-dev photos through the real pipeline; skipped without ../shared/data or the models.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
 
 #include "gallery/gallery.h"
 #include "tests/embed_test_util.h"
@@ -26,6 +31,10 @@ class AgeEstimateGalleryTest : public ::testing::Test {
   void SetUp() override {
     fg_ = ::homeward::testing::SharedDataDir() + "/fgnet-dev/images/";
     if (!fs::exists(fg_)) GTEST_SKIP() << fg_ << " absent";
+    Prepare();
+  }
+  // The models, a fresh data directory and the gallery (HOG, with the age model).
+  void Prepare() {
     if (!::homeward::testing::ModelsInstalled() || !fs::exists(AgeModelPath())) {
       GTEST_SKIP() << "models absent: run scripts/setup.sh models";
     }
@@ -222,51 +231,96 @@ TEST_F(AgeEstimateGalleryTest, InvestigatorsBirthYearsReplaceTheFaceAge) {
   EXPECT_FALSE(has_sighting(*found_young));
 }
 
+// The demo photos only (no ../shared/data needed), with the CNN detector. demo sample5.jpg has
+// four usable adults, whose bands span about 12-48 years, and one face turned ~47 degrees.
+class AgeEstimateDemoTest : public AgeEstimateGalleryTest {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(::homeward::testing::FaceDetectorModelPath())) {
+      GTEST_SKIP() << "the face detector model is absent: run scripts/setup.sh models";
+    }
+    Prepare();
+    if (HasFatalFailure() || IsSkipped()) return;
+    Open(AgeModelPath(), embed::DetectorKind::kCnn);
+    bytes_ = ReadFileOrDie(::homeward::testing::DemoDir() + "/sample5.jpg");
+  }
+  // The faces of `bytes`, aged: the turned one (if any), the usable face with the lowest band
+  // top, and the top of the usable faces' span.
+  void Analyse(const std::string& bytes) {
+    auto analysed = gallery_->pipeline().Process(bytes);
+    ASSERT_TRUE(analysed.ok()) << analysed.status();
+    faces_ = analysed->faces;
+    turned_ = youngest_ = nullptr;
+    span_max_ = 0;
+    for (const embed::Face& f : faces_) {
+      if (f.quality.non_frontal && !f.quality.usable) turned_ = &f;
+      if (!f.quality.usable) continue;
+      ASSERT_TRUE(f.age.known);
+      span_max_ = std::max(span_max_, f.age.max_years);
+      if (youngest_ == nullptr || f.age.max_years < youngest_->age.max_years) youngest_ = &f;
+    }
+    ASSERT_NE(youngest_, nullptr);
+  }
+  // A MISSING case whose photo (taken 2024-06-01) is the face in `box` of `bytes`.
+  int64_t MissingWithFace(const std::string& name, const std::string& dob,
+                          const std::string& bytes, const embed::Box& box) {
+    store::Case c;
+    c.kind = CaseKind::kMissing;
+    c.display_name = name;
+    c.date_of_birth = dob;
+    auto id = gallery_->catalog().AddCase(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return 0;
+    PhotoInput in;
+    in.case_id = *id;
+    in.bytes = bytes;
+    in.taken_on = "2024-06-01";
+    in.face_box = box;
+    auto added = gallery_->AddPhoto(in);
+    EXPECT_TRUE(added.ok()) << added.status();
+    return *id;
+  }
+  // An adult `adult_age` at the sighting (2026-06-01) whose photo is the youngest-looking face:
+  // inside the span of the bands, well beyond that face's own band and its tolerance (15% of
+  // the band's middle + 0.5 years).
+  int AdultAge() const { return static_cast<int>((youngest_->age.max_years + span_max_) / 2); }
+  absl::StatusOr<SightingOutcome> Sighting(const std::string& bytes) {
+    SightingInput s;
+    s.bytes = bytes;
+    s.seen_on = "2026-06-01";
+    s.include_age_inconsistent = false;
+    return gallery_->SubmitSighting(s);
+  }
+  size_t LeadsOf(int64_t case_id) {
+    auto leads = gallery_->catalog().LeadsOfCase(case_id);
+    EXPECT_TRUE(leads.ok()) << leads.status();
+    return leads.ok() ? leads->size() : 0;
+  }
+
+  std::string bytes_;
+  std::vector<embed::Face> faces_;
+  const embed::Face* turned_ = nullptr;
+  const embed::Face* youngest_ = nullptr;
+  double span_max_ = 0;
+};
+
 // A face kept only as evidence (turned beyond the policy) is not aged: its age estimate is not
 // measured (fgnet-dev has 2 faces turned that far), and the photo's one age, a span of the other
-// faces' bands, would be a guess for it. demo sample5.jpg, with the CNN: four usable adults and
-// one face turned ~47 degrees. A MISSING case holds that turned face as a 3-year-old's photo:
-// with the span the sighting hid it as age-inconsistent; now the photo's age is unknown, the
-// turned face is searched and cross-matched without an age, and the case is found (with
-// UNKNOWN_AGE), made a lead and found again by a later search of the stored face.
-TEST_F(AgeEstimateGalleryTest, ATurnedFaceIsNotAgedAndTheOthersKeepTheirOwnBands) {
-  const std::string photo = ::homeward::testing::DemoDir() + "/sample5.jpg";
-  if (!fs::exists(photo) || !fs::exists(::homeward::testing::FaceDetectorModelPath())) {
-    GTEST_SKIP() << "demo photos or the face detector model absent";
-  }
-  Open(AgeModelPath(), embed::DetectorKind::kCnn);
-  const std::string bytes = ReadFileOrDie(photo);
-  auto analysed = gallery_->pipeline().Process(bytes);
-  ASSERT_TRUE(analysed.ok()) << analysed.status();
-  const embed::Face* turned = nullptr;
-  int usable = 0;
-  for (const embed::Face& f : analysed->faces) {
-    usable += f.quality.usable;
-    if (f.quality.non_frontal && !f.quality.usable) turned = &f;
-  }
-  ASSERT_NE(turned, nullptr) << "sample5.jpg's turned face is no longer flagged";
-  ASSERT_GE(usable, 2);
+// faces' bands, would be a guess for it. A MISSING case holds sample5's turned face as a
+// 3-year-old's photo: with the span the sighting hid it as age-inconsistent; now the photo's age
+// is unknown, the turned face is searched and cross-matched without an age, and the case is
+// found (with UNKNOWN_AGE), made a lead and found again by a later search of the stored face.
+TEST_F(AgeEstimateDemoTest, ATurnedFaceIsNotAgedAndTheOthersKeepTheirOwnBands) {
+  ASSERT_NO_FATAL_FAILURE(Analyse(bytes_));
+  ASSERT_NE(turned_, nullptr) << "sample5.jpg's turned face is no longer flagged";
+  ASSERT_GE(span_max_ - youngest_->age.max_years, 10) << "sample5.jpg's age bands changed";
+  const int64_t toddler = MissingWithFace("Toddler", "2023-06-01", bytes_, turned_->box);
+  const int64_t adult =
+      MissingWithFace("Adult", std::to_string(2026 - AdultAge()) + "-06-01", bytes_, youngest_->box);
+  ASSERT_GT(toddler, 0);
+  ASSERT_GT(adult, 0);
 
-  store::Case missing;
-  missing.kind = CaseKind::kMissing;
-  missing.display_name = "Toddler";
-  missing.date_of_birth = "2023-06-01";  // 3 at the sighting (2026-06-01)
-  auto missing_id = gallery_->catalog().AddCase(missing);
-  ASSERT_TRUE(missing_id.ok()) << missing_id.status();
-  PhotoInput in;
-  in.case_id = *missing_id;
-  in.bytes = bytes;
-  in.taken_on = "2024-06-01";
-  in.face_box = turned->box;
-  auto added = gallery_->AddPhoto(in);
-  ASSERT_TRUE(added.ok()) << added.status();
-  ASSERT_EQ(added->faces.size(), 1u);
-
-  SightingInput s;
-  s.bytes = bytes;
-  s.seen_on = "2026-06-01";
-  s.include_age_inconsistent = false;
-  auto r = gallery_->SubmitSighting(s);
+  auto r = Sighting(bytes_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->age.known()) << r->age.min << "-" << r->age.max;
   auto info = gallery_->catalog().GetPhotoInfo(r->photo_id);
@@ -277,15 +331,11 @@ TEST_F(AgeEstimateGalleryTest, ATurnedFaceIsNotAgedAndTheOthersKeepTheirOwnBands
   int64_t turned_face = 0;
   for (const QueryResult& q : r->results) {
     ASSERT_GT(q.query.face_id, 0) << "a sighting stores each of these faces";
-    if (q.query.face.quality.usable) {
-      // Each usable face is searched with its own band: its age was read.
-      EXPECT_TRUE(q.query.face.age.known);
-      continue;
-    }
+    if (q.query.face.quality.usable) continue;
     turned_face = q.query.face_id;
     bool found = false, unknown_age = false;
     for (const Candidate& c : q.candidates) {
-      if (c.face.case_id != *missing_id) continue;
+      if (c.face.case_id != toddler) continue;
       found = true;
       for (const auto& cv : c.caveats) unknown_age |= cv.code == "UNKNOWN_AGE";
     }
@@ -294,15 +344,51 @@ TEST_F(AgeEstimateGalleryTest, ATurnedFaceIsNotAgedAndTheOthersKeepTheirOwnBands
   }
   ASSERT_GT(turned_face, 0);
   // Cross-matching made the lead, and a later search of the stored face finds the case.
-  auto leads = gallery_->catalog().LeadsOfCase(*missing_id);
-  ASSERT_TRUE(leads.ok()) << leads.status();
-  EXPECT_EQ(leads->size(), 1u);
+  EXPECT_EQ(LeadsOf(toddler), 1u);
   SearchQuery q;
   q.kinds = {CaseKind::kMissing};
   auto again = gallery_->SearchFace(turned_face, q);
   ASSERT_TRUE(again.ok()) << again.status();
   ASSERT_FALSE(again->candidates.empty());
-  EXPECT_EQ(again->candidates[0].face.case_id, *missing_id);
+  EXPECT_EQ(again->candidates[0].face.case_id, toddler);
+  // The youngest-looking face was cross-matched with its own band: the adult is no lead.
+  EXPECT_EQ(LeadsOf(adult), 0u) << "adult of " << AdultAge() << ", own band up to "
+                                << youngest_->age.max_years;
+}
+
+// Several usable children in one street photo (sample5 with the turned face painted over): the
+// photo stores the span of their bands, and each face is searched and cross-matched with its
+// own band. An adult whose age is inside the span but beyond the youngest-looking face's band
+// is neither a candidate of that face nor a lead; matched with the span, it was a lead.
+TEST_F(AgeEstimateDemoTest, EachFaceOfAStreetPhotoIsCrossMatchedWithItsOwnBand) {
+  ASSERT_NO_FATAL_FAILURE(Analyse(bytes_));
+  ASSERT_NE(turned_, nullptr);
+  cv::Mat bgr = ::homeward::testing::DecodeBgr(bytes_);
+  const embed::Box& t = turned_->box;
+  cv::rectangle(bgr, cv::Rect(t.x, t.y, t.width, t.height), cv::Scalar(0, 0, 0), cv::FILLED);
+  const std::string painted = ::homeward::testing::EncodeJpeg(bgr);
+  ASSERT_NO_FATAL_FAILURE(Analyse(painted));
+  ASSERT_EQ(turned_, nullptr) << "the painted-over face is still found";
+  ASSERT_GE(span_max_ - youngest_->age.max_years, 10) << "sample5.jpg's age bands changed";
+  const int64_t adult =
+      MissingWithFace("Adult", std::to_string(2026 - AdultAge()) + "-06-01", painted, youngest_->box);
+  ASSERT_GT(adult, 0);
+
+  auto r = Sighting(painted);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->age.known());
+  EXPECT_TRUE(r->age.from_face);
+  EXPECT_GE(r->age.max, span_max_ - 1e-6);  // the span is stored
+  int searched = 0;
+  for (const QueryResult& q : r->results) {
+    const embed::Box& b = q.query.face.box;
+    if (b.x != youngest_->box.x || b.y != youngest_->box.y) continue;
+    ++searched;
+    for (const Candidate& c : q.candidates) EXPECT_NE(c.face.case_id, adult) << "searched with the span";
+  }
+  EXPECT_EQ(searched, 1);
+  EXPECT_EQ(LeadsOf(adult), 0u) << "cross-matched with the span: adult of " << AdultAge()
+                                << ", own band up to " << youngest_->age.max_years;
 }
 
 TEST_F(AgeEstimateGalleryTest, WithoutTheAgeModelNothingIsEstimated) {
