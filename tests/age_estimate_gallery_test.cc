@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <opencv2/imgproc.hpp>
@@ -63,23 +64,29 @@ class AgeEstimateGalleryTest : public ::testing::Test {
     ASSERT_TRUE(g.ok()) << g.status();
     gallery_ = std::move(*g);
   }
-  // A MISSING case born on `dob` with fgnet-dev photo `file`, taken five years later (the
-  // photos used are of the child at 5).
-  int64_t Missing(const std::string& name, const std::string& dob, const std::string& file) {
+  // A MISSING case born on `dob` with the photo `in` (its case_id is filled in); its id, 0 when
+  // it could not be made. last_face_ = the photo's first stored face.
+  int64_t AddMissing(const std::string& name, const std::string& dob, PhotoInput in) {
     store::Case c;
     c.kind = CaseKind::kMissing;
     c.display_name = name;
     c.date_of_birth = dob;
     auto id = gallery_->catalog().AddCase(c);
     EXPECT_TRUE(id.ok()) << id.status();
-    PhotoInput in;
+    if (!id.ok()) return 0;
     in.case_id = *id;
-    in.bytes = ReadFileOrDie(fg_ + file);
-    in.taken_on = std::to_string(std::stoi(dob.substr(0, 4)) + 5) + dob.substr(4);
     auto r = gallery_->AddPhoto(in);
     EXPECT_TRUE(r.ok()) << r.status();
     last_face_ = r.ok() && !r->faces.empty() ? r->faces[0].face_id : 0;
     return *id;
+  }
+  // A MISSING case born on `dob` with fgnet-dev photo `file`, taken five years later (the
+  // photos used are of the child at 5).
+  int64_t Missing(const std::string& name, const std::string& dob, const std::string& file) {
+    PhotoInput in;
+    in.bytes = ReadFileOrDie(fg_ + file);
+    in.taken_on = std::to_string(std::stoi(dob.substr(0, 4)) + 5) + dob.substr(4);
+    return AddMissing(name, dob, std::move(in));
   }
   SightingOutcome Sight(const std::string& file, AgeInfo age = {}) {
     SightingInput s;
@@ -264,21 +271,11 @@ class AgeEstimateDemoTest : public AgeEstimateGalleryTest {
   // A MISSING case whose photo (taken 2024-06-01) is the face in `box` of `bytes`.
   int64_t MissingWithFace(const std::string& name, const std::string& dob,
                           const std::string& bytes, const embed::Box& box) {
-    store::Case c;
-    c.kind = CaseKind::kMissing;
-    c.display_name = name;
-    c.date_of_birth = dob;
-    auto id = gallery_->catalog().AddCase(c);
-    EXPECT_TRUE(id.ok()) << id.status();
-    if (!id.ok()) return 0;
     PhotoInput in;
-    in.case_id = *id;
     in.bytes = bytes;
     in.taken_on = "2024-06-01";
     in.face_box = box;
-    auto added = gallery_->AddPhoto(in);
-    EXPECT_TRUE(added.ok()) << added.status();
-    return *id;
+    return AddMissing(name, dob, std::move(in));
   }
   // An adult `adult_age` at the sighting (2026-06-01) whose photo is the youngest-looking face:
   // inside the span of the bands, well beyond that face's own band and its tolerance (15% of

@@ -113,6 +113,17 @@ int64_t VmRssKb(pid_t pid) {
   return -1;
 }
 
+// VmRssKb once it is at most `bound_kb`, or after 5 s of idle waiting: gRPC and the allocator
+// return large buffers a moment after the calls that used them end.
+int64_t SettledRssKb(pid_t pid, int64_t bound_kb) {
+  int64_t rss = VmRssKb(pid);
+  for (int i = 0; i < 10 && rss > bound_kb; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    rss = VmRssKb(pid);
+  }
+  return rss;
+}
+
 // Every entry under `root`, relative, directories with a trailing '/'.
 std::set<std::string> Tree(const fs::path& root) {
   std::set<std::string> out;
@@ -1501,13 +1512,8 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
     EXPECT_EQ(r->status, 200);
   }
 
-  // Memory back near the baseline once the corpus is over (a few idle seconds for the
-  // allocator to return the large buffers).
-  int64_t rss_after = VmRssKb(W->server->pid());
-  for (int i = 0; i < 10 && rss_after > rss_baseline + kRssSlackKb; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    rss_after = VmRssKb(W->server->pid());
-  }
+  // Memory back near the baseline once the corpus is over.
+  const int64_t rss_after = SettledRssKb(W->server->pid(), rss_baseline + kRssSlackKb);
   const int64_t bound = rss_baseline + std::max<int64_t>(kRssSlackKb, rss_baseline * kRssSlackFraction);
   std::printf("RSS kB: baseline %lld, peak sampled %lld, after %lld, bound %lld\n",
               static_cast<long long>(rss_baseline), static_cast<long long>(rss_peak),
@@ -1517,20 +1523,14 @@ TEST_F(HostileInputTest, CorpusGetsSpecificCodesAndTheServerStaysHealthy) {
   }
   // Three more passes of the oversize bodies: refused bodies must not add up.
   std::string repeats;
-  int64_t rss_repeat = rss_after;
+  int64_t rss_repeat = 0;
   for (int pass = 0; pass < kOversizeRepeats; ++pass) {
     for (const Probe& p : probes) {
       if (p.category != "body.oversize") continue;
       Outcome o = p.run();
       EXPECT_TRUE(p.expect.count(o.code)) << "pass " << pass + 2 << ": " << p.label << " got " << o.code;
     }
-    // The same idle wait as above before reading it (gRPC and the allocator return the large
-    // buffers a moment after the calls end).
-    rss_repeat = VmRssKb(W->server->pid());
-    for (int i = 0; i < 10 && rss_repeat > rss_baseline + kRssPlateauKb; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      rss_repeat = VmRssKb(W->server->pid());
-    }
+    rss_repeat = SettledRssKb(W->server->pid(), rss_baseline + kRssPlateauKb);
     repeats += " " + std::to_string(rss_repeat);
   }
   std::printf("RSS kB after each further pass of the oversize bodies:%s (allowed %lld)\n",
